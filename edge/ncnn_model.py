@@ -1,0 +1,44 @@
+"""A thin, checked wrapper over one ncnn network.
+
+Every ncnn call that returns a status is checked: a silent non-zero return would
+otherwise give garbage embeddings that look like a stranger.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import ModelError
+from .models import ModelSpec
+
+
+class NcnnModel:
+    """Loads a verified model in the constructor; ``run`` feeds inputs, extracts outputs."""
+
+    def __init__(self, spec: ModelSpec, threads: int):
+        import ncnn  # imported here so that modules not running models need no ncnn
+
+        self._ncnn = ncnn
+        self.spec = spec
+        self.net = ncnn.Net()
+        self.net.opt.num_threads = threads
+        self.net.opt.use_vulkan_compute = False
+        if self.net.load_param(str(spec.param_path)) != 0:
+            raise ModelError(f"ncnn could not parse {spec.param_path}")
+        if self.net.load_model(str(spec.bin_path)) != 0:
+            raise ModelError(f"ncnn could not load weights {spec.bin_path}")
+        self.threads = threads
+
+    def run(self, inputs: dict, outputs: list[str]) -> list[np.ndarray]:
+        """Run the net; ``inputs`` maps blob names to ncnn.Mat. Returns numpy copies."""
+        with self.net.create_extractor() as ex:
+            for name, mat in inputs.items():
+                if ex.input(name, mat) != 0:
+                    raise ModelError(f"{self.spec.model_id}: cannot feed input blob {name!r}")
+            results = []
+            for name in outputs:
+                ret, mat = ex.extract(name)
+                if ret != 0:
+                    raise ModelError(f"{self.spec.model_id}: extracting blob {name!r} failed ({ret})")
+                results.append(np.array(mat, copy=True))
+            return results

@@ -1,0 +1,137 @@
+"""The small value types that flow through the pipeline.
+
+Conventions, the same everywhere in facegate:
+
+* Boxes are ``(x1, y1, x2, y2)`` in pixels of the frame the face came from
+  (the full-resolution frame, even when detection ran on a smaller image).
+* Landmarks are a ``(5, 2)`` float32 array of ``(x, y)`` in the same pixels, in the
+  order right eye, left eye, nose tip, right mouth corner, left mouth corner
+  (the subject's right eye appears on the left of the image).
+* Similarity is cosine similarity in ``[-1, 1]``; higher means more alike. No module
+  speaks of distances.
+* Timestamps on frames are monotonic seconds (``Clock.now()``); wall-clock time is
+  used only for the event log.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+LANDMARK_NAMES = ("right_eye", "left_eye", "nose", "mouth_right", "mouth_left")
+
+
+@dataclass(frozen=True, eq=False)
+class Frame:
+    """One camera frame: BGR uint8 pixels and when they were captured.
+
+    ``lores`` is an optional smaller copy of the same view (picamera2's second
+    stream) that detection may use instead of downscaling ``image``; ``ir`` is an
+    optional near-infrared frame captured at the same moment.
+    """
+
+    image: np.ndarray
+    timestamp: float
+    seq: int = 0
+    lores: np.ndarray | None = None
+    ir: np.ndarray | None = None
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) of the full-resolution image."""
+        h, w = self.image.shape[:2]
+        return w, h
+
+
+@dataclass(frozen=True, eq=False)
+class Face:
+    """A detected face in frame pixels (see the module conventions)."""
+
+    bbox: tuple[float, float, float, float]
+    landmarks: np.ndarray
+    score: float
+
+    @property
+    def width(self) -> float:
+        return self.bbox[2] - self.bbox[0]
+
+    @property
+    def height(self) -> float:
+        return self.bbox[3] - self.bbox[1]
+
+    @property
+    def center(self) -> tuple[float, float]:
+        return ((self.bbox[0] + self.bbox[2]) / 2.0, (self.bbox[1] + self.bbox[3]) / 2.0)
+
+
+@dataclass(frozen=True, eq=False)
+class AlignedFace:
+    """A 112x112 BGR crop with the landmarks on the canonical template."""
+
+    image: np.ndarray
+    face: Face
+
+
+@dataclass(frozen=True, eq=False)
+class Embedding:
+    """A unit-length float32 vector and the id of the model that made it.
+
+    Embeddings from different models live in different spaces; comparing them is a
+    bug, which is why the model id travels with the vector.
+    """
+
+    vector: np.ndarray
+    model_id: str
+
+    def similarity(self, other: "Embedding") -> float:
+        """Cosine similarity with another embedding of the same model."""
+        from .errors import ModelMismatchError
+
+        if other.model_id != self.model_id:
+            raise ModelMismatchError(self.model_id, other.model_id)
+        return float(np.dot(self.vector, other.vector))
+
+
+@dataclass(frozen=True)
+class Quality:
+    """The quality gate's verdict on one face; ``reasons`` names every failed check."""
+
+    passed: bool
+    reasons: tuple[str, ...] = ()
+    metrics: dict = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True)
+class Liveness:
+    """Liveness verdict: ``live``, ``spoof`` or ``inconclusive``, with its reasons.
+
+    ``score`` is the probability-like live score in [0, 1]; higher means more live.
+    """
+
+    score: float
+    verdict: str
+    reasons: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Match:
+    """Result of a 1:N search. ``person_id`` is None when nobody passed the threshold.
+
+    ``similarity`` is the best cosine similarity found (whether or not it passed),
+    ``runner_up`` the best similarity of any *other* person (-1.0 when there is
+    none), and ``margin`` their difference.
+    """
+
+    person_id: int | None
+    name: str | None
+    similarity: float
+    runner_up: float = -1.0
+
+    @property
+    def margin(self) -> float:
+        return self.similarity - self.runner_up
+
+    @property
+    def known(self) -> bool:
+        return self.person_id is not None

