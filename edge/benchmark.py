@@ -1,0 +1,98 @@
+"""Per-frame latency of the pipeline, side by side with OpenCV's runtime.
+
+Frames are decoded one at a time (never all held in memory, so the peak RSS
+reported is the pipeline's) and only the pipeline's work is timed.
+"""
+
+from __future__ import annotations
+
+import resource
+import time
+from pathlib import Path
+from typing import Iterator
+
+import cv2
+import numpy as np
+
+from .errors import FacegateError
+from .images import read_image
+from .pipeline import Pipeline, Stopwatch
+from .reference import OpenCVReference
+from .types import Frame
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
+
+
+def frame_paths(images: Path, limit: int) -> list[Path]:
+    paths = sorted(p for p in Path(images).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not paths:
+        raise FacegateError(f"{images}: no images found")
+    return paths[:limit]
+
+
+def iter_frames(images: Path | None, video: Path | None, limit: int) -> Iterator[np.ndarray]:
+    """BGR frames from a folder of images or a video file, at most ``limit``."""
+    if images is not None:
+        for path in frame_paths(images, limit):
+            yield read_image(path)
+        return
+    capture = cv2.VideoCapture(str(video))
+    if not capture.isOpened():
+        raise FacegateError(f"{video}: cannot open video")
+    try:
+        for _ in range(limit):
+            ok, frame = capture.read()
+            if not ok:
+                break
+            yield frame
+    finally:
+        capture.release()
+
+
+def percentiles(values_ms: list[float]) -> tuple[float, float]:
+    if not values_ms:
+        return float("nan"), float("nan")
+    return float(np.median(values_ms)), float(np.percentile(values_ms, 90))
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def run_pipeline(pipeline: Pipeline, frames: Iterator[np.ndarray], warmup: int) -> dict:
+    stopwatch = Stopwatch()
+    totals, stages, faces = [], {}, []
+    for i, image in enumerate(frames):
+        frame = Frame(image=image, timestamp=float(i), seq=i)
+        stopwatch.start()
+        start = time.perf_counter()
+        results = pipeline.analyse(frame, stopwatch)
+        elapsed = (time.perf_counter() - start) * 1000
+        if i < warmup:
+            continue
+        totals.append(elapsed)
+        faces.append(sum(r.embedding is not None for r in results))
+        for stage, seconds in stopwatch.laps.items():
+            stages.setdefault(stage, []).append(seconds * 1000)
+    median, p90 = percentiles(totals)
+    return {
+        "frames": len(totals),
+        "end_to_end_median_ms": median,
+        "end_to_end_p90_ms": p90,
+        "stages": {stage: percentiles(v)[0] for stage, v in stages.items()},
+        "stages_p90": {stage: percentiles(v)[1] for stage, v in stages.items()},
+        "embedded_faces_per_frame": float(np.mean(faces)) if faces else 0.0,
+    }
+
+
+def run_reference(reference: OpenCVReference, frames: Iterator[np.ndarray], warmup: int) -> dict:
+    totals = []
+    for i, image in enumerate(frames):
+        start = time.perf_counter()
+        for face in reference.detect(image):
+            reference.embed(image, face)
+        elapsed = (time.perf_counter() - start) * 1000
+        if i >= warmup:
+            totals.append(elapsed)
+    median, p90 = percentiles(totals)
+    return {"opencv_median_ms": median, "opencv_p90_ms": p90}

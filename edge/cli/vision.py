@@ -1,0 +1,145 @@
+"""``facegate eval pairs`` and ``facegate bench``: accuracy and speed, printed as numbers."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+from pathlib import Path
+
+import cv2
+
+from ..benchmark import iter_frames, peak_rss_mb, run_pipeline, run_reference
+from ..errors import FacegateError
+from ..evaluation import nearest_centre, read_pairs, score_pairs, verification_metrics
+from ..images import read_image
+from ..pipeline import Pipeline
+from ..reference import OpenCVReference
+from .common import add_config_argument, config_from_args, print_json, progress
+
+
+def register(subparsers) -> None:
+    evaluate = subparsers.add_parser("eval", help="measure accuracy on labelled data")
+    kinds = evaluate.add_subparsers(dest="eval_kind", metavar="KIND")
+    kinds.required = True
+    pairs = kinds.add_parser("pairs", help="face verification on an LFW-format pair list")
+    pairs.add_argument("--pairs", required=True, type=Path, help="pair list (LFW format)")
+    pairs.add_argument("--images", required=True, type=Path, help="folder of <name>/<name>_NNNN.jpg")
+    pairs.add_argument("--reference", action="store_true",
+                       help="also score the pairs with OpenCV's runtime on the source ONNX files")
+    pairs.add_argument("--json", action="store_true", help="print JSON")
+    add_config_argument(pairs, required=False)
+    pairs.set_defaults(func=cmd_eval_pairs)
+
+    bench = subparsers.add_parser("bench", help="per-stage latency, compared with OpenCV")
+    source = bench.add_mutually_exclusive_group(required=True)
+    source.add_argument("--images", type=Path, help="folder of frames (searched recursively)")
+    source.add_argument("--video", type=Path, help="video file")
+    bench.add_argument("--threads", type=int, default=2, help="CPU threads for both runtimes")
+    bench.add_argument("--limit", type=int, default=200, help="most frames to time")
+    bench.add_argument("--json", action="store_true", help="print JSON")
+    add_config_argument(bench, required=False)
+    bench.set_defaults(func=cmd_bench)
+
+
+def _with_threads(config, threads: int):
+    models = dataclasses.replace(config.models, threads=threads)
+    return dataclasses.replace(config, models=models)
+
+
+def cmd_eval_pairs(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    pairs = read_pairs(args.pairs)
+    if not args.images.is_dir():
+        raise FacegateError(f"{args.images}: no such folder")
+    pipeline = Pipeline.from_config(config)
+
+    def ours(path: Path):
+        image = read_image(path)
+        faces = pipeline.detect(image)
+        if not faces:
+            return None
+        return pipeline.embed(image, nearest_centre(faces, image.shape[1], image.shape[0])).vector
+
+    scores, failed = score_pairs(pairs, ours, args.images, progress("embedding images"))
+    same = [p.same for p in pairs]
+    folds = [p.fold for p in pairs]
+    import numpy as np
+
+    same, folds = np.array(same), np.array(folds)
+    result = {**verification_metrics(scores, same, folds), "failed_detections": failed,
+              "model": pipeline.model_id, "detector_input_size": config.detector.input_size}
+    if args.reference:
+        reference = OpenCVReference.from_manifest(
+            config.models.resolved_dir(), config.detector.model, config.embedder.model,
+            score_threshold=config.detector.min_score,
+        )
+
+        def theirs(path: Path):
+            image = read_image(path)
+            faces = reference.detect(image)
+            if not faces:
+                return None
+            return reference.embed(image, nearest_centre(faces, image.shape[1], image.shape[0]))
+
+        ref_scores, ref_failed = score_pairs(pairs, theirs, args.images, progress("reference"))
+        result["reference"] = {**verification_metrics(ref_scores, same, folds),
+                               "failed_detections": ref_failed, "runtime": "opencv"}
+    if args.json:
+        print_json(result)
+    else:
+        _print_eval(result)
+    return 0
+
+
+def _print_eval(result: dict) -> None:
+    rows = [("ncnn pipeline", result)]
+    if "reference" in result:
+        rows.append(("opencv reference", result["reference"]))
+    print(f"{result['pairs']} pairs, {result['folds']}-fold, model {result['model']}")
+    for label, r in rows:
+        print(f"{label:17} accuracy {100 * r['accuracy']:.2f}% ± {100 * r['accuracy_std']:.2f}"
+              f"  threshold {r['threshold']:.3f}  TAR@FAR=1e-3 {100 * r['tar_at_far_1e-3']:.2f}%"
+              f"  failed detections {r['failed_detections']}")
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    if args.threads < 1:
+        raise FacegateError("--threads must be at least 1")
+    config = _with_threads(config_from_args(args), args.threads)
+    cv2.setNumThreads(args.threads)
+    warmup = 5
+    start = time.perf_counter()
+    pipeline = Pipeline.from_config(config)
+    load_ms = (time.perf_counter() - start) * 1000
+    first = next(iter_frames(args.images, args.video, 1))
+    from ..types import Frame
+
+    pipeline.analyse(Frame(first, 0.0))
+    cold_start_ms = (time.perf_counter() - start) * 1000
+    result = run_pipeline(pipeline, iter_frames(args.images, args.video, args.limit + warmup), warmup)
+    result.update(threads=args.threads, detector_input_size=config.detector.input_size,
+                  model_load_ms=load_ms, cold_start_ms=cold_start_ms, peak_rss_mb=peak_rss_mb())
+    reference = OpenCVReference.from_manifest(
+        config.models.resolved_dir(), config.detector.model, config.embedder.model,
+        score_threshold=config.detector.min_score,
+    )
+    result.update(run_reference(reference, iter_frames(args.images, args.video, args.limit + warmup), warmup))
+    result["speedup"] = result["opencv_median_ms"] / result["end_to_end_median_ms"]
+    if args.json:
+        print_json(result)
+    else:
+        _print_bench(result)
+    return 0
+
+
+def _print_bench(r: dict) -> None:
+    print(f"{r['frames']} frames, {r['threads']} threads, detection at {r['detector_input_size']} px")
+    stages = "  ".join(f"{k} {v:.2f}" for k, v in r["stages"].items())
+    print(f"stages (median ms): {stages}")
+    print(f"end to end: median {r['end_to_end_median_ms']:.2f} ms, p90 {r['end_to_end_p90_ms']:.2f} ms"
+          f"  ({r['embedded_faces_per_frame']:.2f} faces embedded per frame)")
+    print(f"opencv FaceDetectorYN+FaceRecognizerSF: median {r['opencv_median_ms']:.2f} ms,"
+          f" p90 {r['opencv_p90_ms']:.2f} ms")
+    print(f"speedup {r['speedup']:.2f}x   model load {r['model_load_ms']:.0f} ms"
+          f"   load to first result {r['cold_start_ms']:.0f} ms   peak RSS {r['peak_rss_mb']:.0f} MB")
