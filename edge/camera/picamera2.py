@@ -56,7 +56,9 @@ def stream_to_bgr(array: np.ndarray, stream: dict) -> np.ndarray:
     width, height = stream["size"]
     fmt = stream["format"]
     if fmt == "YUV420":
-        return cv2.cvtColor(array, cv2.COLOR_YUV420p2BGR)[:height, :width]
+        # picamera2's YUV420 is I420 (Y, then U, then V). OpenCV's COLOR_YUV420p2BGR
+        # is an alias of the YV12 conversion (V before U) and would swap the chroma.
+        return cv2.cvtColor(array, cv2.COLOR_YUV2BGR_I420)[:height, :width]
     if fmt == "RGB888":  # picamera2's RGB888 is B, G, R in memory
         return array[:height, :width, :3]
     if fmt == "BGR888":
