@@ -206,7 +206,9 @@ class CameraSupervisor:
 
     def _set_status(self, state: str, reason: str) -> None:
         with self._cond:
-            self._status = CameraStatus(state, reason, self._clock.now())
+            # ``since`` dates the state, not the latest reason: "down since 12:00".
+            since = self._status.since if state == self._status.state else self._clock.now()
+            self._status = CameraStatus(state, reason, since)
             self._cond.notify_all()
 
     def _close_source(self) -> None:
