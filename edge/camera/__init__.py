@@ -14,6 +14,7 @@ at boot is retried exactly like a camera lost later.
 
 from __future__ import annotations
 
+import abc
 import importlib
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -68,18 +69,21 @@ class FrameSource(Protocol):
     def __exit__(self, *exc_info: object) -> None: ...
 
 
-class SourceBase:
+class SourceBase(abc.ABC):
     """Context-manager behaviour and frame numbering shared by the sources."""
 
     def __init__(self, clock: Clock):
         self._clock = clock
         self._seq = 0
 
-    def open(self) -> None:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def open(self) -> None: ...
 
-    def close(self) -> None:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def read(self) -> Frame: ...
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
 
     def __enter__(self) -> "SourceBase":
         self.open()
@@ -101,7 +105,8 @@ class SourceBase:
 
 def as_bgr(image: np.ndarray) -> np.ndarray:
     """Grey or BGRA pixels as 3-channel BGR uint8 (the Frame convention)."""
-    import cv2
+    import cv2  # here, not at the top: loading the config imports this package
+
 
     if image.ndim == 2:
         return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
