@@ -78,6 +78,19 @@ def test_camera_dies_mid_run_backs_off_and_recovers(rig):
     assert supervisor.latest(after_seq=1) is frame
 
 
+def test_a_camera_down_for_days_keeps_retrying_at_the_max_backoff():
+    clock = FakeClock(start=0.0)
+    camera = PluggableCamera(clock)
+    camera.plugged = False
+    supervisor = CameraSupervisor(camera, clock, backoff_initial=0.01, backoff_max=0.25)
+    for _ in range(1500):  # past 2.0 ** 1024, which overflows a float
+        supervisor.poll_once()
+    assert supervisor.backoff_delay() == 0.25
+    assert supervisor.status.state == "down"
+    camera.plugged = True
+    assert supervisor.poll_once() is not None and supervisor.status.ok
+
+
 def test_unexpected_errors_also_take_the_camera_down(rig):
     _, camera, supervisor = rig
     supervisor.poll_once()

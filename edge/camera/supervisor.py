@@ -141,7 +141,10 @@ class CameraSupervisor:
         """Seconds to wait before the next reopen: doubles per failure, up to the max."""
         if self._failures == 0:
             return 0.0
-        return min(self._backoff_initial * 2 ** (self._failures - 1), self._backoff_max)
+        # The exponent is capped: a camera down for days fails thousands of times,
+        # and 2.0 ** 1024 overflows.
+        doublings = min(self._failures - 1, 64)
+        return min(self._backoff_initial * 2.0**doublings, self._backoff_max)
 
     def poll_once(self) -> Frame | None:
         """One step of the reader: (re)open after backoff if needed, read one frame.
@@ -187,10 +190,12 @@ class CameraSupervisor:
         self._failures += 1
         if isinstance(exc, CameraError):
             reason = str(exc)
-            log.warning("camera down: %s (retry in %.2f s)", reason, self.backoff_delay())
         else:  # a bug or an unexpected driver error: still fail safe, but keep the trace
             reason = f"unexpected {type(exc).__name__}: {exc}"
-            log.exception("camera down: %s", reason)
+            log.debug("camera failure trace", exc_info=exc)
+        status = self.status
+        if status.state != DOWN or status.reason != reason:  # once per change, not per retry
+            log.warning("camera down: %s (retrying, up to every %.1f s)", reason, self._backoff_max)
         self._set_status(DOWN, reason)
 
     def _publish(self, frame: Frame) -> None:
@@ -230,7 +235,11 @@ class CameraSupervisor:
     def _run(self) -> None:
         try:
             while not self._stopping.is_set() and self.status.state != ENDED:
-                self.poll_once()
+                try:
+                    self.poll_once()
+                except Exception as exc:  # a bug here must not leave a dead thread and status ok
+                    self._close_source()
+                    self._failed(exc)
         finally:
             self._close_source()
 
