@@ -188,14 +188,15 @@ class CameraSupervisor:
 
     def _failed(self, exc: Exception) -> None:
         self._failures += 1
-        if isinstance(exc, CameraError):
-            reason = str(exc)
-        else:  # a bug or an unexpected driver error: still fail safe, but keep the trace
-            reason = f"unexpected {type(exc).__name__}: {exc}"
-            log.debug("camera failure trace", exc_info=exc)
+        expected = isinstance(exc, CameraError)
+        # A bug or an unexpected driver error is failed safe too, with its trace logged.
+        reason = str(exc) if expected else f"unexpected {type(exc).__name__}: {exc}"
         status = self.status
         if status.state != DOWN or status.reason != reason:  # once per change, not per retry
-            log.warning("camera down: %s (retrying, up to every %.1f s)", reason, self._backoff_max)
+            log.warning(
+                "camera down: %s (retrying, up to every %.1f s)", reason, self._backoff_max,
+                exc_info=None if expected else exc,
+            )
         self._set_status(DOWN, reason)
 
     def _publish(self, frame: Frame) -> None:
