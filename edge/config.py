@@ -24,6 +24,7 @@ DEFAULT_PATH = Path("/etc/facegate/config.toml")
 
 
 def sections() -> dict[str, type]:
+    from .camera import CameraConfig
     from .detector import DetectorConfig
     from .embedder import EmbedderConfig
     from .models import ModelsConfig
@@ -34,6 +35,7 @@ def sections() -> dict[str, type]:
         "detector": DetectorConfig,
         "quality": QualityConfig,
         "embedder": EmbedderConfig,
+        "camera": CameraConfig,
     }
 
 
