@@ -24,8 +24,11 @@ DEFAULT_PATH = Path("/etc/facegate/config.toml")
 
 
 def sections() -> dict[str, type]:
+    from .decision import DecisionConfig
     from .detector import DetectorConfig
+    from .door import DoorConfig
     from .embedder import EmbedderConfig
+    from .gpio import GpioConfig
     from .models import ModelsConfig
     from .quality import QualityConfig
 
@@ -34,6 +37,9 @@ def sections() -> dict[str, type]:
         "detector": DetectorConfig,
         "quality": QualityConfig,
         "embedder": EmbedderConfig,
+        "decision": DecisionConfig,
+        "door": DoorConfig,
+        "gpio": GpioConfig,
     }
 
 
