@@ -214,7 +214,7 @@ def test_board_refusing_the_module_is_a_gpio_error(monkeypatch):
         raise RuntimeError("This module can only be run on a Raspberry Pi!")
 
     monkeypatch.setattr(importlib, "import_module", refuse)
-    with pytest.raises(GpioError, match="refused this board"):
+    with pytest.raises(GpioError, match="cannot start: This module can only be run on a Raspberry Pi"):
         import_gpio_module("RPi.GPIO")
 
 

@@ -44,8 +44,11 @@ def import_gpio_module(module_name: str) -> ModuleType:
             f"GPIO module {module_name} cannot be imported ({exc}); {INSTALL_HINT[module_name]}"
         ) from None
     except RuntimeError as exc:
-        # RPi.GPIO and Jetson.GPIO refuse to import on a board they do not support.
-        raise GpioError(f"GPIO module {module_name} refused this board: {exc}") from None
+        # Raised at import on a board the module does not support, or without access.
+        raise GpioError(
+            f"GPIO module {module_name} cannot start: {exc} (is it the right module for "
+            f"this board? {ACCESS_HINT})"
+        ) from None
 
 
 class RpiGpio(GpioBackend):
