@@ -25,8 +25,11 @@ DEFAULT_PATH = Path("/etc/facegate/config.toml")
 
 def sections() -> dict[str, type]:
     from .camera import CameraConfig
+    from .decision import DecisionConfig
     from .detector import DetectorConfig
+    from .door import DoorConfig
     from .embedder import EmbedderConfig
+    from .gpio import GpioConfig
     from .models import ModelsConfig
     from .quality import QualityConfig
 
@@ -36,6 +39,9 @@ def sections() -> dict[str, type]:
         "quality": QualityConfig,
         "embedder": EmbedderConfig,
         "camera": CameraConfig,
+        "decision": DecisionConfig,
+        "door": DoorConfig,
+        "gpio": GpioConfig,
     }
 
 
