@@ -135,3 +135,16 @@ class Match:
     @property
     def known(self) -> bool:
         return self.person_id is not None
+
+
+@dataclass(frozen=True, eq=False)
+class FaceAnalysis:
+    """What the pipeline learnt about one face in a frame.
+
+    ``embedding`` is None when the face failed the quality gate: such faces are
+    not embedded at all, which is most of the per-frame saving on a busy door.
+    """
+
+    face: Face
+    quality: Quality
+    embedding: Embedding | None = None

@@ -1,0 +1,91 @@
+"""The vision pipeline: detect -> align -> quality gate -> embed.
+
+Built from its own config sections with models verified against the manifest.
+``analyse`` is the per-frame path (aligns once per face, embeds only faces that
+pass the quality gate); ``detect``/``check_quality``/``embed`` serve enrolment
+and evaluation, which look at one face at a time.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+import numpy as np
+
+from .aligner import align
+from .detector import Detector
+from .embedder import Embedder
+from .models import model_spec
+from .quality import QualityGate
+from .types import Embedding, Face, FaceAnalysis, Frame, Quality
+
+
+class Stopwatch:
+    """Collects per-stage durations when passed to ``Pipeline.analyse`` (benchmarks)."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def start(self) -> None:
+        self.laps = {}
+        self._last = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.laps[stage] = self.laps.get(stage, 0.0) + (now - self._last)
+        self._last = now
+
+
+def _no_lap(stage: str) -> None:
+    return None
+
+
+class Pipeline:
+    def __init__(self, detector: Detector, embedder: Embedder, quality: QualityGate):
+        self.detector = detector
+        self.embedder = embedder
+        self.quality = quality
+
+    @classmethod
+    def from_config(cls, config: Any) -> "Pipeline":
+        """Load and verify both models (raises ModelError naming a bad file)."""
+        models_dir = config.models.resolved_dir()
+        threads = config.models.resolved_threads()
+        detector = Detector(config.detector, model_spec(models_dir, config.detector.model), threads)
+        embedder = Embedder(config.embedder, model_spec(models_dir, config.embedder.model), threads)
+        return cls(detector, embedder, QualityGate(config.quality))
+
+    @property
+    def model_id(self) -> str:
+        return self.embedder.model_id
+
+    def detect(self, image: np.ndarray, lores: np.ndarray | None = None) -> list[Face]:
+        return self.detector.detect(image, lores)
+
+    def check_quality(self, image: np.ndarray, face: Face) -> Quality:
+        return self.quality.assess(align(image, face))
+
+    def embed(self, image: np.ndarray, face: Face) -> Embedding:
+        return self.embedder.embed(align(image, face))
+
+    def analyse(self, frame: Frame, stopwatch: Stopwatch | None = None) -> list[FaceAnalysis]:
+        """Every face in the frame with its quality verdict and, if it passed, embedding."""
+        lap: Callable[[str], None] = stopwatch.lap if stopwatch else _no_lap
+        faces = self.detector.detect(frame.image, frame.lores)
+        lap("detect")
+        results = []
+        for face in faces:
+            reasons, _ = self.quality.check_geometry(face)
+            if reasons:  # too small or turned away: not worth aligning
+                results.append(FaceAnalysis(face, Quality(False, tuple(reasons))))
+                continue
+            aligned = align(frame.image, face)
+            lap("align")
+            quality = self.quality.assess(aligned)
+            lap("quality")
+            embedding = self.embedder.embed(aligned) if quality.passed else None
+            lap("embed")
+            results.append(FaceAnalysis(face, quality, embedding))
+        return results

