@@ -26,6 +26,9 @@ DEFAULT_PATH = Path("/etc/facegate/config.toml")
 def sections() -> dict[str, type]:
     from .detector import DetectorConfig
     from .embedder import EmbedderConfig
+    from .enrollment import EnrollmentConfig
+    from .gallery import GalleryConfig
+    from .matcher import MatcherConfig
     from .models import ModelsConfig
     from .quality import QualityConfig
 
@@ -34,6 +37,9 @@ def sections() -> dict[str, type]:
         "detector": DetectorConfig,
         "quality": QualityConfig,
         "embedder": EmbedderConfig,
+        "gallery": GalleryConfig,
+        "matcher": MatcherConfig,
+        "enrollment": EnrollmentConfig,
     }
 
 

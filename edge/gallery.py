@@ -260,6 +260,11 @@ class Gallery:
             raise
         return gallery
 
+    @classmethod
+    def from_config(cls, config: GalleryConfig) -> "Gallery":
+        """Open the existing gallery named by the ``[gallery]`` section."""
+        return cls.open(config.path, config.key_file)
+
     def _prepare(self) -> None:
         with self._errors():
             version = self._schema_version()
