@@ -30,6 +30,9 @@ def sections() -> dict[str, type]:
     from .door import DoorConfig
     from .embedder import EmbedderConfig
     from .gpio import GpioConfig
+    from .enrollment import EnrollmentConfig
+    from .gallery import GalleryConfig
+    from .matcher import MatcherConfig
     from .models import ModelsConfig
     from .quality import QualityConfig
 
@@ -42,6 +45,9 @@ def sections() -> dict[str, type]:
         "decision": DecisionConfig,
         "door": DoorConfig,
         "gpio": GpioConfig,
+        "gallery": GalleryConfig,
+        "matcher": MatcherConfig,
+        "enrollment": EnrollmentConfig,
     }
 
 

@@ -15,6 +15,9 @@ from ..errors import ExitCode, FacegateError
 # Each module defines register(subparsers); a command sets func=callable(args) -> int.
 COMMAND_MODULES = (
     "edge.cli.vision",
+    "edge.cli.gallery",
+    "edge.cli.events",
+    "edge.cli.enroll",
 )
 
 

@@ -1,0 +1,178 @@
+"""``facegate init``, ``facegate people ...`` and ``facegate gallery rekey|check|backup``."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+from pathlib import Path
+
+from ..errors import ExitCode, RefusedError
+from ..gallery import Gallery, Person, create_gallery
+from .common import add_config_argument, config_from_args
+
+
+def open_gallery(args: argparse.Namespace) -> Gallery:
+    """The gallery named by the config file in ``args.config``."""
+    return Gallery.from_config(config_from_args(args).gallery)
+
+
+def person_ref(text: str) -> int | str:
+    """A person given on the command line: an id (digits) or a name."""
+    return int(text) if text.isdigit() else text
+
+
+def format_time(wall: float | None) -> str:
+    """Local time, to the second, for people reading the terminal."""
+    if wall is None:
+        return "-"
+    return dt.datetime.fromtimestamp(wall).astimezone().isoformat(sep=" ", timespec="seconds")
+
+
+def register(subparsers) -> None:
+    init = subparsers.add_parser("init", help="create the gallery key and an empty gallery")
+    add_config_argument(init)
+    init.set_defaults(func=cmd_init)
+
+    people = subparsers.add_parser("people", help="list and manage enrolled people")
+    actions = people.add_subparsers(dest="people_action", metavar="ACTION")
+    actions.required = True
+    for name, helptext, handler in (
+        ("list", "everyone enrolled", cmd_people_list),
+        ("show", "one person in detail", cmd_people_show),
+        ("disable", "refuse entry to a person, keeping their templates", cmd_people_disable),
+        ("enable", "allow a disabled person again", cmd_people_enable),
+        ("rename", "change a person's name", cmd_people_rename),
+        ("delete", "remove a person, their templates and their name from the log",
+         cmd_people_delete),
+    ):
+        action = actions.add_parser(name, help=helptext)
+        if name != "list":
+            action.add_argument("person", type=person_ref, help="person id or name")
+        if name == "rename":
+            action.add_argument("new_name", help="the new name")
+        if name == "delete":
+            action.add_argument("--yes", action="store_true", help="really delete (no undo)")
+        add_config_argument(action)
+        action.set_defaults(func=handler)
+
+    gallery = subparsers.add_parser("gallery", help="maintain the encrypted gallery file")
+    actions = gallery.add_subparsers(dest="gallery_action", metavar="ACTION")
+    actions.required = True
+    rekey = actions.add_parser(
+        "rekey", help="re-encrypt under a new key and replace the key file (stop the daemon first)"
+    )
+    check = actions.add_parser("check", help="integrity check of the file and its contents")
+    backup = actions.add_parser("backup", help="write an encrypted copy (safe while running)")
+    backup.add_argument("file", type=Path, help="new file to write; it opens with the same key")
+    for action, handler in ((rekey, cmd_rekey), (check, cmd_check), (backup, cmd_backup)):
+        add_config_argument(action)
+        action.set_defaults(func=handler)
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    config = config_from_args(args).gallery
+    create_gallery(config)
+    print(f"created gallery {config.path} (key in {config.key_file}, mode 0600)")
+    return ExitCode.OK
+
+
+def _person_line(p: Person) -> str:
+    state = "enabled" if p.enabled else "disabled"
+    return f"{p.id:>5}  {p.name:<30}  {p.role:<5}  {state:<8}  {p.templates:>9}"
+
+
+def cmd_people_list(args: argparse.Namespace) -> int:
+    with open_gallery(args) as gallery:
+        people = gallery.people()
+    print(f"{'id':>5}  {'name':<30}  {'role':<5}  {'state':<8}  {'templates':>9}")
+    for person in people:
+        print(_person_line(person))
+    return ExitCode.OK
+
+
+def cmd_people_show(args: argparse.Namespace) -> int:
+    with open_gallery(args) as gallery:
+        p = gallery.person(args.person)
+        granted = [e.time for e in gallery.events(kind="granted") if e.person_id == p.id]
+    for label, value in (
+        ("id", p.id),
+        ("name", p.name),
+        ("role", p.role),
+        ("state", "enabled" if p.enabled else "disabled"),
+        ("valid from", format_time(p.valid_from)),
+        ("valid until", format_time(p.valid_until)),
+        ("enrolled", format_time(p.created)),
+        ("templates", p.templates),
+        ("entries", len(granted)),
+        ("last entry", format_time(granted[-1] if granted else None)),
+    ):
+        print(f"{label + ':':<13}{value}")
+    return ExitCode.OK
+
+
+def _set_enabled(args: argparse.Namespace, enabled: bool) -> int:
+    with open_gallery(args) as gallery:
+        person = gallery.person(args.person)
+        gallery.set_enabled(person.id, enabled)
+    print(f"{'enabled' if enabled else 'disabled'} {person.name} (#{person.id})")
+    return ExitCode.OK
+
+
+def cmd_people_disable(args: argparse.Namespace) -> int:
+    return _set_enabled(args, False)
+
+
+def cmd_people_enable(args: argparse.Namespace) -> int:
+    return _set_enabled(args, True)
+
+
+def cmd_people_rename(args: argparse.Namespace) -> int:
+    with open_gallery(args) as gallery:
+        person = gallery.person(args.person)
+        gallery.rename(person.id, args.new_name)
+    print(f"renamed #{person.id} from {person.name} to {args.new_name.strip()}")
+    return ExitCode.OK
+
+
+def cmd_people_delete(args: argparse.Namespace) -> int:
+    with open_gallery(args) as gallery:
+        person = gallery.person(args.person)
+        if not args.yes:
+            raise RefusedError(
+                f"deleting {person.name} (#{person.id}) removes their templates and their name "
+                "from the event log for good; add --yes to do it"
+            )
+        gallery.delete_person(person.id)
+    print(f"deleted {person.name} (#{person.id}); the gallery file was vacuumed")
+    return ExitCode.OK
+
+
+def cmd_rekey(args: argparse.Namespace) -> int:
+    with open_gallery(args) as gallery:
+        gallery.rekey()
+        print(f"re-encrypted {gallery.path}; the new key is in {gallery.key_path}")
+    return ExitCode.OK
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    with open_gallery(args) as gallery:
+        problems = gallery.check()
+        people = gallery.people()
+        models = gallery.model_ids()
+        events = gallery.db["events"].count
+    for problem in problems:
+        print(f"problem: {problem}")
+    if problems:
+        return ExitCode.GALLERY
+    per_model = ", ".join(f"{count} of {model}" for model, count in models.items()) or "none"
+    print(f"ok: {len(people)} people, templates: {per_model}, {events} events")
+    if len(models) > 1:
+        print("note: templates of several models; people with only old ones need re-enrolling")
+    return ExitCode.OK
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    with open_gallery(args) as gallery:
+        gallery.backup(args.file)
+    print(f"wrote encrypted backup {args.file} (it opens with the current key)")
+    return ExitCode.OK
