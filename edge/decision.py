@@ -66,7 +66,8 @@ class DecisionConfig:
     lockout_seconds: float = setting(
         30.0, "how long a lockout lasts; nobody is granted meanwhile", min=1.0, max=86400.0)
     require_liveness: bool = setting(
-        True, "grant only on frames whose liveness verdict is 'live'; spoofs are denied")
+        False, "grant only on frames whose liveness verdict is 'live'; spoofs are denied "
+        "(needs a liveness layer; this version has none, so the daemon refuses true)")
 
     def validate(self) -> None:
         if self.votes_required > self.vote_frames:

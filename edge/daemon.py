@@ -1,0 +1,275 @@
+"""The service loop: camera -> pipeline -> matcher -> decisions -> door and event log.
+
+One ``step`` is one pass of the loop: sample the door inputs, take the newest
+frame (older ones were dropped by the camera supervisor), decide, act, log, and
+ping the systemd watchdog. The door is locked whenever the camera is down, on
+SIGTERM, on any exception and at exit; only a Grant opens it, for one pulse.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Callable
+
+from .camera import EndOfStream
+from .camera.supervisor import ENDED, CameraSupervisor
+from .clock import Clock
+from .decision import DecisionMachine, Deny, Grant, Observation
+from .door import DoorController, DoorEvent
+from .enrollment import COLLECTING, COMPLETE, TIMED_OUT, EnrollmentSession, enroll
+from .errors import ConfigError, FacegateError
+from .gallery import Gallery
+from .matcher import Matcher
+from .notify import Notifier
+from .pipeline import Pipeline
+from .types import FaceAnalysis, Frame, Match
+
+log = logging.getLogger(__name__)
+
+# How long the threaded loop waits for a new frame before it services the door
+# and the watchdog anyway: short enough for a 50 ms-debounced exit button.
+FRAME_WAIT_S = 0.05
+
+
+@dataclass
+class Decision:
+    """One printable outcome of the loop (a grant, a denial or a door event)."""
+
+    time: float
+    kind: str
+    name: str | None = None
+    similarity: float | None = None
+    liveness: str = "off"
+    action: str = ""
+    reason: str = ""
+
+
+@dataclass
+class RunSummary:
+    frames: int = 0
+    kinds: Counter = field(default_factory=Counter)
+
+    def line(self, dropped: int) -> str:
+        counts = ", ".join(f"{k} {n}" for k, n in sorted(self.kinds.items())) or "no decisions"
+        return f"{self.frames} frames analysed, {dropped} dropped; {counts}"
+
+
+def _door_at_the_door(results: list[FaceAnalysis]) -> FaceAnalysis | None:
+    """The biggest embedded face: the person standing at the door, not passers-by."""
+    embedded = [r for r in results if r.embedding is not None]
+    return max(embedded, key=lambda r: r.face.width * r.face.height, default=None)
+
+
+class Daemon:
+    def __init__(
+        self,
+        *,
+        pipeline: Pipeline,
+        matcher: Matcher,
+        gallery: Gallery,
+        decision: DecisionMachine,
+        door: DoorController,
+        camera: CameraSupervisor,
+        enrollment: EnrollmentSession,
+        notifier: Notifier,
+        clock: Clock,
+        threaded: bool = True,
+        report: Callable[[Decision], None] | None = None,
+    ):
+        self.pipeline = pipeline
+        self.matcher = matcher
+        self.gallery = gallery
+        self.decision = decision
+        self.door = door
+        self.camera = camera
+        self.enrollment = enrollment
+        self.notifier = notifier
+        self.clock = clock
+        self.threaded = threaded
+        self.report = report or (lambda decision: None)
+        self.summary = RunSummary()
+        self._last_seq = 0
+        self._stop = False
+        self._ended = False
+        self._status = ""
+        self._camera_was_ok = True
+
+    # --- lifecycle ----------------------------------------------------------------
+
+    def request_stop(self) -> None:
+        """Lock now and leave the loop at the end of this step (SIGTERM handler)."""
+        self.door.lock_now()
+        self._stop = True
+
+    @property
+    def running(self) -> bool:
+        return not (self._stop or self._ended)
+
+    def run(self, after_step: Callable[[], None] | None = None) -> None:
+        """Loop until stopped or a finite camera (replay) ends; always locks on the way out.
+
+        ``after_step`` runs after each pass (the demo advances its simulated clock).
+        """
+        if self.threaded:
+            self.camera.start()
+        self.notifier.ready()
+        try:
+            while self.running:
+                self.step()
+                if after_step is not None:
+                    after_step()
+        except BaseException:
+            self.door.lock_now()
+            raise
+        finally:
+            self.notifier.stopping()
+            self.camera.stop()
+            self.door.close()
+            self.gallery.close()
+
+    # --- one pass -------------------------------------------------------------------
+
+    def step(self) -> None:
+        now = self.clock.now()
+        for event in self.door.tick(now):
+            self._door_event(event)
+        frame = self._next_frame()
+        camera = self.camera.status
+        if not camera.ok and camera.state != ENDED:
+            if self._camera_was_ok:
+                self.door.lock_now()
+                self.decision.camera_down(now, camera.reason)
+            self._camera_was_ok = False
+            self._set_status(f"camera {camera.state}: {camera.reason}; door locked")
+        else:
+            self._camera_was_ok = True
+        if frame is not None:
+            self._analyse(frame)
+            self._set_status(f"ok; {len(self.matcher)} templates")
+        self.notifier.ping(self.clock.now())
+
+    def _next_frame(self) -> Frame | None:
+        if self.threaded:
+            try:
+                frame = self.camera.wait(self._last_seq, timeout=FRAME_WAIT_S)
+            except EndOfStream:
+                self._ended = True
+                return None
+        else:
+            self.camera.poll_once()
+            frame = self.camera.latest(self._last_seq)
+            if frame is None and self.camera.status.state == ENDED:
+                self._ended = True
+        if frame is not None:
+            self._last_seq = frame.seq
+        return frame
+
+    def _analyse(self, frame: Frame) -> None:
+        self.summary.frames += 1
+        results = self.pipeline.analyse(frame)
+        if self.enrollment.state == COLLECTING:
+            self.enrollment.offer(results)
+            return
+        if self.enrollment.state in (COMPLETE, TIMED_OUT):
+            self._finish_enrollment(frame.timestamp)
+        subject = _door_at_the_door(results)
+        if subject is None:
+            return
+        match = self.matcher.match(subject.embedding)
+        if match.known:
+            self._maybe_authorise(match)
+        observation = Observation(frame.timestamp, match.person_id, match.name,
+                                  match.similarity, liveness=None)
+        for command in self.decision.observe(observation, self.clock.wall()):
+            if isinstance(command, Grant):
+                self.door.grant(self.clock.now())
+                self._log(command.kind, command.person_id, command.similarity, "",
+                          Decision(command.time, command.kind, command.name, command.similarity,
+                                   action="unlock"))
+            elif isinstance(command, Deny):
+                self._log(command.kind, command.person_id, command.similarity, command.reason,
+                          Decision(command.time, command.kind, command.name or match.name,
+                                   command.similarity, action="stay locked", reason=command.reason))
+
+    # --- side effects ---------------------------------------------------------------
+
+    def _log(self, kind: str, person_id: int | None, score: float | None, reason: str,
+             decision: Decision) -> None:
+        self.gallery.log_event(kind, self.clock.wall(), person_id=person_id, score=score,
+                               liveness=None, reason=reason or None)
+        self.summary.kinds[kind] += 1
+        self.report(decision)
+
+    def _door_event(self, event: DoorEvent) -> None:
+        if event.kind == "enrol_pressed":
+            try:
+                self.enrollment.button_pressed()
+                self._set_status("enrolling: look at the camera")
+                self.report(Decision(event.time, "enrolment_started", action="collecting"))
+            except FacegateError as exc:
+                self.report(Decision(event.time, "enrolment_refused", reason=str(exc)))
+            return
+        action = "unlock" if event.kind == "exit_request" else "alarm"
+        self._log(event.kind, None, None, event.detail,
+                  Decision(event.time, event.kind, action=action, reason=event.detail))
+
+    def _maybe_authorise(self, match: Match) -> None:
+        person = self.gallery.person(match.person_id)
+        if person.role == "admin" and person.enabled:
+            self.enrollment.authorise(person)
+
+    def _finish_enrollment(self, now: float) -> None:
+        session, admin = self.enrollment, self.enrollment.authorised_by
+        self.enrollment = EnrollmentSession(session.config, session.clock, session.require_liveness)
+        if session.state == TIMED_OUT:
+            self.report(Decision(now, "enrolment_failed", reason="timed out"))
+            return
+        try:
+            name = f"enrolled-{int(self.clock.wall())}"
+            person_id = enroll(self.gallery, self.matcher, name, "user", session.templates())
+        except FacegateError as exc:
+            self.report(Decision(now, "enrolment_failed", reason=str(exc)))
+            return
+        self.summary.kinds["enrolled"] += 1
+        self.report(Decision(now, "enrolled", name=name, action=f"person #{person_id}",
+                             reason=f"authorised by #{admin}; rename with 'facegate people rename'"))
+
+    def _set_status(self, text: str) -> None:
+        if text != self._status:
+            self._status = text
+            self.notifier.status(text)
+
+
+def build_daemon(config, clock: Clock, *, threaded: bool = True,
+                 report: Callable[[Decision], None] | None = None,
+                 gpio_backend=None) -> Daemon:
+    """Wire a Daemon from the config; the door is locked before anything else loads.
+
+    ``gpio_backend`` lets tests pass a MockGpio they keep a handle on; otherwise the
+    backend named in the config is opened (never a silent fallback to the mock).
+    """
+    from .camera import create_source
+    from .gpio import open_backend
+
+    if config.decision.require_liveness:
+        # Refuse rather than start a door that can never open.
+        raise ConfigError("decision.require_liveness: this version has no liveness layer yet; "
+                          "set it to false")
+    backend = gpio_backend if gpio_backend is not None else open_backend(config.gpio, clock)
+    door = DoorController(config.door, backend, clock.now())
+    try:
+        pipeline = Pipeline.from_config(config)
+        gallery = Gallery.from_config(config.gallery)
+        matcher = Matcher(gallery, config.matcher, pipeline.model_id)
+        matcher.refresh()
+        decision = DecisionMachine(config.decision, gallery.access_status)
+        camera = CameraSupervisor.from_config(create_source(config.camera, clock), config.camera, clock)
+        enrollment = EnrollmentSession(config.enrollment, clock, config.decision.require_liveness)
+    except BaseException:
+        door.close()
+        raise
+    return Daemon(pipeline=pipeline, matcher=matcher, gallery=gallery, decision=decision,
+                  door=door, camera=camera, enrollment=enrollment, notifier=Notifier(),
+                  clock=clock, threaded=threaded, report=report)
