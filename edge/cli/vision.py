@@ -13,6 +13,7 @@ from ..benchmark import iter_frames, peak_rss_mb, run_pipeline, run_reference
 from ..errors import FacegateError
 from ..evaluation import nearest_centre, read_pairs, score_pairs, verification_metrics
 from ..images import read_image
+from ..matcher import matching_benchmark
 from ..pipeline import Pipeline
 from ..reference import OpenCVReference
 from .common import add_config_argument, config_from_args, print_json, progress
@@ -126,6 +127,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     )
     result.update(run_reference(reference, iter_frames(args.images, args.video, args.limit + warmup), warmup))
     result["speedup"] = result["opencv_median_ms"] / result["end_to_end_median_ms"]
+    result["matching"] = {str(n): t for n, t in matching_benchmark().items()}
     if args.json:
         print_json(result)
     else:
@@ -143,3 +145,6 @@ def _print_bench(r: dict) -> None:
           f" p90 {r['opencv_p90_ms']:.2f} ms")
     print(f"speedup {r['speedup']:.2f}x   model load {r['model_load_ms']:.0f} ms"
           f"   load to first result {r['cold_start_ms']:.0f} ms   peak RSS {r['peak_rss_mb']:.0f} MB")
+    for size, t in r["matching"].items():
+        print(f"1:N match against {int(size):>6} templates: median {t['median_ms']:.3f} ms,"
+              f" p90 {t['p90_ms']:.3f} ms")
