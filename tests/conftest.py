@@ -23,3 +23,14 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def fixtures() -> Path:
     return FIXTURES
+
+
+@pytest.fixture
+def gallery(tmp_path):
+    """A fresh, empty encrypted gallery in tmp_path, open."""
+    from edge.gallery import Gallery, GalleryConfig, create_gallery
+
+    config = GalleryConfig(path=str(tmp_path / "g.db"), key_file=str(tmp_path / "g.key"))
+    create_gallery(config)
+    with Gallery.open(config.path, config.key_file) as g:
+        yield g

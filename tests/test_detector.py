@@ -1,5 +1,4 @@
 import numpy as np
-import pytest
 
 from edge.detector import nms
 from edge.images import read_image

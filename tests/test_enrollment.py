@@ -17,7 +17,7 @@ from edge.enrollment import (
     enroll,
 )
 from edge.errors import ModelMismatchError, RefusedError
-from edge.gallery import Gallery, GalleryConfig, Person, create_gallery
+from edge.gallery import Person
 from edge.matcher import Matcher, MatcherConfig
 from edge.types import Embedding, Face, FaceAnalysis, Liveness, Quality
 
@@ -184,14 +184,6 @@ def test_capture_from_images_gives_one_verdict_per_file(tmp_path):
     assert verdicts[4].verdict.startswith("unreadable")
     assert [v.ok for v in verdicts] == [True, False, False, False, False]
     assert verdicts[0].quality == 0.8
-
-
-@pytest.fixture
-def gallery(tmp_path):
-    config = GalleryConfig(path=str(tmp_path / "g.db"), key_file=str(tmp_path / "g.key"))
-    create_gallery(config)
-    with Gallery.open(config.path, config.key_file) as g:
-        yield g
 
 
 def test_enroll_refuses_a_face_already_enrolled_unless_forced(gallery):

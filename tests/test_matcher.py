@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 
 from edge.errors import ModelMismatchError
-from edge.gallery import Gallery, GalleryConfig, create_gallery
 from edge.matcher import Matcher, MatcherConfig, TemplateIndex, matching_benchmark
 from edge.types import Embedding
 
@@ -24,14 +23,6 @@ def axis(i: int, dim: int = 8) -> np.ndarray:
     v = np.zeros(dim, np.float32)
     v[i] = 1.0
     return v
-
-
-@pytest.fixture
-def gallery(tmp_path):
-    config = GalleryConfig(path=str(tmp_path / "g.db"), key_file=str(tmp_path / "g.key"))
-    create_gallery(config)
-    with Gallery.open(config.path, config.key_file) as g:
-        yield g
 
 
 def test_empty_gallery_is_unknown(gallery):

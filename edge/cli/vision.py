@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import cv2
+import numpy as np
 
 from ..benchmark import iter_frames, peak_rss_mb, run_pipeline, run_reference
 from ..errors import FacegateError
@@ -16,6 +17,7 @@ from ..images import read_image
 from ..matcher import matching_benchmark
 from ..pipeline import Pipeline
 from ..reference import OpenCVReference
+from ..types import Frame
 from .common import add_config_argument, config_from_args, print_json, progress
 
 
@@ -48,41 +50,41 @@ def _with_threads(config, threads: int):
     return dataclasses.replace(config, models=models)
 
 
+def _reference(config) -> OpenCVReference:
+    return OpenCVReference.from_manifest(
+        config.models.resolved_dir(), config.detector.model, config.embedder.model,
+        score_threshold=config.detector.min_score,
+    )
+
+
+def _centre_face_embedder(detect, embed):
+    """path -> vector of the face nearest the image centre, or None when none is found."""
+
+    def embed_image(path: Path):
+        image = read_image(path)
+        faces = detect(image)
+        if not faces:
+            return None
+        return embed(image, nearest_centre(faces, image.shape[1], image.shape[0]))
+
+    return embed_image
+
+
 def cmd_eval_pairs(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     pairs = read_pairs(args.pairs)
     if not args.images.is_dir():
         raise FacegateError(f"{args.images}: no such folder")
     pipeline = Pipeline.from_config(config)
-
-    def ours(path: Path):
-        image = read_image(path)
-        faces = pipeline.detect(image)
-        if not faces:
-            return None
-        return pipeline.embed(image, nearest_centre(faces, image.shape[1], image.shape[0])).vector
-
+    ours = _centre_face_embedder(pipeline.detect, lambda image, face: pipeline.embed(image, face).vector)
     scores, failed = score_pairs(pairs, ours, args.images, progress("embedding images"))
-    same = [p.same for p in pairs]
-    folds = [p.fold for p in pairs]
-    import numpy as np
-
-    same, folds = np.array(same), np.array(folds)
+    same = np.array([p.same for p in pairs])
+    folds = np.array([p.fold for p in pairs])
     result = {**verification_metrics(scores, same, folds), "failed_detections": failed,
               "model": pipeline.model_id, "detector_input_size": config.detector.input_size}
     if args.reference:
-        reference = OpenCVReference.from_manifest(
-            config.models.resolved_dir(), config.detector.model, config.embedder.model,
-            score_threshold=config.detector.min_score,
-        )
-
-        def theirs(path: Path):
-            image = read_image(path)
-            faces = reference.detect(image)
-            if not faces:
-                return None
-            return reference.embed(image, nearest_centre(faces, image.shape[1], image.shape[0]))
-
+        reference = _reference(config)
+        theirs = _centre_face_embedder(reference.detect, reference.embed)
         ref_scores, ref_failed = score_pairs(pairs, theirs, args.images, progress("reference"))
         result["reference"] = {**verification_metrics(ref_scores, same, folds),
                                "failed_detections": ref_failed, "runtime": "opencv"}
@@ -114,18 +116,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
     pipeline = Pipeline.from_config(config)
     load_ms = (time.perf_counter() - start) * 1000
     first = next(iter_frames(args.images, args.video, 1))
-    from ..types import Frame
-
     pipeline.analyse(Frame(first, 0.0))
     cold_start_ms = (time.perf_counter() - start) * 1000
     result = run_pipeline(pipeline, iter_frames(args.images, args.video, args.limit + warmup), warmup)
     result.update(threads=args.threads, detector_input_size=config.detector.input_size,
                   model_load_ms=load_ms, cold_start_ms=cold_start_ms, peak_rss_mb=peak_rss_mb())
-    reference = OpenCVReference.from_manifest(
-        config.models.resolved_dir(), config.detector.model, config.embedder.model,
-        score_threshold=config.detector.min_score,
-    )
-    result.update(run_reference(reference, iter_frames(args.images, args.video, args.limit + warmup), warmup))
+    result.update(run_reference(_reference(config), iter_frames(args.images, args.video, args.limit + warmup), warmup))
     result["speedup"] = result["opencv_median_ms"] / result["end_to_end_median_ms"]
     result["matching"] = {str(n): t for n, t in matching_benchmark().items()}
     if args.json:
