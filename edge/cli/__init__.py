@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "edge.cli.gallery",
     "edge.cli.events",
     "edge.cli.enroll",
+    "edge.cli.ops",
 )
 
 
