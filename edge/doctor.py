@@ -77,7 +77,8 @@ def config_errors(path: str | Path) -> tuple[Any, list[str]]:
             build_section(cls, values, name)
         except ConfigError as exc:
             message = str(exc)
-            line = _line_of(text, name if cls is None else message.split(":", 1)[0])
+            # the key's line, else its section's (a rule may name a key left out)
+            line = _line_of(text, message.split(":", 1)[0]) or _line_of(text, name)
             errors.append(f"{path}:{line}: {message}" if line else f"{path}: {message}")
     return None, errors or [first]
 

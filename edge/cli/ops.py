@@ -18,7 +18,8 @@ def register(subparsers) -> None:
     check.set_defaults(func=cmd_check_config)
 
     doctor = subparsers.add_parser(
-        "doctor", help="check config, models, gallery, camera, GPIO, clock and disk; say what to fix"
+        "doctor",
+        help="check config, models, gallery, camera, GPIO, clock and disk; say what to fix",
     )
     add_config_argument(doctor)
     doctor.set_defaults(func=cmd_doctor)
