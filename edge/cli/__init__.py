@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "edge.cli.events",
     "edge.cli.enroll",
     "edge.cli.run",
+    "edge.cli.ops",
 )
 
 
