@@ -46,14 +46,17 @@ def read_pairs(path: Path) -> list[Pair]:
     per_fold = numbers[1] if explicit_folds else None
     pairs, counters = [], {True: 0, False: 0}
     for lineno, fields in enumerate(lines[1:], start=2):
-        if len(fields) == 3:
-            name, i, j = fields
-            first, second, same = lfw_image(name, i), lfw_image(name, j), True
-        elif len(fields) == 4:
-            a, i, b, j = fields
-            first, second, same = lfw_image(a, i), lfw_image(b, j), False
-        else:
-            raise FacegateError(f"{path}:{lineno}: expected 'name i j' or 'name1 i name2 j'")
+        try:
+            if len(fields) == 3:
+                name, i, j = fields
+                first, second, same = lfw_image(name, i), lfw_image(name, j), True
+            elif len(fields) == 4:
+                a, i, b, j = fields
+                first, second, same = lfw_image(a, i), lfw_image(b, j), False
+            else:
+                raise ValueError
+        except ValueError:
+            raise FacegateError(f"{path}:{lineno}: expected 'name i j' or 'name1 i name2 j'") from None
         if explicit_folds:
             fold = (lineno - 2) // (2 * per_fold)
         else:
@@ -91,6 +94,11 @@ def verification_metrics(scores: np.ndarray, same: np.ndarray, folds: np.ndarray
     accuracies, thresholds = [], []
     for fold in np.unique(folds):
         test = folds == fold
+        if same[~test].all() or not same[~test].any():
+            raise FacegateError(
+                "too few pairs for the fold protocol: each fold needs same and different "
+                "pairs outside it to choose a threshold"
+            )
         t = best_threshold(scores[~test], same[~test])
         thresholds.append(t)
         accuracies.append(float(np.mean((scores[test] >= t) == same[test])))
