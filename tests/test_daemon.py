@@ -308,7 +308,12 @@ def test_camera_loss_locks_at_once_and_the_daemon_grants_again_when_it_returns(
                          door={"unlock_seconds": 5.0})
     enrol_obama(config, obama_template)
     camera: list[Unpluggable] = []
-    rig = rigs(config, pipeline, wrap_source=lambda s: camera.append(Unpluggable(s)) or camera[0])
+
+    def unpluggable(source: FrameSource) -> Unpluggable:
+        camera.append(Unpluggable(source))
+        return camera[0]
+
+    rig = rigs(config, pipeline, wrap_source=unpluggable)
     rig.step_until(lambda: rig.daemon.door.unlocked)
     unlocked_at = rig.pulses()[0][0]
 
@@ -355,8 +360,12 @@ def test_sigterm_during_an_unlock_pulse_locks_and_exits_cleanly(
     )
     try:
         lines: queue.Queue[str] = queue.Queue()
-        threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout],
-                         daemon=True).start()
+
+        def read_lines() -> None:
+            for line in proc.stdout:
+                lines.put(line)
+
+        threading.Thread(target=read_lines, daemon=True).start()
         assert lines.get(timeout=60).strip() == "granted"
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
