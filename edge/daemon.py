@@ -91,6 +91,7 @@ class Daemon:
         self.report = report or (lambda decision: None)
         self.summary = RunSummary()
         self._last_seq = 0
+        self._last_frame_time: float | None = None
         self._stop = False
         self._ended = False
         self._status = ""
@@ -140,9 +141,13 @@ class Daemon:
         if not camera.ok and camera.state != ENDED:
             if self._camera_was_ok:
                 self.door.lock_now()
-                self.decision.camera_down(now, camera.reason)
+                if self._last_frame_time is not None:
+                    # Dated in frame time, the decision machine's only time base: the
+                    # clock may be ahead of the frames (a replay stamps its own).
+                    self.decision.camera_down(self._last_frame_time, camera.reason)
             self._camera_was_ok = False
             self._set_status(f"camera {camera.state}: {camera.reason}; door locked")
+            frame = None  # read before the failure; nothing is decided while it is down
         else:
             self._camera_was_ok = True
         if frame is not None:
@@ -164,6 +169,7 @@ class Daemon:
                 self._ended = True
         if frame is not None:
             self._last_seq = frame.seq
+            self._last_frame_time = frame.timestamp
         return frame
 
     def _analyse(self, frame: Frame) -> None:

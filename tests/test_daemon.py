@@ -1,0 +1,480 @@
+"""The daemon end to end: real models, a real encrypted gallery, replayed visits
+(tests/data/faces: obama_1 is enrolled, obama_2 and biden_1 walk up), a mock door
+and a FakeClock driven one ``step`` at a time. One test runs the real threaded
+service in a subprocess and stops it with SIGTERM mid-pulse.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import cv2
+import numpy as np
+import pytest
+
+from edge.camera import CameraError, FrameSource
+from edge.camera.demo_sequence import BACKGROUND_BGR, FRAME_SIZE, write_sequence
+from edge.camera.replay import ReplaySource
+from edge.camera.supervisor import CameraSupervisor
+from edge.clock import FakeClock
+from edge.config import parse_config
+from edge.daemon import Daemon, Decision
+from edge.decision import DecisionMachine
+from edge.door import DoorController
+from edge.enrollment import EnrollmentSession
+from edge.gallery import Gallery, create_gallery
+from edge.gpio.mock import MockGpio
+from edge.matcher import Matcher
+from edge.notify import Notifier
+from edge.pipeline import Pipeline
+from edge.types import Embedding
+
+from .conftest import FIXTURES, REPO
+
+FACES = FIXTURES / "faces"
+WORKER = Path(__file__).with_name("daemon_sigterm_worker.py")
+FPS = 10
+FACE_FRAMES = 8  # frames of one visit showing the face
+GAP_FRAMES = 8  # empty frames before each visit: 0.8 s unseen, longer than COOLDOWN
+COOLDOWN = 0.5
+CONTACT_PIN, EXIT_PIN = 27, 22
+OBAMA = "Barack Obama"
+WALL_START = FakeClock().wall()  # where every rig's clock starts
+
+
+# --- module-wide: models, replay folders, the enrolled face ---------------------------
+
+
+@pytest.fixture(scope="module")
+def pipeline() -> Pipeline:
+    return Pipeline.from_config(parse_config("", source="<test>"))
+
+
+@pytest.fixture(scope="module")
+def obama_template(pipeline) -> Embedding:
+    image = cv2.imread(str(FACES / "obama_1.jpg"))
+    faces = pipeline.detect(image)
+    assert len(faces) == 1
+    return pipeline.embed(image, faces[0])
+
+
+@pytest.fixture(scope="module")
+def replays(tmp_path_factory) -> Path:
+    """One folder per visitor (a gap, then the face approaching) and one of empty frames."""
+    root = tmp_path_factory.mktemp("replays")
+    for name in ("obama_2", "biden_1"):
+        write_sequence([FACES / f"{name}.jpg"], root / name, FACE_FRAMES, GAP_FRAMES)
+    (root / "empty").mkdir()
+    blank = np.empty((FRAME_SIZE[1], FRAME_SIZE[0], 3), np.uint8)
+    blank[:] = BACKGROUND_BGR
+    for i in range(3):
+        cv2.imwrite(str(root / "empty" / f"frame_{i:04d}.jpg"), blank)
+    return root
+
+
+def config_text(tmp_path: Path, replay: Path, **sections: dict) -> str:
+    """A test config: replay camera, mock GPIO, gallery in tmp_path, short cooldown.
+
+    ``sections`` adds or overrides settings per section, e.g. ``door={...}``.
+    """
+    base = {
+        "camera": {"source": "replay", "replay_path": str(replay), "fps": FPS,
+                   "realtime": False, "backoff_initial": 0.5, "backoff_max": 1.0},
+        "gpio": {"backend": "mock"},
+        "gallery": {"path": str(tmp_path / "gallery.db"), "key_file": str(tmp_path / "gallery.key")},
+        "decision": {"cooldown_seconds": COOLDOWN},
+        "door": {"unlock_seconds": 0.5},
+    }
+    for name, settings in sections.items():
+        base.setdefault(name, {}).update(settings)
+    # json writes strings, numbers and booleans the way TOML reads them
+    return "\n".join(f"[{name}]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in s.items())
+                     for name, s in base.items())
+
+
+def make_config(tmp_path: Path, replay: Path, **sections: dict):
+    return parse_config(config_text(tmp_path, replay, **sections), source="<test config>")
+
+
+def enrol_obama(config, template: Embedding, **validity) -> int:
+    """Enrol obama_1's face; ``validity`` is valid_from= / valid_until= in wall seconds."""
+    create_gallery(config.gallery)
+    with Gallery.from_config(config.gallery) as gallery:
+        # stamped just before the rigs' FakeClock starts, so the event log stays in order
+        return gallery.add_person(OBAMA, "user", [template], [0.9], now=WALL_START - 1.0,
+                                  **validity)
+
+
+# --- an in-process daemon on a FakeClock ----------------------------------------------
+
+
+@dataclass
+class Rig:
+    daemon: Daemon
+    clock: FakeClock
+    gpio: MockGpio
+    config: object
+    decisions: list[Decision]
+
+    def steps(self, n: int) -> None:
+        """``n`` passes of the loop, one frame interval apart."""
+        for _ in range(n):
+            self.step()
+
+    def step(self) -> None:
+        self.daemon.step()
+        self.clock.advance(1.0 / FPS)
+
+    def step_until(self, condition: Callable[[], bool], limit: int = 60) -> None:
+        for _ in range(limit):
+            self.step()
+            if condition():
+                return
+        raise AssertionError(f"condition not reached within {limit} steps")
+
+    def relay(self) -> list[tuple[float, bool]]:
+        """The relay's level changes after its locked set-up."""
+        history = self.gpio.history(self.config.door.relay_pin)
+        assert history[0][1] is False  # set up locked
+        return history[1:]
+
+    def pulses(self) -> list[tuple[float, float | None]]:
+        """(unlock time, lock time or None while still unlocked) of each pulse."""
+        pulses: list[tuple[float, float | None]] = []
+        for t, level in self.relay():
+            if level:
+                pulses.append((t, None))
+            else:
+                pulses[-1] = (pulses[-1][0], t)
+        return pulses
+
+    def events(self, kind: str | None = None):
+        return self.daemon.gallery.events(kind=kind)
+
+
+def build_rig(config, pipeline: Pipeline, *,
+              wrap_source: Callable[[FrameSource], FrameSource] = lambda s: s,
+              notifier: Notifier | None = None) -> Rig:
+    """Wire a Daemon as build_daemon does, but with the module's loaded pipeline and
+    a replay source the test may wrap."""
+    clock = FakeClock()
+    gpio = MockGpio(clock)
+    decisions: list[Decision] = []
+    door = DoorController(config.door, gpio, clock.now())
+    gallery = Gallery.from_config(config.gallery)
+    matcher = Matcher(gallery, config.matcher, pipeline.model_id)
+    matcher.refresh()
+    source = wrap_source(ReplaySource.from_config(config.camera, clock))
+    daemon = Daemon(
+        pipeline=pipeline, matcher=matcher, gallery=gallery,
+        decision=DecisionMachine(config.decision, gallery.access_status), door=door,
+        camera=CameraSupervisor.from_config(source, config.camera, clock),
+        enrollment=EnrollmentSession(config.enrollment, clock, False),
+        notifier=notifier or Notifier({}), clock=clock, threaded=False, report=decisions.append,
+    )
+    return Rig(daemon, clock, gpio, config, decisions)
+
+
+@pytest.fixture
+def rigs():
+    """Builds rigs and shuts each down the way ``Daemon.run`` does at exit."""
+    built: list[Rig] = []
+
+    def build(*args, **kwargs) -> Rig:
+        built.append(build_rig(*args, **kwargs))
+        return built[-1]
+
+    yield build
+    for rig in built:
+        rig.daemon.camera.stop()
+        rig.daemon.door.close()
+        rig.daemon.gallery.close()
+
+
+VISIT = GAP_FRAMES + FACE_FRAMES
+
+
+# --- 1. who gets in ----------------------------------------------------------------------
+
+
+def test_enrolled_person_gets_one_pulse_per_visit_and_another_after_the_cooldown(
+        tmp_path, replays, pipeline, obama_template, rigs):
+    config = make_config(tmp_path, replays / "obama_2", camera={"loop": True})
+    person_id = enrol_obama(config, obama_template)
+    rig = rigs(config, pipeline)
+
+    rig.steps(VISIT)
+    assert len(rig.pulses()) == 1
+    assert [e.person_id for e in rig.events("granted")] == [person_id]
+
+    rig.steps(VISIT)  # the replay loops: the same person comes back after 0.8 s away
+    pulses = rig.pulses()
+    assert len(pulses) == 2
+    for on, off in pulses:
+        assert off == pytest.approx(on + config.door.unlock_seconds, abs=1.0 / FPS)
+    assert pulses[1][0] - pulses[0][0] == pytest.approx(VISIT / FPS, abs=2.0 / FPS)
+    granted = rig.events("granted")
+    assert [(e.person_id, e.name) for e in granted] == [(person_id, OBAMA)] * 2
+    assert all(e.score > 0.4 for e in granted)
+    assert [d.kind for d in rig.decisions] == ["granted", "granted"]
+    assert not rig.daemon.door.unlocked
+
+
+def test_unknown_person_is_denied_and_the_door_stays_locked(
+        tmp_path, replays, pipeline, obama_template, rigs):
+    config = make_config(tmp_path, replays / "biden_1")
+    enrol_obama(config, obama_template)
+    rig = rigs(config, pipeline)
+    rig.steps(VISIT)
+    assert rig.relay() == []
+    denied = rig.events("denied_unknown")
+    assert len(denied) == 1 and denied[0].person_id is None and denied[0].reason == "no match"
+    assert rig.events("granted") == []
+
+
+def test_disabled_person_is_denied(tmp_path, replays, pipeline, obama_template, rigs):
+    config = make_config(tmp_path, replays / "obama_2")
+    person_id = enrol_obama(config, obama_template)
+    rig = rigs(config, pipeline)
+    rig.daemon.gallery.set_enabled(person_id, False)
+    rig.steps(VISIT)
+    assert rig.relay() == []
+    denied = rig.events("denied_disabled")
+    assert [(e.person_id, e.reason) for e in denied] == [(person_id, "disabled")]
+    assert rig.events("granted") == []
+
+
+@pytest.mark.parametrize("validity, reason", [
+    ({"valid_until": -3600.0}, "expired"),
+    ({"valid_from": 86400.0}, "not_yet_valid"),
+])
+def test_person_outside_their_schedule_is_denied(
+        tmp_path, replays, pipeline, obama_template, rigs, validity, reason):
+    config = make_config(tmp_path, replays / "obama_2")
+    person_id = enrol_obama(config, obama_template,
+                            **{k: WALL_START + offset for k, offset in validity.items()})
+    rig = rigs(config, pipeline)
+    rig.steps(VISIT)
+    assert rig.relay() == []
+    denied = rig.events("denied_schedule")
+    assert [(e.person_id, e.reason) for e in denied] == [(person_id, reason)]
+    assert [d.action for d in rig.decisions] == ["stay locked"]
+
+
+# --- 2. the camera dies mid-pulse ---------------------------------------------------------
+
+
+class Unpluggable:
+    """A FrameSource that fails like an unplugged camera while ``unplugged`` is set."""
+
+    def __init__(self, source: FrameSource):
+        self.source = source
+        self.unplugged = False
+
+    def open(self) -> None:
+        if self.unplugged:
+            raise CameraError("no camera on /dev/video0")
+        self.source.open()
+
+    def read(self):
+        if self.unplugged:
+            raise CameraError("camera unplugged")
+        return self.source.read()
+
+    def close(self) -> None:
+        self.source.close()
+
+    def __enter__(self):
+        self.open()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+def test_camera_loss_locks_at_once_and_the_daemon_grants_again_when_it_returns(
+        tmp_path, replays, pipeline, obama_template, rigs):
+    config = make_config(tmp_path, replays / "obama_2", camera={"loop": True},
+                         door={"unlock_seconds": 5.0})
+    enrol_obama(config, obama_template)
+    camera: list[Unpluggable] = []
+
+    def unpluggable(source: FrameSource) -> Unpluggable:
+        camera.append(Unpluggable(source))
+        return camera[0]
+
+    rig = rigs(config, pipeline, wrap_source=unpluggable)
+    rig.step_until(lambda: rig.daemon.door.unlocked)
+    unlocked_at = rig.pulses()[0][0]
+
+    # The reader takes one more frame while the loop is busy, then the camera fails,
+    # and the loop gets round to both a while later.
+    rig.daemon.camera.poll_once()
+    camera[0].unplugged = True
+    rig.daemon.camera.poll_once()
+    rig.clock.advance(2.0)
+    rig.step()
+    assert not rig.daemon.door.unlocked
+    (on, off), = rig.pulses()
+    assert on == unlocked_at and off < unlocked_at + 3.0  # locked then, not after the 5 s pulse
+    assert rig.daemon.camera.status.state == "down"
+
+    rig.steps(10)  # down for a while: reopen attempts fail, the relay is left alone
+    assert len(rig.relay()) == 2
+    assert rig.daemon.camera.status.reason == "no camera on /dev/video0"
+
+    camera[0].unplugged = False
+    rig.step_until(lambda: rig.daemon.door.unlocked)
+    assert rig.daemon.camera.status.ok
+    assert len(rig.pulses()) == 2
+    assert len(rig.events("granted")) == 2
+
+
+# --- 3. SIGTERM during a pulse, in a real process ---------------------------------------
+
+
+def test_sigterm_during_an_unlock_pulse_locks_and_exits_cleanly(
+        tmp_path, replays, obama_template):
+    unlock_seconds = 30.0
+    text = config_text(tmp_path, replays / "obama_2",
+                       camera={"loop": True, "realtime": True},
+                       door={"unlock_seconds": unlock_seconds})
+    config = parse_config(text)
+    enrol_obama(config, obama_template)
+    config_path = tmp_path / "facegate.toml"
+    config_path.write_text(text)
+    history_path = tmp_path / "relay.json"
+    proc = subprocess.Popen(
+        [sys.executable, str(WORKER), str(config_path), str(history_path)],
+        stdout=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONPATH=str(REPO)),
+    )
+    try:
+        lines: queue.Queue[str] = queue.Queue()
+
+        def read_lines() -> None:
+            for line in proc.stdout:
+                lines.put(line)
+
+        threading.Thread(target=read_lines, daemon=True).start()
+        assert lines.get(timeout=60).strip() == "granted"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    history = json.loads(history_path.read_text())
+    assert history[0][1] is False and history[-1][1] is False
+    unlocked = [t for t, level in history if level]
+    assert len(unlocked) == 1
+    locked_after = history[-1][0] - unlocked[0]
+    assert 0 < locked_after < unlock_seconds
+    with Gallery.from_config(config.gallery) as gallery:
+        assert [e.name for e in gallery.events(kind="granted")] == [OBAMA]
+
+
+# --- 4. systemd notifications -----------------------------------------------------------
+
+
+@pytest.fixture
+def systemd(tmp_path):
+    """A datagram socket standing in for systemd's notify socket."""
+    path = tmp_path / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(path))
+    sock.setblocking(False)
+    yield str(path), sock
+    sock.close()
+
+
+def received(sock: socket.socket) -> list[str]:
+    messages = []
+    while True:
+        try:
+            messages.append(sock.recv(4096).decode())
+        except BlockingIOError:
+            return messages
+
+
+def test_run_says_ready_first_and_stopping_last(tmp_path, replays, pipeline, obama_template,
+                                                rigs, systemd):
+    path, sock = systemd
+    config = make_config(tmp_path, replays / "empty")
+    enrol_obama(config, obama_template)
+    rig = rigs(config, pipeline, notifier=Notifier({"NOTIFY_SOCKET": path}))
+    rig.daemon.run(after_step=lambda: rig.clock.advance(1.0 / FPS))
+    messages = received(sock)
+    assert messages[0] == "READY=1" and messages[-1] == "STOPPING=1"
+    assert "STATUS=ok; 1 templates" in messages
+
+
+def test_watchdog_pings_come_from_steps_and_stop_when_the_loop_stalls(
+        tmp_path, replays, pipeline, obama_template, rigs, systemd):
+    path, sock = systemd
+    config = make_config(tmp_path, replays / "empty")
+    enrol_obama(config, obama_template)
+    notifier = Notifier({"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "1000000"})
+    rig = rigs(config, pipeline, notifier=notifier)
+
+    def pings() -> int:
+        return received(sock).count("WATCHDOG=1")
+
+    rig.daemon.step()  # the first pass pings at once
+    assert pings() == 1
+    for _ in range(3):  # 0.25, 0.5, 0.75 s: a ping is due every half interval (0.5 s)
+        rig.clock.advance(0.25)
+        rig.daemon.step()
+    assert pings() == 1
+    rig.clock.advance(60.0)  # the loop hangs: no step, however late it gets
+    assert pings() == 0
+    rig.daemon.step()
+    assert pings() == 1
+
+
+# --- 5. door contact and exit button -------------------------------------------------
+
+
+def test_door_contact_and_exit_button_events_reach_the_gallery(
+        tmp_path, replays, pipeline, obama_template, rigs):
+    config = make_config(tmp_path, replays / "empty", door={
+        "door_contact_pin": CONTACT_PIN, "door_contact_pull": "down",  # high = open
+        "exit_button_pin": EXIT_PIN, "held_open_seconds": 1.0,  # low = pressed (pull-up)
+    })
+    enrol_obama(config, obama_template)
+    rig = rigs(config, pipeline)
+    rig.steps(2)
+    assert rig.events() and {e.kind for e in rig.events()} == {"enrolled"}
+
+    rig.gpio.drive(CONTACT_PIN, True)  # forced open while locked
+    rig.steps(2)  # debounced
+    assert [e.reason for e in rig.events("door_forced")] == ["opened while locked"]
+    rig.steps(10)
+    assert [e.reason for e in rig.events("door_held_open")] == ["open for 1 s"]
+    rig.gpio.drive(CONTACT_PIN, False)
+    rig.steps(2)
+    assert rig.relay() == []
+
+    rig.gpio.drive(EXIT_PIN, False)  # someone leaving presses the exit button
+    rig.steps(2)
+    rig.gpio.drive(EXIT_PIN, True)
+    assert rig.daemon.door.unlocked
+    assert len(rig.events("exit_request")) == 1
+    rig.gpio.drive(CONTACT_PIN, True)  # and opens the door during the pulse: not forced
+    rig.steps(2)
+    rig.gpio.drive(CONTACT_PIN, False)
+    rig.steps(5)
+    assert len(rig.pulses()) == 1 and not rig.daemon.door.unlocked
+    assert [e.kind for e in rig.events()] == [
+        "enrolled", "door_forced", "door_held_open", "exit_request"]
+    assert [(d.kind, d.action) for d in rig.decisions] == [
+        ("door_forced", "alarm"), ("door_held_open", "alarm"), ("exit_request", "unlock")]
