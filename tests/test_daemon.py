@@ -478,3 +478,53 @@ def test_door_contact_and_exit_button_events_reach_the_gallery(
         "enrolled", "door_forced", "door_held_open", "exit_request"]
     assert [(d.kind, d.action) for d in rig.decisions] == [
         ("door_forced", "alarm"), ("door_held_open", "alarm"), ("exit_request", "unlock")]
+
+
+def test_enrol_button_after_an_admin_is_recognised_enrols_the_next_face(
+        tmp_path, pipeline, obama_template, rigs):
+    """Admin recognised -> enrol button held -> the next person's frames become a new,
+    separate person (never the admin's own face)."""
+    enrol_pin = 23
+    visits = tmp_path / "visits"
+    write_sequence([FACES / "obama_2.jpg", FACES / "biden_1.jpg"], visits, FACE_FRAMES, GAP_FRAMES)
+    config = make_config(tmp_path, visits,
+                         door={"enrol_button_pin": enrol_pin, "enrol_hold_seconds": 0.5},
+                         enrollment={"frames": 4, "min_templates": 2, "admin_window_s": 5.0})
+    create_gallery(config.gallery)
+    with Gallery.from_config(config.gallery) as gallery:
+        admin = gallery.add_person(OBAMA, "admin", [obama_template], [0.9], now=WALL_START - 1.0)
+    rig = rigs(config, pipeline)
+
+    def kinds() -> list[str]:
+        return [d.kind for d in rig.decisions]
+
+    rig.gpio.drive(enrol_pin, True)  # released (active low)
+    rig.step_until(lambda: "granted" in kinds())  # the administrator is recognised
+    rig.steps(FACE_FRAMES)  # ... and walks away
+    rig.gpio.drive(enrol_pin, False)
+    rig.step_until(lambda: "enrolment_started" in kinds(), limit=10)
+    rig.gpio.drive(enrol_pin, True)
+    rig.step_until(lambda: "enrolled" in kinds(), limit=40)
+
+    people = rig.daemon.gallery.people()
+    (new,) = [p for p in people if p.id != admin]
+    assert new.role == "user" and new.templates >= 2
+    biden = cv2.imread(str(FACES / "biden_1.jpg"))
+    match = rig.daemon.matcher.match(pipeline.embed(biden, pipeline.detect(biden)[0]))
+    assert match.person_id == new.id
+    assert [e.kind for e in rig.events("enrolled")] == ["enrolled", "enrolled"]
+
+
+def test_enrol_button_without_an_admin_is_refused(tmp_path, replays, pipeline, obama_template, rigs):
+    enrol_pin = 23
+    config = make_config(tmp_path, replays / "obama_2",
+                         door={"enrol_button_pin": enrol_pin, "enrol_hold_seconds": 0.5})
+    enrol_obama(config, obama_template)  # a user, not an administrator
+    rig = rigs(config, pipeline)
+    rig.gpio.drive(enrol_pin, True)
+    rig.step_until(lambda: any(d.kind == "granted" for d in rig.decisions))
+    rig.gpio.drive(enrol_pin, False)
+    rig.step_until(lambda: any(d.kind == "enrolment_refused" for d in rig.decisions), limit=10)
+    refused = [d for d in rig.decisions if d.kind == "enrolment_refused"]
+    assert "administrator" in refused[0].reason
+    assert len(rig.daemon.gallery.people()) == 1
