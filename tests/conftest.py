@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -34,3 +35,24 @@ def gallery(tmp_path):
     create_gallery(config)
     with Gallery.open(config.path, config.key_file) as g:
         yield g
+
+
+@pytest.fixture
+def systemd(tmp_path):
+    """A datagram socket standing in for systemd's notify socket: (path, socket)."""
+    path = tmp_path / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(path))
+    sock.setblocking(False)
+    yield str(path), sock
+    sock.close()
+
+
+def received(sock: socket.socket) -> list[str]:
+    """Every datagram waiting on ``sock``, decoded."""
+    messages = []
+    while True:
+        try:
+            messages.append(sock.recv(4096).decode())
+        except BlockingIOError:
+            return messages

@@ -10,7 +10,6 @@ import json
 import os
 import queue
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -39,7 +38,7 @@ from edge.notify import Notifier
 from edge.pipeline import Pipeline
 from edge.types import Embedding
 
-from .conftest import FIXTURES, REPO
+from .conftest import FIXTURES, REPO, received
 
 FACES = FIXTURES / "faces"
 WORKER = Path(__file__).with_name("daemon_sigterm_worker.py")
@@ -384,26 +383,6 @@ def test_sigterm_during_an_unlock_pulse_locks_and_exits_cleanly(
 
 
 # --- 4. systemd notifications -----------------------------------------------------------
-
-
-@pytest.fixture
-def systemd(tmp_path):
-    """A datagram socket standing in for systemd's notify socket."""
-    path = tmp_path / "notify.sock"
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    sock.bind(str(path))
-    sock.setblocking(False)
-    yield str(path), sock
-    sock.close()
-
-
-def received(sock: socket.socket) -> list[str]:
-    messages = []
-    while True:
-        try:
-            messages.append(sock.recv(4096).decode())
-        except BlockingIOError:
-            return messages
 
 
 def test_run_says_ready_first_and_stopping_last(tmp_path, replays, pipeline, obama_template,

@@ -10,25 +10,7 @@ import pytest
 
 from edge.notify import Notifier
 
-
-@pytest.fixture
-def systemd(tmp_path):
-    """A socket standing in for systemd's notify socket."""
-    path = tmp_path / "notify.sock"
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    sock.bind(str(path))
-    sock.setblocking(False)
-    yield str(path), sock
-    sock.close()
-
-
-def received(sock: socket.socket) -> list[str]:
-    messages = []
-    while True:
-        try:
-            messages.append(sock.recv(4096).decode())
-        except BlockingIOError:
-            return messages
+from .conftest import received
 
 
 def test_ready_status_stopping_arrive(systemd):
