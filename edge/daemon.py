@@ -222,8 +222,9 @@ class Daemon:
                   Decision(event.time, event.kind, action=action, reason=event.detail))
 
     def _maybe_authorise(self, match: Match) -> None:
-        person = self.gallery.person(match.person_id)
-        if person.role == "admin" and person.enabled:
+        # The matcher's copy is current: any change to people reloads it.
+        person = self.matcher.person(match.person_id)
+        if person is not None and person.role == "admin" and person.enabled:
             self.enrollment.authorise(person)
 
     def _finish_enrollment(self, now: float) -> None:

@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from .errors import ModelMismatchError
 from .schema import setting
 from .types import Embedding, Match
+
+if TYPE_CHECKING:  # only for annotations: the matcher reads any TemplateSource
+    from .gallery import Person
 
 
 @dataclass(frozen=True)
@@ -94,7 +97,7 @@ class Matcher:
         self.model_id = model_id
         self._revision: int | None = None
         self._index = TemplateIndex(np.zeros(0, np.int64), np.zeros((0, 0), np.float32))
-        self._names: dict[int, str] = {}
+        self._people: dict[int, Person] = {}
 
     def refresh(self) -> bool:
         """Reload the templates if the gallery changed; True if it reloaded."""
@@ -103,7 +106,7 @@ class Matcher:
             return False
         person_ids, matrix = self.gallery.templates(self.model_id)
         self._index = TemplateIndex(person_ids, matrix)
-        self._names = {p.id: p.name for p in self.gallery.people()}
+        self._people = {p.id: p for p in self.gallery.people()}
         self._revision = revision
         return True
 
@@ -129,7 +132,12 @@ class Matcher:
         person_id, similarity, runner_up = self._index.search(vector)
         if person_id is None or similarity < self.config.min_similarity:
             return Match(None, None, similarity, runner_up)
-        return Match(person_id, self._names.get(person_id), similarity, runner_up)
+        person = self._people.get(person_id)
+        return Match(person_id, person.name if person else None, similarity, runner_up)
+
+    def person(self, person_id: int) -> Person | None:
+        """The enrolled person as of the last reload (role, enabled, validity)."""
+        return self._people.get(person_id)
 
 
 def matching_benchmark(

@@ -77,13 +77,13 @@ class Pipeline:
         lap("detect")
         results = []
         for face in faces:
-            reasons, _ = self.quality.check_geometry(face)
-            if reasons:  # too small or turned away: not worth aligning
-                results.append(FaceAnalysis(face, Quality(False, tuple(reasons))))
+            geometry = self.quality.check_geometry(face)
+            if geometry[0]:  # too small or turned away: not worth aligning
+                results.append(FaceAnalysis(face, Quality(False, tuple(geometry[0]), geometry[1])))
                 continue
             aligned = align(frame.image, face)
             lap("align")
-            quality = self.quality.assess(aligned)
+            quality = self.quality.assess(aligned, geometry)
             lap("quality")
             embedding = self.embedder.embed(aligned) if quality.passed else None
             lap("embed")

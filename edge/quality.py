@@ -109,10 +109,15 @@ class QualityGate:
             reasons.append(POSE)
         return reasons, {"size_px": size, "roll_deg": roll, "yaw": yaw, "pitch": pitch}
 
-    def assess(self, aligned: AlignedFace) -> Quality:
-        """All checks on an aligned face; ``reasons`` lists every failed one."""
+    def assess(self, aligned: AlignedFace,
+               geometry: tuple[list[str], dict] | None = None) -> Quality:
+        """All checks on an aligned face; ``reasons`` lists every failed one.
+
+        ``geometry`` is ``check_geometry``'s result when the caller already has it.
+        """
         c = self.config
-        reasons, metrics = self.check_geometry(aligned.face)
+        reasons, metrics = geometry if geometry is not None else self.check_geometry(aligned.face)
+        reasons, metrics = list(reasons), dict(metrics)
         grey = cv2.cvtColor(aligned.image, cv2.COLOR_BGR2GRAY)
         # Central region only: the template's corners are background or padding.
         centre = grey[16:104, 16:96]
