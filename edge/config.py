@@ -84,39 +84,70 @@ _HEADER = re.compile(r"^\s*\[\s*([A-Za-z0-9_.\-]+)\s*\]")
 _ASSIGN = re.compile(r"^\s*([A-Za-z0-9_\-]+)\s*=")
 
 
-def parse_config(text: str, source: str = "<string>") -> Any:
-    """Validate TOML text and return the frozen Config; raises ConfigError."""
+def _locate(text: str, message: str, section: str) -> tuple[int, str]:
+    """(line, message) for ``message`` ("section.key: ..."): the key's line, or its
+    section's line when the key is not in the file (a rule may name one left out);
+    0 when neither is."""
+    line = _line_of(text, message.split(":", 1)[0]) or _line_of(text, section) or 0
+    return line, message
+
+
+def validate_text(text: str, source: str = "<string>") -> tuple[Any, list[str]]:
+    """(Config, []) for valid TOML text, else (None, every error found).
+
+    Each section is validated on its own, so one run reports a problem in every
+    section that has one (within a section, the first).
+    """
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+        return None, [f"{source}: not valid TOML: {exc}"]
     known = sections()
-    unknown = sorted(set(raw) - set(known))
-    if unknown:
-        line = _line_of(text, unknown[0])
-        at = f"{source}:{line}" if line else source
-        valid = ", ".join(sorted(known))
-        raise ConfigError(f"{at}: [{unknown[0]}]: unknown section (valid sections: {valid})")
+    valid = ", ".join(sorted(known))
+    found = [
+        _locate(text, f"[{name}]: unknown section (valid sections: {valid})", name)
+        for name in sorted(set(raw) - set(known))
+    ]
     values = {}
     for name, cls in known.items():
         try:
             values[name] = build_section(cls, raw.get(name, {}), name)
         except ConfigError as exc:
-            message = str(exc)
-            dotted = message.split(":", 1)[0]
-            line = _line_of(text, dotted)
-            at = f"{source}:{line}" if line else source
-            raise ConfigError(f"{at}: {message}") from None
-    return _make_config_class()(**values)
+            found.append(_locate(text, str(exc), name))
+    if found:  # in file order, as a person reads the file
+        found.sort(key=lambda item: item[0] or float("inf"))
+        return None, [f"{source}:{line}: {m}" if line else f"{source}: {m}" for line, m in found]
+    return _make_config_class()(**values), []
+
+
+def parse_config(text: str, source: str = "<string>") -> Any:
+    """Validate TOML text and return the frozen Config; raises the first ConfigError."""
+    config, errors = validate_text(text, source)
+    if errors:
+        raise ConfigError(errors[0])
+    return config
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read config file: {exc}") from None
 
 
 def load_config(path: str | Path) -> Any:
     """Read and validate a config file; a missing file is a ConfigError too."""
     path = Path(path)
+    return parse_config(_read(path), source=str(path))
+
+
+def config_errors(path: str | Path) -> tuple[Any, list[str]]:
+    """(Config, []) for a valid file, else (None, every error as "file:line: key: ...")."""
+    path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read config file: {exc}") from None
-    return parse_config(text, source=str(path))
+        text = _read(path)
+    except ConfigError as exc:
+        return None, [str(exc)]
+    return validate_text(text, source=str(path))

@@ -13,19 +13,16 @@ import shutil
 import subprocess
 import threading
 import time
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from .camera import EndOfStream, create_source
 from .clock import SystemClock
-from .config import _line_of, load_config, sections
-from .errors import CameraError, ConfigError, FacegateError
+from .errors import CameraError, FacegateError
 from .gallery import Gallery
 from .gallery_key import read_key
 from .models import model_spec
-from .schema import build_section
 
 OK, WARN, FAIL = "ok", "warn", "FAIL"
 MIN_YEAR = 2024  # a clock before this was never set (no RTC, no network yet)
@@ -47,40 +44,6 @@ class Check:
 
 
 # --- configuration ----------------------------------------------------------------
-
-
-def config_errors(path: str | Path) -> tuple[Any, list[str]]:
-    """(config or None, every error found as "file:line: section.key: message").
-
-    ``load_config`` stops at the first error; this validates each section on its
-    own so that one run reports a problem in every section that has one. The
-    result is never more lenient than ``load_config``: the config is returned only
-    when it loads.
-    """
-    try:
-        return load_config(path), []
-    except ConfigError as exc:
-        first = str(exc)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-        raw = tomllib.loads(text)
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-        return None, [first]  # unreadable or not TOML: the first error is all there is
-    known = sections()
-    errors = []
-    for name, values in raw.items():
-        cls = known.get(name)
-        try:
-            if cls is None:
-                valid = ", ".join(sorted(known))
-                raise ConfigError(f"[{name}]: unknown section (valid sections: {valid})")
-            build_section(cls, values, name)
-        except ConfigError as exc:
-            message = str(exc)
-            # the key's line, else its section's (a rule may name a key left out)
-            line = _line_of(text, message.split(":", 1)[0]) or _line_of(text, name)
-            errors.append(f"{path}:{line}: {message}" if line else f"{path}: {message}")
-    return None, errors or [first]
 
 
 def config_warnings(config: Any) -> list[str]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..doctor import FAIL, OK, Check, config_errors, config_warnings, run_checks
+from ..config import config_errors
+from ..doctor import FAIL, OK, Check, config_warnings, run_checks
 from ..errors import ExitCode
 from .common import add_config_argument
 
