@@ -9,14 +9,10 @@ from pathlib import Path
 
 from ..camera.demo_sequence import write_sequence
 from ..clock import FakeClock, SystemClock
-from ..config import parse_config
+from ..config import load_config
 from ..daemon import Daemon, Decision, build_daemon
-from ..enrollment import build_templates, capture_from_images, enroll
-from ..errors import RefusedError
-from ..gallery import Gallery, create_gallery
+from ..gallery import create_gallery
 from ..gpio.mock import MockGpio
-from ..matcher import Matcher
-from ..pipeline import Pipeline
 from .common import add_config_argument, config_from_args
 
 DEMO_PHOTOS = Path(__file__).resolve().parents[2] / "tests" / "data" / "faces"
@@ -84,18 +80,6 @@ min_templates = 1
 """
 
 
-def _enrol_photo(config, pipeline: Pipeline, name: str, photo: Path) -> None:
-    verdicts = capture_from_images(pipeline, [photo])
-    good = [v for v in verdicts if v.embedding is not None]
-    if not good:
-        raise RefusedError(f"demo photo {photo}: {verdicts[0].verdict}")
-    templates = build_templates([v.embedding for v in good], [v.quality for v in good],
-                                config.enrollment)
-    with Gallery.from_config(config.gallery) as gallery:
-        enroll(gallery, Matcher(gallery, config.matcher, pipeline.model_id), name, "user", templates)
-    print(f"enrolled {name} from {photo.name}")
-
-
 def cmd_demo(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="facegate-demo-") as tmp:
         workdir = args.workdir or Path(tmp)
@@ -103,9 +87,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
         frames = workdir / "frames"
         visitors = [args.photos / "obama_2.jpg", args.photos / "biden_1.jpg"]
         written = write_sequence(visitors, frames)
-        config = parse_config(_demo_config(workdir, frames), source="<demo config>")
+        config_path = workdir / "config.toml"
+        config_path.write_text(_demo_config(workdir, frames))
+        config = load_config(config_path)
         create_gallery(config.gallery)
-        _enrol_photo(config, Pipeline.from_config(config), "Barack Obama", args.photos / "obama_1.jpg")
+        # Enrol through the administrator's own command, exactly as a person would.
+        from . import main
+
+        code = main(["enroll", "--config", str(config_path), "--name", "Barack Obama",
+                     str(args.photos / "obama_1.jpg")])
+        if code:
+            return code
         print(f"replaying {len(written)} frames at {DEMO_FPS} fps: "
               "Barack Obama (a different photo) walks up, then Joe Biden (not enrolled)")
 
