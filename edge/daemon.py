@@ -56,7 +56,7 @@ class RunSummary:
         return f"{self.frames} frames analysed, {dropped} dropped; {counts}"
 
 
-def _door_at_the_door(results: list[FaceAnalysis]) -> FaceAnalysis | None:
+def _person_at_the_door(results: list[FaceAnalysis]) -> FaceAnalysis | None:
     """The biggest embedded face: the person standing at the door, not passers-by."""
     embedded = [r for r in results if r.embedding is not None]
     return max(embedded, key=lambda r: r.face.width * r.face.height, default=None)
@@ -180,7 +180,7 @@ class Daemon:
             return
         if self.enrollment.state in (COMPLETE, TIMED_OUT):
             self._finish_enrollment(frame.timestamp)
-        subject = _door_at_the_door(results)
+        subject = _person_at_the_door(results)
         if subject is None:
             return
         match = self.matcher.match(subject.embedding)
@@ -191,21 +191,21 @@ class Daemon:
         for command in self.decision.observe(observation, self.clock.wall()):
             if isinstance(command, Grant):
                 self.door.grant(self.clock.now())
-                self._log(command.kind, command.person_id, command.similarity, "",
-                          Decision(command.time, command.kind, command.name, command.similarity,
-                                   action="unlock"))
+                self._log(Decision(command.time, command.kind, command.name, command.similarity,
+                                   action="unlock"), command.person_id)
             elif isinstance(command, Deny):
-                self._log(command.kind, command.person_id, command.similarity, command.reason,
-                          Decision(command.time, command.kind, command.name or match.name,
-                                   command.similarity, action="stay locked", reason=command.reason))
+                self._log(Decision(command.time, command.kind, command.name or match.name,
+                                   command.similarity, action="stay locked", reason=command.reason),
+                          command.person_id)
 
     # --- side effects ---------------------------------------------------------------
 
-    def _log(self, kind: str, person_id: int | None, score: float | None, reason: str,
-             decision: Decision) -> None:
-        self.gallery.log_event(kind, self.clock.wall(), person_id=person_id, score=score,
-                               liveness=None, reason=reason or None)
-        self.summary.kinds[kind] += 1
+    def _log(self, decision: Decision, person_id: int | None = None) -> None:
+        """Record a decision in the event log and the summary, and report it."""
+        self.gallery.log_event(decision.kind, self.clock.wall(), person_id=person_id,
+                               score=decision.similarity, liveness=None,
+                               reason=decision.reason or None)
+        self.summary.kinds[decision.kind] += 1
         self.report(decision)
 
     def _door_event(self, event: DoorEvent) -> None:
@@ -218,8 +218,7 @@ class Daemon:
                 self.report(Decision(event.time, "enrolment_refused", reason=str(exc)))
             return
         action = "unlock" if event.kind == "exit_request" else "alarm"
-        self._log(event.kind, None, None, event.detail,
-                  Decision(event.time, event.kind, action=action, reason=event.detail))
+        self._log(Decision(event.time, event.kind, action=action, reason=event.detail))
 
     def _maybe_authorise(self, match: Match) -> None:
         # The matcher's copy is current: any change to people reloads it.
