@@ -118,9 +118,8 @@ class Detector:
         if not len(scores):
             return []
         keep = nms(boxes, scores, self.config.nms_iou, self.config.max_faces)
-        # Back to full-frame pixels: detection pixels -> source pixels -> frame pixels.
-        sx = (det_w / src_w) * (src_w / width)
-        sy = (det_h / src_h) * (src_h / height)
+        # Detection pixels per frame pixel (whether the source was lores or the frame).
+        sx, sy = det_w / width, det_h / height
         factor = np.array([sx, sy, sx, sy], dtype=np.float32)
         faces = []
         for i in keep:
