@@ -107,3 +107,22 @@ def model_spec(models_dir: Path, model_id: str) -> ModelSpec:
     )
     spec.verify()
     return spec
+
+
+def update_manifest(models_dir: Path, entries: dict[str, dict]) -> None:
+    """Write ``entries`` into the manifest, keeping every other model's entry.
+
+    Each conversion or training script owns only its own models, so none of them
+    may rewrite the file from scratch. The write is atomic: a crash leaves the old
+    manifest, never half a new one.
+    """
+    path = Path(models_dir) / MANIFEST_NAME
+    manifest = load_manifest(models_dir) if path.exists() else {"format": 1, "models": {}}
+    if manifest.get("format") != 1:
+        raise ModelError(f"{path}: manifest format {manifest.get('format')!r} is not 1; "
+                         "refusing to rewrite it")
+    models = {**manifest["models"], **entries}
+    manifest["models"] = dict(sorted(models.items()))
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)

