@@ -33,6 +33,9 @@ CROP_DROP = 0.04
 # corners, then two (upper lid, lower lid) pairs, as in the usual eye aspect ratio.
 RIGHT_EYE = ((33, 133), ((160, 144), (158, 153)))
 LEFT_EYE = ((362, 263), ((385, 380), (387, 373)))
+# The nose tip and the mouth corners (subject's right, then left).
+NOSE_TIP = 1
+MOUTH_CORNERS = (61, 291)
 
 
 @dataclass(frozen=True, eq=False)
@@ -96,6 +99,15 @@ def _to_frame(points: np.ndarray, transform: np.ndarray) -> np.ndarray:
     frame[:, :2] = points[:, :2] @ inverse[:, :2].T + inverse[:, 2]
     frame[:, 2] = points[:, 2] * math.hypot(*inverse[:, 0])  # the crop's scale, undone
     return frame
+
+
+def five_points(points: np.ndarray) -> np.ndarray:
+    """The mesh's equivalents of the detector's five landmarks, in their order (types.py):
+    eye centres (mid-corners), nose tip, mouth corners. The mesh places them far more
+    steadily than YuNet, which matters for the liveness flatness cue."""
+    xy = np.asarray(points, np.float32)[:, :2]
+    return np.stack([xy[list(RIGHT_EYE[0])].mean(axis=0), xy[list(LEFT_EYE[0])].mean(axis=0),
+                     xy[NOSE_TIP], xy[MOUTH_CORNERS[0]], xy[MOUTH_CORNERS[1]]])
 
 
 def eye_openness(points: np.ndarray) -> tuple[float, float]:

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from edge.images import read_image
-from edge.landmarks import CROP_SCALE, LEFT_EYE, RIGHT_EYE, FaceMesh, crop_transform, eye_openness
+from edge.landmarks import (CROP_SCALE, LEFT_EYE, RIGHT_EYE, FaceMesh, crop_transform, eye_openness,
+                            five_points)
 from edge.models import bundled_models_dir, model_spec
 from edge.types import Face
 
@@ -25,11 +26,6 @@ def frame(shared_data):
     image = read_image(shared_data / NUAA_FRAME)
     (face,) = pipeline().detect(image)
     return image, face
-
-
-def _eye_centres(points):
-    """Midpoints of each eye's corners: where YuNet puts its eye landmarks."""
-    return np.array([points[list(eye[0]), :2].mean(axis=0) for eye in (RIGHT_EYE, LEFT_EYE)])
 
 
 def _rotated(points, degrees, centre):
@@ -77,8 +73,10 @@ def test_mesh_lands_on_a_real_face(mesh, frame):
     assert result.points.shape == (468, 3) and result.points.dtype == np.float32
     assert result.presence > 0.5
     eye_distance = np.linalg.norm(face.landmarks[0] - face.landmarks[1])
-    error = np.linalg.norm(_eye_centres(result.points) - face.landmarks[:2], axis=1)
-    assert error.max() < 0.1 * eye_distance, error  # a few px: YuNet's own eyes are not exact
+    # The mesh's five points sit where YuNet's do, to a few px (YuNet's own are not exact).
+    error = np.linalg.norm(five_points(result.points) - face.landmarks, axis=1)
+    assert error[:2].max() < 0.1 * eye_distance, error
+    assert error.max() < 0.2 * eye_distance, error
     x1, y1, x2, y2 = face.bbox
     margin = 0.15 * face.width
     assert (result.points[:, 0] > x1 - margin).all() and (result.points[:, 0] < x2 + margin).all()

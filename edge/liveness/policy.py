@@ -1,0 +1,169 @@
+"""Fusing the liveness layers into one verdict per frame, at a configured level.
+
+Levels:
+
+* ``off``: no liveness check; the daemon grants on recognition alone.
+* ``standard``: the passive RGB score, averaged over the face's recent frames,
+  must reach ``threshold``; a face that turns and moves like a flat picture is a
+  spoof; with an IR camera, the NIR check must pass. Stillness is not held
+  against anyone.
+
+The temporal cues follow the face mesh's points, not the detector's: YuNet's five
+landmarks jitter by up to a fifth of the eye distance between frames, enough to
+make still live faces look flat and prints look deep (measured on NUAA runs).
+* ``strict``: as standard with ``strict_threshold``, and the person must also
+  give positive evidence of life: a blink or a head turn with depth. Until they
+  do, the verdict is inconclusive and the door stays shut.
+
+History belongs to the face at the door: it restarts when the face jumps to a
+different place or is not seen for ``track_gap_seconds``, so one person's blink
+never vouches for the next face.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..landmarks import FaceMesh, eye_openness, five_points
+from ..models import model_spec
+from ..schema import setting
+from ..types import Face, Frame, Liveness
+from .motion import PLANAR, THREE_D, blinked, motion
+from .nir import NirCheck
+from .rgb import PassiveRgb
+
+LEVELS = ("off", "standard", "strict")
+
+
+@dataclass(frozen=True)
+class LivenessConfig:
+    level: str = setting(
+        "standard", "presentation-attack checks: off, standard or strict (see README)",
+        choices=LEVELS)
+    model: str = setting("liveness_rgb_v1", "passive RGB liveness model id in the manifest")
+    threshold: float = setting(
+        0.5, "standard: mean live score over the recent frames needed to pass", min=0.0, max=1.0)
+    strict_threshold: float = setting(
+        0.8, "strict: the same, at the strict level", min=0.0, max=1.0)
+    window_frames: int = setting(
+        8, "recent frames of the same face whose scores and landmarks are combined",
+        min=1, max=120)
+    track_gap_seconds: float = setting(
+        1.0, "a face unseen this long (or jumping elsewhere) starts a new history",
+        min=0.05, max=30.0)
+    min_turn: float = setting(
+        0.06, "head turn (foreshortening of the eye-mouth quad, log ratio) needed before "
+        "flatness can be judged", min=0.0, max=1.0)
+    max_planar_parallax: float = setting(
+        0.04, "nose parallax (eye distances) at or below which a turning face is flat",
+        min=0.0, max=1.0)
+    landmark_model: str = setting(
+        "face_landmark_2019jan", "face mesh model id for the flatness and blink cues")
+    blink_dip: float = setting(
+        0.6, "eye openness below this share of its typical value counts as closed",
+        min=0.05, max=0.95)
+    nir_registration: tuple[float, float, float, float, float, float] = setting(
+        (1.0, 0.0, 0.0, 0.0, 1.0, 0.0),
+        "affine map a, b, c, d, e, f from colour to IR pixels: x' = a x + b y + c, "
+        "y' = d x + e y + f")
+    nir_min_iou: float = setting(
+        0.4, "overlap needed between the mapped colour face box and the IR face", min=0.0, max=1.0)
+    nir_brightness: tuple[float, float] = setting(
+        (40.0, 235.0), "grey levels the inner face must average in NIR", min=0.0, max=255.0)
+    nir_min_contrast: float = setting(
+        6.0, "standard deviation of grey levels the inner face must reach in NIR",
+        min=0.0, max=128.0)
+
+    def validate(self) -> None:
+        if self.nir_brightness[0] >= self.nir_brightness[1]:
+            raise ConfigError("liveness.nir_brightness: the first value must be below the second")
+
+
+@dataclass
+class _Seen:
+    time: float
+    centre: np.ndarray
+    score: float
+    points: np.ndarray
+    openness: float
+
+
+class LivenessChecker:
+    """One verdict per frame for the face at the door (see the module's levels)."""
+
+    def __init__(self, config: LivenessConfig, rgb: PassiveRgb, mesh: FaceMesh,
+                 nir: NirCheck | None = None):
+        if config.level == "off":
+            raise ValueError("no checker at level 'off'")
+        self.config = config
+        self.rgb = rgb
+        self.nir = nir
+        self.mesh = mesh
+        self._track: deque[_Seen] = deque(maxlen=config.window_frames)
+
+    @classmethod
+    def from_config(cls, config: Any, detector, ir_camera: bool) -> "LivenessChecker | None":
+        """None at level 'off'. ``detector`` is shared with the pipeline for the NIR frame."""
+        section: LivenessConfig = config.liveness
+        if section.level == "off":
+            return None
+        models_dir = config.models.resolved_dir()
+        threads = config.models.resolved_threads()
+        rgb = PassiveRgb(model_spec(models_dir, section.model), threads)
+        mesh = FaceMesh(model_spec(models_dir, section.landmark_model), threads)
+        nir = None
+        if ir_camera:
+            nir = NirCheck(detector, section.nir_registration, section.nir_min_iou,
+                           section.nir_brightness, section.nir_min_contrast)
+        return cls(section, rgb, mesh, nir)
+
+    @property
+    def threshold(self) -> float:
+        c = self.config
+        return c.strict_threshold if c.level == "strict" else c.threshold
+
+    def reset(self) -> None:
+        self._track.clear()
+
+    def check(self, frame: Frame, face: Face) -> Liveness:
+        self._follow(frame.timestamp, face)
+        mesh = self.mesh.landmarks(frame.image, face)
+        self._track.append(_Seen(frame.timestamp, np.asarray(face.center),
+                                 self.rgb.score(frame.image, face), five_points(mesh.points),
+                                 float(np.mean(eye_openness(mesh.points)))))
+        score = float(np.mean([s.score for s in self._track]))
+        spoof = []
+        if score < self.threshold:
+            spoof.append(f"rgb score {score:.2f} below {self.threshold:g}")
+        moved = motion([s.points for s in self._track], self.config.min_turn,
+                       self.config.max_planar_parallax)
+        if moved.state == PLANAR:
+            spoof.append(f"turns like a flat picture (parallax {moved.parallax:.3f})")
+        if self.nir is not None:
+            if frame.ir is None:
+                return Liveness(score, "inconclusive", ("no infrared frame",))
+            nir = self.nir.check(frame.ir, face)
+            if not nir.passed:
+                spoof.append(nir.reason)
+        if spoof:
+            return Liveness(score, "spoof", tuple(spoof))
+        if self.config.level == "strict":
+            blink = blinked([s.openness for s in self._track], self.config.blink_dip)
+            if not blink and moved.state != THREE_D:
+                return Liveness(score, "inconclusive", ("no blink or head turn seen yet",))
+        return Liveness(score, "live")
+
+    def _follow(self, time: float, face: Face) -> None:
+        """Start a new history when the face was lost for a while or jumped elsewhere."""
+        if not self._track:
+            return
+        last = self._track[-1]
+        gap = time - last.time
+        jump = float(np.linalg.norm(np.asarray(face.center) - last.centre))
+        if gap > self.config.track_gap_seconds or jump > max(face.width, face.height):
+            self._track.clear()
