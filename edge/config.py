@@ -32,6 +32,7 @@ def sections() -> dict[str, type]:
     from .gpio import GpioConfig
     from .enrollment import EnrollmentConfig
     from .gallery import GalleryConfig
+    from .liveness.policy import LivenessConfig
     from .matcher import MatcherConfig
     from .models import ModelsConfig
     from .quality import QualityConfig
@@ -42,6 +43,7 @@ def sections() -> dict[str, type]:
         "quality": QualityConfig,
         "embedder": EmbedderConfig,
         "camera": CameraConfig,
+        "liveness": LivenessConfig,
         "decision": DecisionConfig,
         "door": DoorConfig,
         "gpio": GpioConfig,

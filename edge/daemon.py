@@ -19,12 +19,13 @@ from .clock import Clock
 from .decision import DecisionMachine, Deny, Grant, Observation
 from .door import DoorController, DoorEvent
 from .enrollment import COLLECTING, COMPLETE, TIMED_OUT, EnrollmentSession, enroll
-from .errors import ConfigError, FacegateError
+from .errors import FacegateError
 from .gallery import Gallery
+from .liveness.policy import LivenessChecker
 from .matcher import Matcher
 from .notify import Notifier
-from .pipeline import Pipeline
-from .types import FaceAnalysis, Frame, Match
+from .pipeline import Pipeline, person_at_the_door
+from .types import Frame, Match
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,7 @@ class Decision:
     name: str | None = None
     similarity: float | None = None
     liveness: str = "off"
+    liveness_score: float | None = None
     action: str = ""
     reason: str = ""
 
@@ -54,12 +56,6 @@ class RunSummary:
     def line(self, dropped: int) -> str:
         counts = ", ".join(f"{k} {n}" for k, n in sorted(self.kinds.items())) or "no decisions"
         return f"{self.frames} frames analysed, {dropped} dropped; {counts}"
-
-
-def _person_at_the_door(results: list[FaceAnalysis]) -> FaceAnalysis | None:
-    """The biggest embedded face: the person standing at the door, not passers-by."""
-    embedded = [r for r in results if r.embedding is not None]
-    return max(embedded, key=lambda r: r.face.width * r.face.height, default=None)
 
 
 class Daemon:
@@ -75,6 +71,7 @@ class Daemon:
         enrollment: EnrollmentSession,
         notifier: Notifier,
         clock: Clock,
+        liveness: LivenessChecker | None = None,
         threaded: bool = True,
         report: Callable[[Decision], None] | None = None,
     ):
@@ -87,6 +84,7 @@ class Daemon:
         self.enrollment = enrollment
         self.notifier = notifier
         self.clock = clock
+        self.liveness = liveness
         self.threaded = threaded
         self.report = report or (lambda decision: None)
         self.summary = RunSummary()
@@ -145,6 +143,8 @@ class Daemon:
                     # Dated in frame time, the decision machine's only time base: the
                     # clock may be ahead of the frames (a replay stamps its own).
                     self.decision.camera_down(self._last_frame_time, camera.reason)
+                if self.liveness is not None:
+                    self.liveness.reset()
             self._camera_was_ok = False
             self._set_status(f"camera {camera.state}: {camera.reason}; door locked")
             frame = None  # read before the failure; nothing is decided while it is down
@@ -175,35 +175,41 @@ class Daemon:
     def _analyse(self, frame: Frame) -> None:
         self.summary.frames += 1
         results = self.pipeline.analyse(frame)
+        subject = person_at_the_door(results)
+        liveness = None
+        if subject is not None and self.liveness is not None:
+            liveness = self.liveness.check(frame, subject.face)
         if self.enrollment.state == COLLECTING:
-            self.enrollment.offer(results)
+            self.enrollment.offer(results, liveness)
             return
         if self.enrollment.state in (COMPLETE, TIMED_OUT):
             self._finish_enrollment(frame.timestamp)
-        subject = _person_at_the_door(results)
         if subject is None:
             return
         match = self.matcher.match(subject.embedding)
         if match.known:
             self._maybe_authorise(match)
-        observation = Observation(frame.timestamp, match.person_id, match.name,
-                                  match.similarity, liveness=None)
+        observation = Observation(frame.timestamp, match.person_id, match.name, match.similarity,
+                                  liveness=liveness.verdict if liveness else None,
+                                  reasons=liveness.reasons if liveness else ())
+        verdict = {"liveness": liveness.verdict if liveness else "off",
+                   "liveness_score": liveness.score if liveness else None}
         for command in self.decision.observe(observation, self.clock.wall()):
             if isinstance(command, Grant):
                 self.door.grant(self.clock.now())
                 self._log(Decision(command.time, command.kind, command.name, command.similarity,
-                                   action="unlock"), command.person_id)
+                                   action="unlock", **verdict), command.person_id)
             elif isinstance(command, Deny):
                 self._log(Decision(command.time, command.kind, command.name or match.name,
-                                   command.similarity, action="stay locked", reason=command.reason),
-                          command.person_id)
+                                   command.similarity, action="stay locked", reason=command.reason,
+                                   **verdict), command.person_id)
 
     # --- side effects ---------------------------------------------------------------
 
     def _log(self, decision: Decision, person_id: int | None = None) -> None:
         """Record a decision in the event log and the summary, and report it."""
         self.gallery.log_event(decision.kind, self.clock.wall(), person_id=person_id,
-                               score=decision.similarity, liveness=None,
+                               score=decision.similarity, liveness=decision.liveness_score,
                                reason=decision.reason or None)
         self.summary.kinds[decision.kind] += 1
         self.report(decision)
@@ -259,10 +265,6 @@ def build_daemon(config, clock: Clock, *, threaded: bool = True,
     from .camera import create_source
     from .gpio import open_backend
 
-    if config.decision.require_liveness:
-        # Refuse rather than start a door that can never open.
-        raise ConfigError("decision.require_liveness: this version has no liveness layer yet; "
-                          "set it to false")
     backend = gpio_backend if gpio_backend is not None else open_backend(config.gpio, clock)
     door = DoorController(config.door, backend, clock.now())
     try:
@@ -270,12 +272,14 @@ def build_daemon(config, clock: Clock, *, threaded: bool = True,
         gallery = Gallery.from_config(config.gallery)
         matcher = Matcher(gallery, config.matcher, pipeline.model_id)
         matcher.refresh()
-        decision = DecisionMachine(config.decision, gallery.access_status)
+        liveness = LivenessChecker.from_config(config, pipeline.detector,
+                                               ir_camera=config.camera.ir_camera >= 0)
+        decision = DecisionMachine(config.decision, gallery.access_status, liveness is not None)
         camera = CameraSupervisor.from_config(create_source(config.camera, clock), config.camera, clock)
-        enrollment = EnrollmentSession(config.enrollment, clock, config.decision.require_liveness)
+        enrollment = EnrollmentSession(config.enrollment, clock, liveness is not None)
     except BaseException:
         door.close()
         raise
     return Daemon(pipeline=pipeline, matcher=matcher, gallery=gallery, decision=decision,
                   door=door, camera=camera, enrollment=enrollment, notifier=Notifier(),
-                  clock=clock, threaded=threaded, report=report)
+                  clock=clock, liveness=liveness, threaded=threaded, report=report)

@@ -12,7 +12,7 @@ Rules, in the order they apply to each observation:
    and seeing them again restarts their cooldown: one visit, one decision.
 3. The observation joins the last ``vote_frames`` observations no older than
    ``vote_window_seconds``. When ``votes_required`` of them agree, a decision is made:
-   the same person (with liveness 'live' when required) -> access_check -> Grant
+   the same person (with liveness 'live' when liveness is checked) -> access_check -> Grant
    or Deny(denied_schedule / denied_disabled); spoof -> Deny(denied_spoof);
    unknown face -> Deny(denied_unknown).
 4. Denials of unknown faces and spoofs are failures; at most one of each kind is
@@ -65,9 +65,6 @@ class DecisionConfig:
         60.0, "failures older than this are forgotten", min=1.0, max=86400.0)
     lockout_seconds: float = setting(
         30.0, "how long a lockout lasts; nobody is granted meanwhile", min=1.0, max=86400.0)
-    require_liveness: bool = setting(
-        False, "grant only on frames whose liveness verdict is 'live'; spoofs are denied "
-        "(needs a liveness layer; this version has none, so the daemon refuses true)")
 
     def validate(self) -> None:
         if self.votes_required > self.vote_frames:
@@ -126,10 +123,16 @@ Command = Union[Grant, Deny]
 
 
 class DecisionMachine:
-    """Observations in, Grant/Deny commands out (see the module rules)."""
+    """Observations in, Grant/Deny commands out (see the module rules).
 
-    def __init__(self, config: DecisionConfig, access_check: AccessCheck) -> None:
+    ``require_liveness`` is true whenever a liveness level is configured: then only
+    'live' frames vote for a grant and 'spoof' frames vote for denied_spoof.
+    """
+
+    def __init__(self, config: DecisionConfig, access_check: AccessCheck,
+                 require_liveness: bool) -> None:
         self._config = config
+        self._require_liveness = require_liveness
         self._access_check = access_check
         self._votes: deque[Observation] = deque(maxlen=config.vote_frames)
         self._cooldown_until: dict[int, float] = {}
@@ -186,10 +189,10 @@ class DecisionMachine:
         self._cooldown_until = {p: t for p, t in self._cooldown_until.items() if t > time}
 
     def _is_live(self, obs: Observation) -> bool:
-        return not self._config.require_liveness or obs.liveness == "live"
+        return not self._require_liveness or obs.liveness == "live"
 
     def _is_spoof(self, obs: Observation) -> bool:
-        return self._config.require_liveness and obs.liveness == "spoof"
+        return self._require_liveness and obs.liveness == "spoof"
 
     def _is_unknown(self, obs: Observation) -> bool:
         return obs.person_id is None and not self._is_spoof(obs)

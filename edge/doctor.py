@@ -226,8 +226,11 @@ def run_checks(config: Any) -> list[Check]:
     checks = [
         check_model(models_dir, config.detector.model),
         check_model(models_dir, config.embedder.model),
-        check_gallery_key(config.gallery.key_file),
     ]
+    if config.liveness.level != "off":
+        checks += [check_model(models_dir, config.liveness.model),
+                   check_model(models_dir, config.liveness.landmark_model)]
+    checks.append(check_gallery_key(config.gallery.key_file))
     if checks[-1].status == OK:
         checks.append(check_gallery(config.gallery))
     checks += [

@@ -42,6 +42,12 @@ def _no_lap(stage: str) -> None:
     return None
 
 
+def person_at_the_door(results: list[FaceAnalysis]) -> FaceAnalysis | None:
+    """The biggest embedded face: the person standing at the door, not passers-by."""
+    embedded = [r for r in results if r.embedding is not None]
+    return max(embedded, key=lambda r: r.face.width * r.face.height, default=None)
+
+
 class Pipeline:
     def __init__(self, detector: Detector, embedder: Embedder, quality: QualityGate):
         self.detector = detector

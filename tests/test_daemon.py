@@ -33,6 +33,7 @@ from edge.door import DoorController
 from edge.enrollment import EnrollmentSession
 from edge.gallery import Gallery, create_gallery
 from edge.gpio.mock import MockGpio
+from edge.liveness.policy import LivenessChecker
 from edge.matcher import Matcher
 from edge.notify import Notifier
 from edge.pipeline import Pipeline
@@ -82,7 +83,8 @@ def replays(tmp_path_factory) -> Path:
 
 
 def config_text(tmp_path: Path, replay: Path, **sections: dict) -> str:
-    """A test config: replay camera, mock GPIO, gallery in tmp_path, short cooldown.
+    """A test config: replay camera, mock GPIO, gallery in tmp_path, short cooldown,
+    liveness off (the replays are photos; the liveness tests turn it on).
 
     ``sections`` adds or overrides settings per section, e.g. ``door={...}``.
     """
@@ -93,6 +95,7 @@ def config_text(tmp_path: Path, replay: Path, **sections: dict) -> str:
         "gallery": {"path": str(tmp_path / "gallery.db"), "key_file": str(tmp_path / "gallery.key")},
         "decision": {"cooldown_seconds": COOLDOWN},
         "door": {"unlock_seconds": 0.5},
+        "liveness": {"level": "off"},
     }
     for name, settings in sections.items():
         base.setdefault(name, {}).update(settings)
@@ -174,12 +177,15 @@ def build_rig(config, pipeline: Pipeline, *,
     matcher = Matcher(gallery, config.matcher, pipeline.model_id)
     matcher.refresh()
     source = wrap_source(ReplaySource.from_config(config.camera, clock))
+    liveness = LivenessChecker.from_config(config, pipeline.detector, ir_camera=False)
+    checked = liveness is not None
     daemon = Daemon(
         pipeline=pipeline, matcher=matcher, gallery=gallery,
-        decision=DecisionMachine(config.decision, gallery.access_status), door=door,
+        decision=DecisionMachine(config.decision, gallery.access_status, checked), door=door,
         camera=CameraSupervisor.from_config(source, config.camera, clock),
-        enrollment=EnrollmentSession(config.enrollment, clock, False),
-        notifier=notifier or Notifier({}), clock=clock, threaded=False, report=decisions.append,
+        enrollment=EnrollmentSession(config.enrollment, clock, checked),
+        notifier=notifier or Notifier({}), clock=clock, liveness=liveness, threaded=False,
+        report=decisions.append,
     )
     return Rig(daemon, clock, gpio, config, decisions)
 
@@ -268,6 +274,46 @@ def test_person_outside_their_schedule_is_denied(
     denied = rig.events("denied_schedule")
     assert [(e.person_id, e.reason) for e in denied] == [(person_id, reason)]
     assert [d.action for d in rig.decisions] == ["stay locked"]
+
+
+def nuaa_replay(root: Path, frames: list[Path], name: str) -> Path:
+    """A replay folder of NUAA frames, in order."""
+    folder = root / name
+    folder.mkdir()
+    for i, path in enumerate(frames):
+        (folder / f"frame_{i:04d}.jpg").symlink_to(path)
+    return folder
+
+
+def test_with_liveness_on_a_printed_photo_is_denied_and_the_live_person_granted(
+        tmp_path, shared_data, pipeline, rigs):
+    # Subject 0009 was held out of the liveness model's training (see its manifest).
+    live = sorted((shared_data / "nuaa_train" / "ClientRaw" / "0009").glob("*_01_*.jpg"))
+    prints = sorted((shared_data / "nuaa_train" / "ImposterRaw" / "0009").glob("*.jpg"))
+    enrol_image = cv2.imread(str(live[0]))
+    template = pipeline.embed(enrol_image, pipeline.detect(enrol_image)[0])
+    spoof_config = make_config(tmp_path, nuaa_replay(tmp_path, prints[:20], "prints"),
+                               liveness={"level": "standard"})
+    create_gallery(spoof_config.gallery)
+    with Gallery.from_config(spoof_config.gallery) as gallery:
+        person_id = gallery.add_person("subject 0009", "user", [template], [0.9],
+                                       now=WALL_START - 1.0)
+    rig = rigs(spoof_config, pipeline)
+    rig.steps(20)
+    assert rig.relay() == []
+    assert rig.events("granted") == []
+    spoofed = rig.events("denied_spoof")
+    assert len(spoofed) == 1 and "rgb score" in spoofed[0].reason
+    assert spoofed[0].liveness < spoof_config.liveness.threshold
+
+    live_config = make_config(tmp_path, nuaa_replay(tmp_path, live[1:21], "live"),
+                              liveness={"level": "standard"})
+    rig = rigs(live_config, pipeline)
+    rig.steps(20)
+    granted = rig.events("granted")
+    assert [e.person_id for e in granted] == [person_id]
+    assert granted[0].liveness >= live_config.liveness.threshold
+    assert len(rig.pulses()) == 1
 
 
 # --- 2. the camera dies mid-pulse ---------------------------------------------------------

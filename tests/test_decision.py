@@ -15,7 +15,7 @@ NAMES = {ALICE: "alice", BOB: "bob"}
 CONFIG = DecisionConfig(
     votes_required=3, vote_frames=5, vote_window_seconds=2.0, cooldown_seconds=10.0,
     denial_log_seconds=10.0, lockout_failures=3, lockout_window_seconds=60.0,
-    lockout_seconds=30.0, require_liveness=True,
+    lockout_seconds=30.0,
 )
 
 
@@ -25,10 +25,11 @@ def seen(t: float, pid: int | None, liveness: str | None = "live", sim: float = 
 
 
 class Harness:
-    def __init__(self, config: DecisionConfig = CONFIG, schedule: dict | None = None):
+    def __init__(self, config: DecisionConfig = CONFIG, schedule: dict | None = None,
+                 require_liveness: bool = True):
         self.schedule = schedule or {}
         self.checked: list[tuple[int, float]] = []
-        self.machine = DecisionMachine(config, self.access_check)
+        self.machine = DecisionMachine(config, self.access_check, require_liveness)
 
     def access_check(self, pid: int, wall_time: float):
         self.checked.append((pid, wall_time))
@@ -86,10 +87,10 @@ def test_liveness_must_be_live_when_required():
 
 
 def test_liveness_is_ignored_when_not_required():
-    config = DecisionConfig(require_liveness=False)
-    h = Harness(config)
+    config = DecisionConfig()
+    h = Harness(config, require_liveness=False)
     assert kinds(h.feed(*frames(0.0, 3, ALICE, liveness=None))) == ["granted"]
-    h2 = Harness(config)
+    h2 = Harness(config, require_liveness=False)
     assert kinds(h2.feed(*frames(0.0, 3, ALICE, liveness="spoof"))) == ["granted"]
 
 
@@ -203,5 +204,5 @@ def test_decision_section_bounds_and_k_not_above_n():
         build_section(DecisionConfig, {"votes_required": 4, "vote_frames": 3}, "decision")
     with pytest.raises(ConfigError, match="decision.votes_required: 0 is below the minimum 1"):
         build_section(DecisionConfig, {"votes_required": 0}, "decision")
-    with pytest.raises(ConfigError, match="decision.require_liveness: expected true or false"):
-        build_section(DecisionConfig, {"require_liveness": "yes"}, "decision")
+    with pytest.raises(ConfigError, match="decision.cooldown_seconds: expected a number"):
+        build_section(DecisionConfig, {"cooldown_seconds": "yes"}, "decision")

@@ -20,10 +20,10 @@ from .conftest import FIXTURES
 
 
 def write_models(folder: Path) -> None:
-    """A manifest with two tiny 'models' whose hashes match (doctor only hashes them)."""
+    """A manifest of tiny 'models' whose hashes match (doctor only hashes them)."""
     folder.mkdir()
     models = {}
-    for model_id in ("det-test", "emb-test"):
+    for model_id in ("det-test", "emb-test", "live-test", "mesh-test"):
         entry = {}
         for part in ("param", "bin"):
             name = f"{model_id}.ncnn.{part}"
@@ -42,6 +42,7 @@ def config_file(tmp_path: Path) -> Path:
     path.write_text(
         f'[models]\ndir = "{tmp_path / "models"}"\n'
         '[detector]\nmodel = "det-test"\n[embedder]\nmodel = "emb-test"\n'
+        '[liveness]\nmodel = "live-test"\nlandmark_model = "mesh-test"\n'
         f'[gallery]\npath = "{tmp_path / "state" / "g.db"}"\n'
         f'key_file = "{tmp_path / "keys" / "g.key"}"\n'
         '[gpio]\nbackend = "mock"\n'
@@ -63,7 +64,8 @@ def test_healthy_terminal_has_no_fail_and_exits_0(config_file, capsys):
     assert lines[0] == f"ok    config: {config_file} is valid"
     names = [line.split(":")[0].split(maxsplit=1)[1] for line in lines]
     assert names == [
-        "config", "model det-test", "model emb-test", "gallery key", "gallery",
+        "config", "model det-test", "model emb-test", "model live-test", "model mesh-test",
+        "gallery key", "gallery",
         "camera (replay)", "gpio", "clock", "disk space",
     ]
     assert not any(line.startswith(FAIL) for line in lines)
@@ -71,7 +73,8 @@ def test_healthy_terminal_has_no_fail_and_exits_0(config_file, capsys):
 
 def test_models_gallery_and_replay_camera_are_ok(config_file):
     checks = by_name(config_file)
-    for name in ("model det-test", "model emb-test", "gallery key", "gallery", "camera (replay)"):
+    for name in ("model det-test", "model emb-test", "model live-test", "model mesh-test",
+                 "gallery key", "gallery", "camera (replay)"):
         assert checks[name].status == OK, checks[name]
     assert "integrity ok, 0 people" in checks["gallery"].message
     assert "read a 258x320 frame" in checks["camera (replay)"].message  # biden_1.jpg first
@@ -210,3 +213,13 @@ def test_invalid_config_fails_doctor_with_every_error(tmp_path, capsys):
         f"FAIL  config: {path}:2: camera.fps: 0.0 is below the minimum 1",
         f"FAIL  config: {path}:4: door.relay_pin: 99 is above the maximum 27",
     ]
+
+
+def test_liveness_models_are_checked_only_when_liveness_is_on(config_file):
+    (config_file.parent / "models" / "live-test.ncnn.bin").unlink()
+    checks = by_name(config_file)
+    assert checks["model live-test"].status == FAIL
+    assert "model file missing" in checks["model live-test"].message
+    config_file.write_text(config_file.read_text().replace(
+        '[liveness]\n', '[liveness]\nlevel = "off"\n'))
+    assert not any(name.startswith("model live") for name in by_name(config_file))

@@ -77,6 +77,11 @@ key_file = "{workdir / 'gallery.key'}"
 
 [enrollment]
 min_templates = 1
+
+# The visitors are still photos, which is what a presentation attack is: a real
+# door keeps liveness on (see README).
+[liveness]
+level = "off"
 """
 
 
@@ -99,7 +104,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         if code:
             return code
         print(f"replaying {len(written)} frames at {DEMO_FPS} fps: "
-              "Barack Obama (a different photo) walks up, then Joe Biden (not enrolled)")
+              "Barack Obama (a different photo) walks up, then Joe Biden (not enrolled); "
+              "liveness is off because the visitors are photos")
 
         clock = FakeClock()
         gpio = MockGpio(clock)
