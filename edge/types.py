@@ -107,11 +107,14 @@ class Liveness:
     """Liveness verdict: ``live``, ``spoof`` or ``inconclusive``, with its reasons.
 
     ``score`` is the probability-like live score in [0, 1]; higher means more live.
+    ``cues`` names the layers behind a spoof verdict (``rgb``, ``flat``, ``nir``), so an
+    evaluation can tell which layer does the work.
     """
 
     score: float
     verdict: str
     reasons: tuple[str, ...] = ()
+    cues: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -94,3 +94,6 @@ def test_bench_command_reports_every_stage(fixtures, capsys):
     assert result["end_to_end_median_ms"] > 0 and result["opencv_median_ms"] > 0
     assert result["speedup"] == pytest.approx(result["opencv_median_ms"] / result["end_to_end_median_ms"])
     assert set(result["matching"]) == {"1000", "10000", "100000"}
+    # The default config's liveness level is timed on its own.
+    assert result["liveness_level"] == "standard"
+    assert 0 < result["liveness_median_ms"] <= result["liveness_p90_ms"]

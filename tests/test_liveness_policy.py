@@ -103,7 +103,7 @@ def test_standard_denies_a_low_score_averaged_over_the_window():
                               open_eyes(4))
     verdicts = run(checker, frames(STILL[:4]))
     assert [v.verdict for v in verdicts] == ["live", "live", "spoof", "spoof"]
-    assert "rgb score 0.37 below 0.5" in verdicts[2].reasons
+    assert verdicts[2].reasons == ("rgb score 0.37 below 0.5",) and verdicts[2].cues == ("rgb",)
 
 
 def test_a_turning_flat_picture_is_a_spoof_even_with_a_good_score():
@@ -112,6 +112,7 @@ def test_a_turning_flat_picture_is_a_spoof_even_with_a_good_score():
     verdicts = run(checker, frames(tracks))
     assert verdicts[-1].verdict == "spoof"
     assert any("flat picture" in r for r in verdicts[-1].reasons)
+    assert verdicts[-1].cues == ("flat",)
 
 
 def test_history_restarts_after_a_gap_so_old_scores_do_not_vouch():
@@ -129,6 +130,7 @@ def test_nir_failure_is_a_spoof_and_a_missing_ir_frame_is_inconclusive():
     ir = np.zeros((480, 640), np.uint8)
     (verdict,) = run(checker, frames(STILL[:1], ir=ir))
     assert verdict.verdict == "spoof" and verdict.reasons == ("no face in the infrared frame",)
+    assert verdict.cues == ("nir",)
     (verdict,) = run(checker, frames(STILL[:1], start=0.1))
     assert verdict.verdict == "inconclusive" and verdict.reasons == ("no infrared frame",)
     passing = ScriptedNir(NirResult(True))

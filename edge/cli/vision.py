@@ -1,4 +1,4 @@
-"""``facegate eval pairs`` and ``facegate bench``: accuracy and speed, printed as numbers."""
+"""``facegate eval pairs|liveness`` and ``facegate bench``: accuracy and speed, printed as numbers."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from ..benchmark import iter_frames, peak_rss_mb, reference_frame, run_pipeline,
 from ..errors import FacegateError
 from ..evaluation import nearest_centre, read_pairs, score_pairs, verification_metrics
 from ..images import read_image
+from ..liveness.evaluate import read_manifest, run_sample, summarise
+from ..liveness.policy import LivenessChecker
 from ..matcher import matching_benchmark
 from ..pipeline import Pipeline
 from ..reference import OpenCVReference
@@ -36,6 +38,17 @@ def register(subparsers) -> None:
     pairs.add_argument("--json", action="store_true", help="print JSON")
     add_config_argument(pairs, required=False)
     pairs.set_defaults(func=cmd_eval_pairs)
+
+    liveness = kinds.add_parser("liveness", help="presentation-attack detection (ISO/IEC 30107-3)")
+    liveness.add_argument("--manifest", required=True, type=Path,
+                          help="TSV with header 'label attack path' (see README)")
+    liveness.add_argument("--level", choices=("standard", "strict"),
+                          help="liveness level to measure (default: the config's)")
+    liveness.add_argument("--fps", type=float, default=15.0,
+                          help="frame rate of image sequences, for the checker's timing")
+    liveness.add_argument("--json", action="store_true", help="print JSON")
+    add_config_argument(liveness, required=False)
+    liveness.set_defaults(func=cmd_eval_liveness)
 
     bench = subparsers.add_parser("bench", help="per-stage latency, compared with OpenCV")
     source = bench.add_mutually_exclusive_group(required=True)
@@ -109,6 +122,50 @@ def _print_eval(result: dict) -> None:
               f"  failed detections {r['failed_detections']}")
 
 
+def cmd_eval_liveness(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    if args.level:
+        config = dataclasses.replace(
+            config, liveness=dataclasses.replace(config.liveness, level=args.level))
+    if config.liveness.level == "off":
+        raise FacegateError("liveness.level is off: pass --level standard or --level strict")
+    if args.fps <= 0:
+        raise FacegateError("--fps must be positive")
+    samples = read_manifest(args.manifest)
+    pipeline = Pipeline.from_config(config)
+    checker = LivenessChecker.from_config(config, pipeline.detector, ir_camera=False)
+    report = progress("presentations")
+    outcomes = []
+    for i, sample in enumerate(samples, start=1):
+        outcomes.append(run_sample(checker, pipeline.detect, sample, args.fps))
+        if report:
+            report(i, len(samples))
+    result = summarise(outcomes, checker.threshold, config.liveness.level)
+    result["model"] = checker.rgb.model_id
+    if args.json:
+        print_json(result)
+    else:
+        _print_liveness(result)
+    return 0
+
+
+def _print_liveness(r: dict) -> None:
+    print(f"{r['samples']} presentations, level {r['level']}, model {r['model']}, "
+          f"threshold {r['threshold']:g}")
+    for attack, rate in r["apcer"].items():
+        print(f"APCER({attack}) {100 * rate:.2f}%")
+    print(f"BPCER {100 * r['bpcer']:.2f}%   ACER {100 * r['acer']:.2f}%")
+    for kind, verdicts in r["verdicts"].items():
+        refused = r["refused_by"].get(kind, {})
+        by = f"  (refused by: {', '.join(f'{c} {n}' for c, n in sorted(refused.items()))})"
+        print(f"  {kind}: " + ", ".join(f"{v} {n}" for v, n in sorted(verdicts.items()))
+              + (by if refused else ""))
+    if "score_threshold_at_bpcer_2pct" in r:
+        rates = ", ".join(f"{a} {100 * v:.2f}%" for a, v in r["apcer_at_bpcer_2pct"].items())
+        print(f"by score alone, at BPCER <= 2% (threshold "
+              f"{r['score_threshold_at_bpcer_2pct']:.3f}): APCER {rates}")
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     if args.threads < 1:
         raise FacegateError("--threads must be at least 1")
@@ -122,7 +179,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     cold_start_ms = (time.perf_counter() - start) * 1000
     for _ in range(WARMUP_FRAMES):  # caches and thread pools settle before timing
         pipeline.analyse(Frame(first, 0.0))
-    result = run_pipeline(pipeline, iter_frames(args.images, args.video, args.limit))
+    liveness = LivenessChecker.from_config(config, pipeline.detector, ir_camera=False)
+    result = run_pipeline(pipeline, iter_frames(args.images, args.video, args.limit), liveness)
     result.update(threads=args.threads, detector_input_size=config.detector.input_size,
                   model_load_ms=load_ms, cold_start_ms=cold_start_ms, peak_rss_mb=peak_rss_mb())
     reference = _reference(config)
@@ -144,6 +202,9 @@ def _print_bench(r: dict) -> None:
     print(f"stages (median ms): {stages}")
     print(f"end to end: median {r['end_to_end_median_ms']:.2f} ms, p90 {r['end_to_end_p90_ms']:.2f} ms"
           f"  ({r['embedded_faces_per_frame']:.2f} faces embedded per frame)")
+    if "liveness_median_ms" in r:
+        print(f"liveness ({r['liveness_level']}), per checked face: median "
+              f"{r['liveness_median_ms']:.2f} ms, p90 {r['liveness_p90_ms']:.2f} ms")
     print(f"opencv FaceDetectorYN+FaceRecognizerSF: median {r['opencv_median_ms']:.2f} ms,"
           f" p90 {r['opencv_p90_ms']:.2f} ms")
     print(f"speedup {r['speedup']:.2f}x   model load {r['model_load_ms']:.0f} ms"

@@ -137,21 +137,21 @@ class LivenessChecker:
                                  self.rgb.score(frame.image, face), five_points(mesh.points),
                                  float(np.mean(eye_openness(mesh.points)))))
         score = float(np.mean([s.score for s in self._track]))
-        spoof = []
+        spoof: dict[str, str] = {}  # cue -> reason
         if score < self.threshold:
-            spoof.append(f"rgb score {score:.2f} below {self.threshold:g}")
+            spoof["rgb"] = f"rgb score {score:.2f} below {self.threshold:g}"
         moved = motion([s.points for s in self._track], self.config.min_turn,
                        self.config.max_planar_parallax)
         if moved.state == PLANAR:
-            spoof.append(f"turns like a flat picture (parallax {moved.parallax:.3f})")
+            spoof["flat"] = f"turns like a flat picture (parallax {moved.parallax:.3f})"
         if self.nir is not None:
             if frame.ir is None:
                 return Liveness(score, "inconclusive", ("no infrared frame",))
             nir = self.nir.check(frame.ir, face)
             if not nir.passed:
-                spoof.append(nir.reason)
+                spoof["nir"] = nir.reason
         if spoof:
-            return Liveness(score, "spoof", tuple(spoof))
+            return Liveness(score, "spoof", tuple(spoof.values()), tuple(spoof))
         if self.config.level == "strict":
             blink = blinked([s.openness for s in self._track], self.config.blink_dip)
             if not blink and moved.state != THREE_D:
