@@ -78,7 +78,7 @@ def run_pipeline(pipeline: Pipeline, frames: Iterator[np.ndarray],
         subject = person_at_the_door(results)
         if liveness is not None and subject is not None:
             start = time.perf_counter()
-            liveness.check(frame, subject.face)
+            liveness.check(frame, subject.face, subject.mesh)
             checks.append((time.perf_counter() - start) * 1000)
     median, p90 = percentiles(totals)
     extra = {}

@@ -32,6 +32,7 @@ def sections() -> dict[str, type]:
     from .gpio import GpioConfig
     from .enrollment import EnrollmentConfig
     from .gallery import GalleryConfig
+    from .landmarks import LandmarksConfig
     from .liveness.policy import LivenessConfig
     from .matcher import MatcherConfig
     from .models import ModelsConfig
@@ -40,6 +41,7 @@ def sections() -> dict[str, type]:
     return {
         "models": ModelsConfig,
         "detector": DetectorConfig,
+        "landmarks": LandmarksConfig,
         "quality": QualityConfig,
         "embedder": EmbedderConfig,
         "camera": CameraConfig,

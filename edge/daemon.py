@@ -178,7 +178,7 @@ class Daemon:
         subject = person_at_the_door(results)
         liveness = None
         if subject is not None and self.liveness is not None:
-            liveness = self.liveness.check(frame, subject.face)
+            liveness = self.liveness.check(frame, subject.face, subject.mesh)
         if self.enrollment.state == COLLECTING:
             self.enrollment.offer(results, liveness)
             return

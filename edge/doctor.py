@@ -225,11 +225,11 @@ def run_checks(config: Any) -> list[Check]:
     models_dir = config.models.resolved_dir()
     checks = [
         check_model(models_dir, config.detector.model),
+        check_model(models_dir, config.landmarks.model),
         check_model(models_dir, config.embedder.model),
     ]
     if config.liveness.level != "off":
-        checks += [check_model(models_dir, config.liveness.model),
-                   check_model(models_dir, config.liveness.landmark_model)]
+        checks.append(check_model(models_dir, config.liveness.model))
     checks.append(check_gallery_key(config.gallery.key_file))
     if checks[-1].status == OK:
         checks.append(check_gallery(config.gallery))

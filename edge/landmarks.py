@@ -1,8 +1,10 @@
 """MediaPipe's 468-point face mesh on ncnn: dense landmarks for one detected face.
 
-The liveness blink cue at the strict level needs eyelids, which YuNet's five points
-do not have. The mesh gives both corners and both lids of each eye, so
-``eye_openness`` can follow a blink from frame to frame.
+Two uses. YuNet's five landmarks are off by up to a fifth of the eye distance on
+some faces; the mesh places the same five points steadily, and aligning on them
+lifts verification accuracy (LFW View 1 DevTrain 99.32% -> 99.64%). And the liveness
+cues need eyelids and a steady nose: the mesh gives both corners and both lids of
+each eye, so ``eye_openness`` can follow a blink from frame to frame.
 
 The model wants an upright face with a margin around it: the crop is rotated so
 the eyes are level and is larger than the detector's box. Points come back in the
@@ -20,7 +22,8 @@ import numpy as np
 from .errors import ModelError
 from .models import ModelSpec
 from .ncnn_model import ImageInput, NcnnModel
-from .types import Face
+from .schema import setting
+from .types import Face, Mesh
 
 # Crop side over the detector box's longer side, and how far the crop centre sits
 # below the box centre (in box sides). Together they put the crop where MediaPipe's
@@ -38,15 +41,6 @@ NOSE_TIP = 1
 MOUTH_CORNERS = (61, 291)
 
 
-@dataclass(frozen=True, eq=False)
-class Mesh:
-    """(468, 3) float32 points: x, y in frame pixels, z in the same scale as x (relative
-    depth, smaller is nearer the camera); ``presence`` is the model's face score in [0, 1]."""
-
-    points: np.ndarray
-    presence: float
-
-
 def crop_transform(face: Face, size: int) -> np.ndarray:
     """The 2x3 affine mapping frame pixels onto the model's ``size`` x ``size`` input:
     centred on the face, rotated so the eyes are level, with a margin all round."""
@@ -59,6 +53,13 @@ def crop_transform(face: Face, size: int) -> np.ndarray:
     scale = size / (CROP_SCALE * box_side)
     rotation = scale * np.array([[cos, sin], [-sin, cos]])
     return np.hstack([rotation, (size / 2 - rotation @ centre)[:, None]])
+
+
+@dataclass(frozen=True)
+class LandmarksConfig:
+    model: str = setting(
+        "face_landmark_2019jan", "face mesh model id: its five points align faces for the "
+        "embedder, and the liveness cues follow it")
 
 
 class FaceMesh:

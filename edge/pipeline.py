@@ -1,9 +1,11 @@
-"""The vision pipeline: detect -> align -> quality gate -> embed.
+"""The vision pipeline: detect -> face mesh -> align -> quality gate -> embed.
 
 Built from its own config sections with models verified against the manifest.
-``analyse`` is the per-frame path (aligns once per face, embeds only faces that
-pass the quality gate); ``detect``/``check_quality``/``embed`` serve enrolment
-and evaluation, which look at one face at a time.
+``analyse`` is the per-frame path (meshes and aligns once per face, embeds only
+faces that pass the quality gate); ``detect``/``check_quality``/``embed`` serve
+enrolment and evaluation, which look at one face at a time. All of them align on
+the mesh's five points (see landmarks.py), so gallery templates and door frames
+are cut the same way.
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ import numpy as np
 from .aligner import align
 from .detector import Detector
 from .embedder import Embedder
+from .landmarks import FaceMesh, five_points
 from .models import model_spec
 from .quality import QualityGate
-from .types import Embedding, Face, FaceAnalysis, Frame, Quality
+from .types import AlignedFace, Embedding, Face, FaceAnalysis, Frame, Mesh, Quality
 
 
 class Stopwatch:
@@ -49,19 +52,22 @@ def person_at_the_door(results: list[FaceAnalysis]) -> FaceAnalysis | None:
 
 
 class Pipeline:
-    def __init__(self, detector: Detector, embedder: Embedder, quality: QualityGate):
+    def __init__(self, detector: Detector, mesh: FaceMesh, embedder: Embedder,
+                 quality: QualityGate):
         self.detector = detector
+        self.mesh = mesh
         self.embedder = embedder
         self.quality = quality
 
     @classmethod
     def from_config(cls, config: Any) -> "Pipeline":
-        """Load and verify both models (raises ModelError naming a bad file)."""
+        """Load and verify the models (raises ModelError naming a bad file)."""
         models_dir = config.models.resolved_dir()
         threads = config.models.resolved_threads()
         detector = Detector(config.detector, model_spec(models_dir, config.detector.model), threads)
+        mesh = FaceMesh(model_spec(models_dir, config.landmarks.model), threads)
         embedder = Embedder(config.embedder, model_spec(models_dir, config.embedder.model), threads)
-        return cls(detector, embedder, QualityGate(config.quality))
+        return cls(detector, mesh, embedder, QualityGate(config.quality))
 
     @property
     def model_id(self) -> str:
@@ -70,11 +76,19 @@ class Pipeline:
     def detect(self, image: np.ndarray, lores: np.ndarray | None = None) -> list[Face]:
         return self.detector.detect(image, lores)
 
+    def refine(self, image: np.ndarray, face: Face) -> tuple[Face, Mesh]:
+        """The face with the mesh's five landmarks instead of the detector's, and the mesh."""
+        mesh = self.mesh.landmarks(image, face)
+        return Face(face.bbox, five_points(mesh.points), face.score), mesh
+
+    def align(self, image: np.ndarray, face: Face) -> AlignedFace:
+        return align(image, self.refine(image, face)[0])
+
     def check_quality(self, image: np.ndarray, face: Face) -> Quality:
-        return self.quality.assess(align(image, face))
+        return self.quality.assess(self.align(image, face))
 
     def embed(self, image: np.ndarray, face: Face) -> Embedding:
-        return self.embedder.embed(align(image, face))
+        return self.embedder.embed(self.align(image, face))
 
     def analyse(self, frame: Frame, stopwatch: Stopwatch | None = None) -> list[FaceAnalysis]:
         """Every face in the frame with its quality verdict and, if it passed, embedding."""
@@ -87,11 +101,13 @@ class Pipeline:
             if geometry[0]:  # too small or turned away: not worth aligning
                 results.append(FaceAnalysis(face, Quality(False, tuple(geometry[0]), geometry[1])))
                 continue
-            aligned = align(frame.image, face)
+            refined, mesh = self.refine(frame.image, face)
+            lap("mesh")
+            aligned = align(frame.image, refined)
             lap("align")
             quality = self.quality.assess(aligned, geometry)
             lap("quality")
             embedding = self.embedder.embed(aligned) if quality.passed else None
             lap("embed")
-            results.append(FaceAnalysis(face, quality, embedding))
+            results.append(FaceAnalysis(refined, quality, embedding, mesh))
         return results

@@ -141,13 +141,26 @@ class Match:
 
 
 @dataclass(frozen=True, eq=False)
+class Mesh:
+    """The face mesh of one face: (468, 3) float32 points, x and y in frame pixels, z
+    in the same scale as x (relative depth, smaller is nearer the camera), and
+    ``presence``, the model's face score in [0, 1]."""
+
+    points: np.ndarray
+    presence: float
+
+
+@dataclass(frozen=True, eq=False)
 class FaceAnalysis:
     """What the pipeline learnt about one face in a frame.
 
     ``embedding`` is None when the face failed the quality gate: such faces are
     not embedded at all, which is most of the per-frame saving on a busy door.
+    ``face`` carries the mesh's five landmarks and ``mesh`` the mesh itself for faces
+    that were aligned; both are the detector's alone for faces rejected before that.
     """
 
     face: Face
     quality: Quality
     embedding: Embedding | None = None
+    mesh: Mesh | None = None

@@ -37,7 +37,8 @@ def test_an_error_in_every_section_is_reported(tmp_path, capsys):
         # a rule names a key that is absent: the section's line is given
         f"facegate: {path}:4: camera.replay_path: required when camera.source = 'replay'",
         f"facegate: {path}:7: [nonsense]: unknown section (valid sections: camera, decision, "
-        "detector, door, embedder, enrollment, gallery, gpio, liveness, matcher, models, quality)",
+        "detector, door, embedder, enrollment, gallery, gpio, landmarks, liveness, matcher, models, "
+        "quality)",
         f"facegate: {path}:10: matcher.min_similarity: expected a number, got 'high'",
     ]
 

@@ -42,7 +42,7 @@ def config_file(tmp_path: Path) -> Path:
     path.write_text(
         f'[models]\ndir = "{tmp_path / "models"}"\n'
         '[detector]\nmodel = "det-test"\n[embedder]\nmodel = "emb-test"\n'
-        '[liveness]\nmodel = "live-test"\nlandmark_model = "mesh-test"\n'
+        '[landmarks]\nmodel = "mesh-test"\n[liveness]\nmodel = "live-test"\n'
         f'[gallery]\npath = "{tmp_path / "state" / "g.db"}"\n'
         f'key_file = "{tmp_path / "keys" / "g.key"}"\n'
         '[gpio]\nbackend = "mock"\n'
@@ -64,7 +64,7 @@ def test_healthy_terminal_has_no_fail_and_exits_0(config_file, capsys):
     assert lines[0] == f"ok    config: {config_file} is valid"
     names = [line.split(":")[0].split(maxsplit=1)[1] for line in lines]
     assert names == [
-        "config", "model det-test", "model emb-test", "model live-test", "model mesh-test",
+        "config", "model det-test", "model mesh-test", "model emb-test", "model live-test",
         "gallery key", "gallery",
         "camera (replay)", "gpio", "clock", "disk space",
     ]
@@ -73,7 +73,7 @@ def test_healthy_terminal_has_no_fail_and_exits_0(config_file, capsys):
 
 def test_models_gallery_and_replay_camera_are_ok(config_file):
     checks = by_name(config_file)
-    for name in ("model det-test", "model emb-test", "model live-test", "model mesh-test",
+    for name in ("model det-test", "model mesh-test", "model emb-test", "model live-test",
                  "gallery key", "gallery", "camera (replay)"):
         assert checks[name].status == OK, checks[name]
     assert "integrity ok, 0 people" in checks["gallery"].message
@@ -215,11 +215,11 @@ def test_invalid_config_fails_doctor_with_every_error(tmp_path, capsys):
     ]
 
 
-def test_liveness_models_are_checked_only_when_liveness_is_on(config_file):
+def test_the_liveness_model_is_checked_only_when_liveness_is_on(config_file):
     (config_file.parent / "models" / "live-test.ncnn.bin").unlink()
     checks = by_name(config_file)
     assert checks["model live-test"].status == FAIL
     assert "model file missing" in checks["model live-test"].message
     config_file.write_text(config_file.read_text().replace(
         '[liveness]\n', '[liveness]\nlevel = "off"\n'))
-    assert not any(name.startswith("model live") for name in by_name(config_file))
+    assert "model live-test" not in by_name(config_file)

@@ -90,7 +90,7 @@ def test_bench_command_reports_every_stage(fixtures, capsys):
     assert code == 0
     result = json.loads(capsys.readouterr().out)
     assert result["frames"] == 3
-    assert set(result["stages"]) == {"detect", "align", "quality", "embed"}
+    assert set(result["stages"]) == {"detect", "mesh", "align", "quality", "embed"}
     assert result["end_to_end_median_ms"] > 0 and result["opencv_median_ms"] > 0
     assert result["speedup"] == pytest.approx(result["opencv_median_ms"] / result["end_to_end_median_ms"])
     assert set(result["matching"]) == {"1000", "10000", "100000"}

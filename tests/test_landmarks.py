@@ -8,7 +8,7 @@ from edge.images import read_image
 from edge.landmarks import (CROP_SCALE, LEFT_EYE, RIGHT_EYE, FaceMesh, crop_transform, eye_openness,
                             five_points)
 from edge.models import bundled_models_dir, model_spec
-from edge.types import Face
+from edge.types import Face, Frame
 
 from .vision_helpers import pipeline
 
@@ -123,3 +123,14 @@ def test_a_closed_eye_reads_near_zero_on_its_own_side():
     left_closed = eye_openness(_synthetic_eyes(right_gaps=(9, 9), left_gaps=(0.5, 0.5)))
     assert right_closed[0] < 0.05 and right_closed[1] == pytest.approx(0.3)
     assert left_closed == pytest.approx(right_closed[::-1])
+
+
+def test_the_pipeline_aligns_on_the_mesh_at_the_door_and_at_enrolment(frame):
+    image, face = frame
+    (result,) = pipeline().analyse(Frame(image, 0.0))
+    assert result.mesh is not None and result.face.bbox == face.bbox
+    np.testing.assert_allclose(result.face.landmarks, five_points(result.mesh.points))
+    assert not np.allclose(result.face.landmarks, face.landmarks)  # not the detector's
+    # Enrolment's one-face path cuts the same crop, so templates match door frames.
+    enrolled = pipeline().embed(image, face)
+    assert float(enrolled.vector @ result.embedding.vector) == pytest.approx(1.0, abs=1e-6)

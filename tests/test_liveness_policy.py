@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from edge.landmarks import LEFT_EYE, MOUTH_CORNERS, NOSE_TIP, RIGHT_EYE, Mesh, eye_openness, five_points
+from edge.landmarks import LEFT_EYE, MOUTH_CORNERS, NOSE_TIP, RIGHT_EYE, eye_openness, five_points
 from edge.liveness.nir import NirResult
 from edge.liveness.policy import LivenessChecker, LivenessConfig
-from edge.types import Face, Frame
+from edge.types import Face, Frame, Mesh
 
 from .test_liveness_motion import FACE_3D, TURN, flat, project
 
@@ -48,21 +48,6 @@ def mesh_points(five: np.ndarray, openness: float) -> np.ndarray:
     return points
 
 
-class ScriptedMesh:
-    """Stands in for the face mesh: the five points of the face it is shown, with the
-    eye openness it is given, in order."""
-
-    def __init__(self, openness):
-        self.openness = list(openness)
-
-    def landmarks(self, image, face):
-        return Mesh(mesh_points(face.landmarks, self.openness.pop(0)), presence=1.0)
-
-
-def open_eyes(n):
-    return ScriptedMesh([0.3] * n)
-
-
 IMAGE = np.zeros((480, 640, 3), np.uint8)
 
 
@@ -72,16 +57,19 @@ def face_at(points: np.ndarray) -> Face:
     return Face((float(x1), float(y1), float(x2), float(y2)), points.astype(np.float32), 0.9)
 
 
-def frames(tracks, start=0.0, step=0.1, ir=None):
-    return [(Frame(IMAGE, start + i * step, seq=i + 1, ir=ir), face_at(p))
-            for i, p in enumerate(tracks)]
+def frames(tracks, start=0.0, step=0.1, ir=None, openness=None):
+    """(frame, face, mesh) per landmark track entry; eyes open unless ``openness`` says."""
+    openness = openness or [0.3] * len(tracks)
+    return [(Frame(IMAGE, start + i * step, seq=i + 1, ir=ir), face_at(p),
+             Mesh(mesh_points(p, o), presence=1.0))
+            for i, (p, o) in enumerate(zip(tracks, openness))]
 
 
 STILL = [project(FACE_3D, 0)] * 6
 
 
 def run(checker, sequence):
-    return [checker.check(frame, face) for frame, face in sequence]
+    return [checker.check(frame, face, mesh) for frame, face, mesh in sequence]
 
 
 def test_the_scripted_mesh_has_the_geometry_it_claims():
@@ -92,15 +80,14 @@ def test_the_scripted_mesh_has_the_geometry_it_claims():
 
 
 def test_standard_passes_a_still_face_with_a_good_score():
-    checker = LivenessChecker(LivenessConfig(), ScriptedRgb([0.9] * 6), open_eyes(6))
+    checker = LivenessChecker(LivenessConfig(), ScriptedRgb([0.9] * 6))
     verdicts = run(checker, frames(STILL))
     assert [v.verdict for v in verdicts] == ["live"] * 6
     assert verdicts[-1].score == pytest.approx(0.9)
 
 
 def test_standard_denies_a_low_score_averaged_over_the_window():
-    checker = LivenessChecker(LivenessConfig(threshold=0.5), ScriptedRgb([0.9, 0.1, 0.1, 0.1]),
-                              open_eyes(4))
+    checker = LivenessChecker(LivenessConfig(threshold=0.5), ScriptedRgb([0.9, 0.1, 0.1, 0.1]))
     verdicts = run(checker, frames(STILL[:4]))
     assert [v.verdict for v in verdicts] == ["live", "live", "spoof", "spoof"]
     assert verdicts[2].reasons == ("rgb score 0.37 below 0.5",) and verdicts[2].cues == ("rgb",)
@@ -108,7 +95,7 @@ def test_standard_denies_a_low_score_averaged_over_the_window():
 
 def test_a_turning_flat_picture_is_a_spoof_even_with_a_good_score():
     tracks = [project(flat(FACE_3D), y) for y in TURN]
-    checker = LivenessChecker(LivenessConfig(), ScriptedRgb([0.95] * 6), open_eyes(6))
+    checker = LivenessChecker(LivenessConfig(), ScriptedRgb([0.95] * 6))
     verdicts = run(checker, frames(tracks))
     assert verdicts[-1].verdict == "spoof"
     assert any("flat picture" in r for r in verdicts[-1].reasons)
@@ -117,7 +104,7 @@ def test_a_turning_flat_picture_is_a_spoof_even_with_a_good_score():
 
 def test_history_restarts_after_a_gap_so_old_scores_do_not_vouch():
     checker = LivenessChecker(LivenessConfig(threshold=0.5, track_gap_seconds=1.0),
-                              ScriptedRgb([0.9, 0.9, 0.9, 0.2]), open_eyes(4))
+                              ScriptedRgb([0.9, 0.9, 0.9, 0.2]))
     first = run(checker, frames(STILL[:3]))
     later = run(checker, frames(STILL[:1], start=5.0))
     assert first[-1].verdict == "live"
@@ -126,7 +113,7 @@ def test_history_restarts_after_a_gap_so_old_scores_do_not_vouch():
 
 def test_nir_failure_is_a_spoof_and_a_missing_ir_frame_is_inconclusive():
     failing = ScriptedNir(NirResult(False, "no face in the infrared frame"))
-    checker = LivenessChecker(LivenessConfig(), ScriptedRgb([0.9, 0.9]), open_eyes(2), failing)
+    checker = LivenessChecker(LivenessConfig(), ScriptedRgb([0.9, 0.9]), failing)
     ir = np.zeros((480, 640), np.uint8)
     (verdict,) = run(checker, frames(STILL[:1], ir=ir))
     assert verdict.verdict == "spoof" and verdict.reasons == ("no face in the infrared frame",)
@@ -134,34 +121,33 @@ def test_nir_failure_is_a_spoof_and_a_missing_ir_frame_is_inconclusive():
     (verdict,) = run(checker, frames(STILL[:1], start=0.1))
     assert verdict.verdict == "inconclusive" and verdict.reasons == ("no infrared frame",)
     passing = ScriptedNir(NirResult(True))
-    checker = LivenessChecker(LivenessConfig(), ScriptedRgb([0.9]), open_eyes(1), passing)
+    checker = LivenessChecker(LivenessConfig(), ScriptedRgb([0.9]), passing)
     assert run(checker, frames(STILL[:1], ir=ir))[0].verdict == "live" and passing.seen == 1
 
 
 def test_strict_waits_for_a_blink():
     openness = [0.3, 0.3, 0.05, 0.3, 0.3, 0.3]
     checker = LivenessChecker(LivenessConfig(level="strict", strict_threshold=0.8),
-                              ScriptedRgb([0.9] * 6), ScriptedMesh(openness))
-    verdicts = [v.verdict for v in run(checker, frames(STILL))]
+                              ScriptedRgb([0.9] * 6))
+    verdicts = [v.verdict for v in run(checker, frames(STILL, openness=openness))]
     assert verdicts[:3] == ["inconclusive"] * 3
     assert verdicts[3:] == ["live"] * 3
 
 
 def test_strict_accepts_a_head_turn_with_depth_instead_of_a_blink():
     tracks = [project(FACE_3D, y) for y in TURN]
-    checker = LivenessChecker(LivenessConfig(level="strict"), ScriptedRgb([0.9] * 6),
-                              open_eyes(6))
+    checker = LivenessChecker(LivenessConfig(level="strict"), ScriptedRgb([0.9] * 6))
     verdicts = [v.verdict for v in run(checker, frames(tracks))]
     assert verdicts[0] == "inconclusive" and verdicts[-1] == "live"
 
 
 def test_strict_uses_its_own_higher_threshold():
     checker = LivenessChecker(LivenessConfig(level="strict", threshold=0.5, strict_threshold=0.8),
-                              ScriptedRgb([0.7]), open_eyes(1))
+                              ScriptedRgb([0.7]))
     assert checker.threshold == 0.8
     assert run(checker, frames(STILL[:1]))[0].verdict == "spoof"
 
 
 def test_level_off_has_no_checker():
     with pytest.raises(ValueError):
-        LivenessChecker(LivenessConfig(level="off"), ScriptedRgb([]), open_eyes(0))
+        LivenessChecker(LivenessConfig(level="off"), ScriptedRgb([]))

@@ -137,7 +137,7 @@ def cmd_eval_liveness(args: argparse.Namespace) -> int:
     report = progress("presentations")
     outcomes = []
     for i, sample in enumerate(samples, start=1):
-        outcomes.append(run_sample(checker, pipeline.detect, sample, args.fps))
+        outcomes.append(run_sample(checker, pipeline, sample, args.fps))
         if report:
             report(i, len(samples))
     result = summarise(outcomes, checker.threshold, config.liveness.level)

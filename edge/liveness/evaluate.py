@@ -16,13 +16,14 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 import cv2
 import numpy as np
 
 from ..errors import FacegateError
 from ..images import read_image
+from ..pipeline import Pipeline
 from ..types import Frame, Liveness
 from .metrics import error_rates, threshold_for_bpcer
 from .policy import LivenessChecker
@@ -106,16 +107,16 @@ def frames_of(path: Path) -> Iterator[np.ndarray]:
         yield read_image(path)
 
 
-def run_sample(checker: LivenessChecker, detect: Callable, sample: Sample, fps: float) -> Outcome:
+def run_sample(checker: LivenessChecker, pipeline: Pipeline, sample: Sample, fps: float) -> Outcome:
     """Feed a sample's frames to a fresh history; the biggest face is the presenter."""
     checker.reset()
     verdict, count = None, 0
     for count, image in enumerate(frames_of(sample.path), start=1):
-        faces = detect(image)
+        faces = pipeline.detect(image)
         if not faces:
             continue
-        face = max(faces, key=lambda f: f.width * f.height)
-        verdict = checker.check(Frame(image, (count - 1) / fps, seq=count), face)
+        face, mesh = pipeline.refine(image, max(faces, key=lambda f: f.width * f.height))
+        verdict = checker.check(Frame(image, (count - 1) / fps, seq=count), face, mesh)
     return Outcome(sample, count, verdict)
 
 

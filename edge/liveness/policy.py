@@ -8,9 +8,10 @@ Levels:
   spoof; with an IR camera, the NIR check must pass. Stillness is not held
   against anyone.
 
-The temporal cues follow the face mesh's points, not the detector's: YuNet's five
-landmarks jitter by up to a fifth of the eye distance between frames, enough to
-make still live faces look flat and prints look deep (measured on NUAA runs).
+The temporal cues follow the face mesh's points (the pipeline's, computed once per
+face), not the detector's: YuNet's five landmarks jitter by up to a fifth of the
+eye distance between frames, enough to make still live faces look flat and prints
+look deep (measured on NUAA runs).
 * ``strict``: as standard with ``strict_threshold``, and the person must also
   give positive evidence of life: a blink or a head turn with depth. Until they
   do, the verdict is inconclusive and the door stays shut.
@@ -29,10 +30,10 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
-from ..landmarks import FaceMesh, eye_openness, five_points
+from ..landmarks import eye_openness, five_points
 from ..models import model_spec
 from ..schema import setting
-from ..types import Face, Frame, Liveness
+from ..types import Face, Frame, Liveness, Mesh
 from .motion import PLANAR, THREE_D, blinked, motion
 from .nir import NirCheck
 from .rgb import PassiveRgb
@@ -62,8 +63,6 @@ class LivenessConfig:
     max_planar_parallax: float = setting(
         0.04, "nose parallax (eye distances) at or below which a turning face is flat",
         min=0.0, max=1.0)
-    landmark_model: str = setting(
-        "face_landmark_2019jan", "face mesh model id for the flatness and blink cues")
     blink_dip: float = setting(
         0.6, "eye openness below this share of its typical value counts as closed",
         min=0.05, max=0.95)
@@ -96,14 +95,12 @@ class _Seen:
 class LivenessChecker:
     """One verdict per frame for the face at the door (see the module's levels)."""
 
-    def __init__(self, config: LivenessConfig, rgb: PassiveRgb, mesh: FaceMesh,
-                 nir: NirCheck | None = None):
+    def __init__(self, config: LivenessConfig, rgb: PassiveRgb, nir: NirCheck | None = None):
         if config.level == "off":
             raise ValueError("no checker at level 'off'")
         self.config = config
         self.rgb = rgb
         self.nir = nir
-        self.mesh = mesh
         self._track: deque[_Seen] = deque(maxlen=config.window_frames)
 
     @classmethod
@@ -115,12 +112,11 @@ class LivenessChecker:
         models_dir = config.models.resolved_dir()
         threads = config.models.resolved_threads()
         rgb = PassiveRgb(model_spec(models_dir, section.model), threads)
-        mesh = FaceMesh(model_spec(models_dir, section.landmark_model), threads)
         nir = None
         if ir_camera:
             nir = NirCheck(detector, section.nir_registration, section.nir_min_iou,
                            section.nir_brightness, section.nir_min_contrast)
-        return cls(section, rgb, mesh, nir)
+        return cls(section, rgb, nir)
 
     @property
     def threshold(self) -> float:
@@ -130,9 +126,9 @@ class LivenessChecker:
     def reset(self) -> None:
         self._track.clear()
 
-    def check(self, frame: Frame, face: Face) -> Liveness:
+    def check(self, frame: Frame, face: Face, mesh: Mesh) -> Liveness:
+        """The verdict on ``face`` in ``frame``, given its face mesh (from the pipeline)."""
         self._follow(frame.timestamp, face)
-        mesh = self.mesh.landmarks(frame.image, face)
         self._track.append(_Seen(frame.timestamp, np.asarray(face.center),
                                  self.rgb.score(frame.image, face), five_points(mesh.points),
                                  float(np.mean(eye_openness(mesh.points)))))
