@@ -36,6 +36,9 @@ CROP_DROP = 0.04
 # corners, then two (upper lid, lower lid) pairs, as in the usual eye aspect ratio.
 RIGHT_EYE = ((33, 133), ((160, 144), (158, 153)))
 LEFT_EYE = ((362, 263), ((385, 380), (387, 373)))
+# Below this presence score the mesh did not find a face in its crop (a profile,
+# a bad box): its points are then noise, fit neither to align on nor to judge by.
+MIN_PRESENCE = 0.5
 # The nose tip and the mouth corners (subject's right, then left).
 NOSE_TIP = 1
 MOUTH_CORNERS = (61, 291)

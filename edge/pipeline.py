@@ -18,7 +18,7 @@ import numpy as np
 from .aligner import align
 from .detector import Detector
 from .embedder import Embedder
-from .landmarks import FaceMesh, five_points
+from .landmarks import MIN_PRESENCE, FaceMesh, five_points
 from .models import model_spec
 from .quality import QualityGate
 from .types import AlignedFace, Embedding, Face, FaceAnalysis, Frame, Mesh, Quality
@@ -77,8 +77,11 @@ class Pipeline:
         return self.detector.detect(image, lores)
 
     def refine(self, image: np.ndarray, face: Face) -> tuple[Face, Mesh]:
-        """The face with the mesh's five landmarks instead of the detector's, and the mesh."""
+        """The face with the mesh's five landmarks instead of the detector's, and the mesh;
+        the detector's landmarks stay when the mesh sees no face."""
         mesh = self.mesh.landmarks(image, face)
+        if mesh.presence < MIN_PRESENCE:
+            return face, mesh
         return Face(face.bbox, five_points(mesh.points), face.score), mesh
 
     def align(self, image: np.ndarray, face: Face) -> AlignedFace:

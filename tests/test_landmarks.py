@@ -8,7 +8,7 @@ from edge.images import read_image
 from edge.landmarks import (CROP_SCALE, LEFT_EYE, RIGHT_EYE, FaceMesh, crop_transform, eye_openness,
                             five_points)
 from edge.models import bundled_models_dir, model_spec
-from edge.types import Face, Frame
+from edge.types import Face, Frame, Mesh
 
 from .vision_helpers import pipeline
 
@@ -134,3 +134,12 @@ def test_the_pipeline_aligns_on_the_mesh_at_the_door_and_at_enrolment(frame):
     # Enrolment's one-face path cuts the same crop, so templates match door frames.
     enrolled = pipeline().embed(image, face)
     assert float(enrolled.vector @ result.embedding.vector) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_the_pipeline_keeps_the_detector_landmarks_when_the_mesh_sees_no_face(frame, monkeypatch):
+    image, face = frame
+    pipe = pipeline()
+    blind = Mesh(np.zeros((468, 3), np.float32), presence=0.01)
+    monkeypatch.setattr(pipe.mesh, "landmarks", lambda image, face: blind)
+    refined, mesh = pipe.refine(image, face)
+    assert refined is face and mesh is blind

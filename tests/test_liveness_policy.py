@@ -148,6 +148,17 @@ def test_strict_uses_its_own_higher_threshold():
     assert run(checker, frames(STILL[:1]))[0].verdict == "spoof"
 
 
+def test_a_frame_the_mesh_does_not_see_as_a_face_is_inconclusive_and_not_remembered():
+    checker = LivenessChecker(LivenessConfig(level="strict"), ScriptedRgb([0.9] * 6))
+    sequence = frames(STILL, openness=[0.3, 0.3, 0.3, 0.02, 0.3, 0.3])
+    frame, face, mesh = sequence[3]  # the "blink" comes from a mesh that saw no face
+    sequence[3] = (frame, face, Mesh(mesh.points, presence=0.1))
+    verdicts = run(checker, sequence)
+    assert verdicts[3].verdict == "inconclusive"
+    assert verdicts[3].reasons == ("the face mesh sees no face",)
+    assert [v.verdict for v in verdicts] == ["inconclusive"] * 6  # no blink was counted
+
+
 def test_level_off_has_no_checker():
     with pytest.raises(ValueError):
         LivenessChecker(LivenessConfig(level="off"), ScriptedRgb([]))

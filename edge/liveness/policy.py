@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
-from ..landmarks import eye_openness, five_points
+from ..landmarks import MIN_PRESENCE, eye_openness, five_points
 from ..models import model_spec
 from ..schema import setting
 from ..types import Face, Frame, Liveness, Mesh
@@ -129,6 +129,9 @@ class LivenessChecker:
     def check(self, frame: Frame, face: Face, mesh: Mesh) -> Liveness:
         """The verdict on ``face`` in ``frame``, given its face mesh (from the pipeline)."""
         self._follow(frame.timestamp, face)
+        if mesh.presence < MIN_PRESENCE:
+            # Noise points could fake a blink or a turn: this frame says nothing.
+            return Liveness(0.0, "inconclusive", ("the face mesh sees no face",))
         self._track.append(_Seen(frame.timestamp, np.asarray(face.center),
                                  self.rgb.score(frame.image, face), five_points(mesh.points),
                                  float(np.mean(eye_openness(mesh.points)))))
