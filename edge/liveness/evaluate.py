@@ -18,11 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-import cv2
 import numpy as np
 
 from ..errors import FacegateError
-from ..images import read_image
+from ..images import read_image, read_video
 from ..pipeline import Pipeline
 from ..types import Frame, Liveness
 from .metrics import error_rates, threshold_for_bpcer
@@ -92,17 +91,7 @@ def frames_of(path: Path) -> Iterator[np.ndarray]:
         for line in path.read_text(encoding="utf-8").split():
             yield read_image(path.parent / line)
     elif path.suffix.lower() in VIDEO_SUFFIXES:
-        capture = cv2.VideoCapture(str(path))
-        if not capture.isOpened():
-            raise FacegateError(f"{path}: cannot open the video")
-        try:
-            while True:
-                ok, frame = capture.read()
-                if not ok:
-                    break
-                yield frame
-        finally:
-            capture.release()
+        yield from read_video(path)
     else:
         yield read_image(path)
 

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
-from ..landmarks import MIN_PRESENCE, eye_openness, five_points
+from ..landmarks import MIN_PRESENCE, eye_openness
 from ..models import model_spec
 from ..schema import setting
 from ..types import Face, Frame, Liveness, Mesh
@@ -127,13 +127,14 @@ class LivenessChecker:
         self._track.clear()
 
     def check(self, frame: Frame, face: Face, mesh: Mesh) -> Liveness:
-        """The verdict on ``face`` in ``frame``, given its face mesh (from the pipeline)."""
+        """The verdict on ``face`` in ``frame``: the pipeline's refined face (landmarks
+        from the mesh, see Pipeline.refine) and its face mesh."""
         self._follow(frame.timestamp, face)
         if mesh.presence < MIN_PRESENCE:
             # Noise points could fake a blink or a turn: this frame says nothing.
             return Liveness(0.0, "inconclusive", ("the face mesh sees no face",))
         self._track.append(_Seen(frame.timestamp, np.asarray(face.center),
-                                 self.rgb.score(frame.image, face), five_points(mesh.points),
+                                 self.rgb.score(frame.image, face), face.landmarks,
                                  float(np.mean(eye_openness(mesh.points)))))
         score = float(np.mean([s.score for s in self._track]))
         spoof: dict[str, str] = {}  # cue -> reason
