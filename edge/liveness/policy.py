@@ -46,7 +46,7 @@ class LivenessConfig:
     level: str = setting(
         "standard", "presentation-attack checks: off, standard or strict (see README)",
         choices=LEVELS)
-    model: str = setting("liveness_rgb_v1", "passive RGB liveness model id in the manifest")
+    model: str = setting("liveness_rgb_v2", "passive RGB liveness model id in the manifest")
     threshold: float = setting(
         0.5, "standard: mean live score over the recent frames needed to pass", min=0.0, max=1.0)
     strict_threshold: float = setting(
