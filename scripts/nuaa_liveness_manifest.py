@@ -22,7 +22,11 @@ import os
 import sys
 from pathlib import Path
 
-HEADER = "label\tattack\tpath\n"
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from edge.liveness.evaluate import COLUMNS  # noqa: E402
+
+HEADER = "\t".join(COLUMNS) + "\n"
 
 
 def main() -> int:

@@ -29,6 +29,7 @@ from .policy import LivenessChecker
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".gif"}
 LABELS = ("live", "spoof")
+COLUMNS = ("label", "attack", "path")
 
 
 @dataclass(frozen=True)
@@ -61,8 +62,8 @@ def read_manifest(path: Path) -> list[Sample]:
         lines = Path(path).read_text(encoding="utf-8").splitlines()
     except OSError as exc:
         raise FacegateError(f"{path}: cannot read the manifest: {exc.strerror}") from None
-    if not lines or lines[0].split("\t") != ["label", "attack", "path"]:
-        raise FacegateError(f"{path}:1: the header must be 'label<TAB>attack<TAB>path'")
+    if not lines or tuple(lines[0].split("\t")) != COLUMNS:
+        raise FacegateError(f"{path}:1: the header must be '{'<TAB>'.join(COLUMNS)}'")
     samples = []
     for number, line in enumerate(lines[1:], start=2):
         if not line.strip():
