@@ -232,7 +232,7 @@ def fuse(branches):
     """One network over one crop per scale: the branches' mean logits -> probabilities."""
     import torch.nn as nn
 
-    class TwoScale(nn.Module):
+    class MeanOfBranches(nn.Module):
         def __init__(self):
             super().__init__()
             self.branches = nn.ModuleList(branches)
@@ -241,7 +241,7 @@ def fuse(branches):
             logits = [net(x) for net, x in zip(self.branches, crops)]
             return (sum(logits) / len(logits)).softmax(dim=1)
 
-    return TwoScale()
+    return MeanOfBranches()
 
 
 def batch_of(crops, labels, idx, scale: float, rng: random.Random):
@@ -315,12 +315,11 @@ def export(net, out: Path) -> tuple[Path, Path]:
     import torch
 
     net.eval()
-    shape = [1, 3, SIZE, SIZE]
     with tempfile.TemporaryDirectory() as tmp:
-        traced = torch.jit.trace(net, tuple(torch.zeros(shape) for _ in SCALES))
+        traced = torch.jit.trace(net, tuple(torch.zeros(1, 3, SIZE, SIZE) for _ in SCALES))
         script = Path(tmp) / f"{MODEL_ID}.pt"
         traced.save(str(script))
-        shapes = ",".join(str(shape).replace(" ", "") for _ in SCALES)
+        shapes = ",".join([f"[1,3,{SIZE},{SIZE}]"] * len(SCALES))
         param, weights = pnnx(script, f"inputshape={shapes}")
         out.mkdir(parents=True, exist_ok=True)
         param_out, weights_out = out / param.name, out / weights.name

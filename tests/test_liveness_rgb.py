@@ -8,7 +8,6 @@ from edge.liveness.policy import LivenessConfig
 from edge.liveness.rgb import PassiveRgb
 from edge.models import bundled_models_dir, model_spec
 
-from .test_daemon import FACES
 from .vision_helpers import pipeline
 
 
@@ -18,8 +17,8 @@ def rgb() -> PassiveRgb:
 
 
 @pytest.fixture(scope="module")
-def photo():
-    image = cv2.imread(str(FACES / "obama_1.jpg"))
+def photo(fixtures):
+    image = cv2.imread(str(fixtures / "faces" / "obama_1.jpg"))
     (face,) = pipeline().detect(image)
     return image, face
 
@@ -31,7 +30,8 @@ def test_the_bundled_model_takes_an_inner_and_a_wider_crop(rgb):
 
 def test_a_face_is_scored_on_the_crops_its_manifest_names(rgb, photo):
     image, face = photo
-    crops = [context_crop(image, face, c["scale"], 80) for c in rgb.net.spec.input["crops"]]
+    spec = rgb.net.spec.input
+    crops = [context_crop(image, face, c["scale"], spec["size"][0]) for c in spec["crops"]]
     score = rgb.score(image, face)
     assert 0.0 <= score <= 1.0
     assert score == pytest.approx(rgb.score_crops(crops), abs=1e-6)
