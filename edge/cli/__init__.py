@@ -11,6 +11,8 @@ import importlib
 import sys
 
 from ..errors import ExitCode, FacegateError
+from .common import config_from_args
+from .privileges import become_key_owner
 
 # Each module defines register(subparsers); a command sets func=callable(args) -> int.
 COMMAND_MODULES = (
@@ -20,6 +22,10 @@ COMMAND_MODULES = (
     "edge.cli.enroll",
     "edge.cli.run",
     "edge.cli.ops",
+)
+# Commands that read the gallery key: as root they run as its owner (privileges.py).
+KEY_OWNER_COMMANDS = frozenset(
+    {"init", "people", "gallery", "enroll", "events", "attendance", "run", "doctor"}
 )
 
 
@@ -38,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if args.command in KEY_OWNER_COMMANDS:
+            become_key_owner(config_from_args(args).gallery.key_file)
         return int(args.func(args) or ExitCode.OK)
     except FacegateError as exc:
         print(f"facegate: {exc}", file=sys.stderr)
