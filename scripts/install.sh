@@ -306,8 +306,8 @@ main() {
         [[ -d $WHEELHOUSE ]] || die "--wheelhouse $WHEELHOUSE is not a folder"
         WHEELHOUSE=$(cd "$WHEELHOUSE" && pwd)
     fi
-    install_apt_packages
     detect_os
+    install_apt_packages
     create_user
     copy_app
     install_python_packages
