@@ -334,14 +334,20 @@ def test_a_frame_arriving_as_the_wait_times_out_is_released_once(fake):
     assert [r.releases for r in fake.instances[0].requests] == [1]
 
 
-def test_capture_failure_is_a_camera_error(fake):
+def test_capture_failure_is_a_camera_error_and_leaks_nothing(fake):
     class BrokenCamera(FakePicamera2):
+        has_cancel = False
+
         def wait(self, job, timeout=None):
             raise RuntimeError("Camera frontend has timed out!")
 
+    BrokenCamera.frames = {0: [1000 * MS]}
     source = Picamera2Source(FakeClock(), config(), camera_class=BrokenCamera)
-    with source, pytest.raises(CameraError, match="stopped delivering frames"):
-        source.read()
+    with source:
+        with pytest.raises(CameraError, match="stopped delivering frames"):
+            source.read()
+        fake.instances[0].deliver()  # the queued job still takes the next frame
+    assert [r.releases for r in fake.instances[0].requests] == [1]
 
 
 def test_missing_ir_camera_fails_open_and_closes_the_colour_camera(fake):

@@ -274,12 +274,14 @@ class Picamera2Source(SourceBase):
         job = camera.capture_request(wait=False, signal_function=claim.completed)
         try:
             request = camera.wait(job, timeout=self._timeout)
-        except TIMEOUTS:
+        except BaseException as exc:  # the job may still take a request: hand it back
             claim.abandon(job)
             _cancel_jobs(camera)
-            raise CameraError(
-                f"picamera2 camera delivered no frame within {self._timeout:g} s"
-            ) from None
+            if isinstance(exc, TIMEOUTS):
+                raise CameraError(
+                    f"picamera2 camera delivered no frame within {self._timeout:g} s"
+                ) from None
+            raise
         try:
             # Copies: older picamera2 versions hand out views of the buffer.
             arrays = [request.make_array(name).copy() for name in names]
