@@ -33,7 +33,7 @@ for ((minor = glibc; minor >= 17; minor--)); do platforms+=(--platform "manylinu
 
 # setuptools: the installer's editable install builds with it. tomli: pip evaluates
 # requirements.txt's python_version marker for this interpreter, not the target's.
-packages=(-r requirements.txt -c "constraints/$os.txt" "setuptools>=68")
+packages=(-r requirements.txt -c "constraints/$os.txt" "setuptools>=77")
 if [[ $python == 3.10 ]]; then packages+=("tomli>=1.1"); fi
 if [[ $os == jammy ]]; then packages+=(Jetson.GPIO); fi  # JetPack runs only on Jetsons
 
