@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import tomllib
 from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
 from .schema import build_section
+
+try:
+    import tomllib  # novermin: the fallback below is for 3.10
+except ImportError:  # Python 3.10 (JetPack 6): tomli is the same parser
+    import tomli as tomllib
 
 DEFAULT_PATH = Path("/etc/facegate/config.toml")
 

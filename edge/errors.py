@@ -13,8 +13,8 @@ import enum
 class ExitCode(enum.IntEnum):
     """Exit codes of the ``facegate`` command (documented in README).
 
-    The systemd unit lists CONFIG, MODEL and GALLERY_KEY in RestartPreventExitStatus:
-    restarting cannot fix them, a person must.
+    The systemd unit lists HARDWARE, CONFIG, MODEL and GALLERY_KEY in
+    RestartPreventExitStatus: restarting cannot fix them, a person must.
     """
 
     OK = 0
@@ -24,6 +24,7 @@ class ExitCode(enum.IntEnum):
     REFUSED = 4  # the request was understood but refused (duplicate face, bad photo)
     CAMERA = 69  # camera unavailable (EX_UNAVAILABLE)
     GALLERY = 65  # gallery corrupt or unreadable (EX_DATAERR)
+    HARDWARE = 71  # GPIO or camera library missing or cannot start, device not permitted (EX_OSERR)
     GALLERY_KEY = 77  # missing or wrong gallery key (EX_NOPERM)
     CONFIG = 78  # invalid configuration (EX_CONFIG)
     MODEL = 79  # model file missing or altered
@@ -98,6 +99,13 @@ class CameraError(FacegateError, IOError):
 
 
 class GpioError(FacegateError, RuntimeError):
-    """The GPIO backend cannot be opened or driven."""
+    """The GPIO backend was misused or failed while driving a pin."""
 
     exit_code = ExitCode.FAILURE
+
+
+class HardwareError(FacegateError, RuntimeError):
+    """A GPIO or camera library is missing or cannot start, or the service user may not
+    open a device: installing a package or fixing a permission is a person's job."""
+
+    exit_code = ExitCode.HARDWARE

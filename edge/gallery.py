@@ -63,8 +63,9 @@ class GalleryConfig:
 
     path: str = setting("/var/lib/facegate/gallery.db", "Encrypted gallery database file.")
     key_file: str = setting(
-        "/etc/facegate/gallery.key",
-        "File holding the 256-bit gallery key in hex; mode 0600, owned by the service user.",
+        "/etc/facegate/key/gallery.key",
+        "File holding the 256-bit gallery key in hex; mode 0600, owned by the service user, "
+        "in a folder of its own that the service user owns and may write (rekey replaces it).",
     )
 
 
@@ -247,7 +248,14 @@ class Gallery:
         untouched; so is a wrong key.
         """
         path, key_path = Path(path), Path(key_path)
-        if path.exists():
+        try:
+            exists = path.exists()
+        except PermissionError:
+            raise GalleryKeyError(
+                f"no permission to open gallery {path}: run facegate as the user that owns "
+                f"{path.parent} (the service user), or as root"
+            ) from None
+        if exists:
             _check_file(path)
         elif not create:
             raise GalleryError(f"no gallery at {path}; create one with 'facegate init'")

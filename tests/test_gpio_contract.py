@@ -3,13 +3,14 @@ through a fake module object with the RPi.GPIO API."""
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import types
 
 import pytest
 
 from edge.clock import FakeClock
-from edge.errors import ConfigError, GpioError
+from edge.errors import ConfigError, ExitCode, GpioError, HardwareError
 from edge.gpio import BACKENDS, GpioConfig, open_backend
 from edge.gpio.mock import MockGpio
 from edge.gpio.rpi import RpiGpio, import_gpio_module
@@ -198,24 +199,77 @@ def test_rpi_library_errors_become_gpio_errors():
         backend.setup_output(5, False)
 
 
+class LgpioError(Exception):
+    """What lgpio raises: a plain Exception subclass, neither RuntimeError nor OSError."""
+
+
+def test_a_chip_that_cannot_be_opened_is_a_hardware_error_with_the_fix():
+    fake = FakeRPiGPIO()
+
+    def setmode(mode):
+        raise LgpioError("can not open gpiochip")
+
+    fake.setmode = setmode
+    with pytest.raises(HardwareError, match="can not open gpiochip.*'gpio' group") as caught:
+        RpiGpio(fake)
+    assert caught.value.exit_code == ExitCode.HARDWARE == 71
+
+
+def test_a_failure_while_driving_a_set_up_pin_is_a_gpio_error():
+    fake = FakeRPiGPIO()
+    backend = RpiGpio(fake)
+    backend.setup_output(17, False)
+
+    def output(channel, value):
+        raise LgpioError("GPIO not allocated")
+
+    fake.output = output
+    with pytest.raises(GpioError, match="GPIO not allocated") as caught:
+        backend.write(17, True)
+    assert not isinstance(caught.value, HardwareError)
+
+
 def test_missing_gpio_module_names_the_package_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "Jetson.GPIO", None)  # makes the import fail
-    with pytest.raises(GpioError, match="install 'Jetson.GPIO'"):
+    with pytest.raises(HardwareError, match="install 'Jetson.GPIO'"):
         import_gpio_module("Jetson.GPIO")
     monkeypatch.setitem(sys.modules, "RPi.GPIO", None)
-    with pytest.raises(GpioError, match="rpi-lgpio"):
+    with pytest.raises(HardwareError, match="python3-rpi-lgpio") as caught:
         open_backend(GpioConfig(backend="rpi", module="RPi.GPIO"), FakeClock())
+    assert caught.value.exit_code == ExitCode.HARDWARE
 
 
-def test_board_refusing_the_module_is_a_gpio_error(monkeypatch):
+@pytest.mark.parametrize("error", [
+    RuntimeError("This module can only be run on a Raspberry Pi!"),
+    NotImplementedError("This module does not understand old-style revision codes"),
+    LgpioError("xCreatePipe: Can't set permissions (436) for .lgd-nfy-3"),
+])
+def test_a_module_that_fails_at_import_is_a_hardware_error(monkeypatch, error):
     import importlib
 
     def refuse(name):
-        raise RuntimeError("This module can only be run on a Raspberry Pi!")
+        raise error
 
     monkeypatch.setattr(importlib, "import_module", refuse)
-    with pytest.raises(GpioError, match="cannot start: This module can only be run on a Raspberry Pi"):
+    with pytest.raises(HardwareError, match=f"cannot start: {type(error).__name__}: ") as caught:
         import_gpio_module("RPi.GPIO")
+    assert str(error) in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_missing_gpio_module_stops_the_service_with_the_no_restart_code(tmp_path):
+    """A real `facegate run` whose GPIO library is absent: one line, exit 71, which
+    the unit lists in RestartPreventExitStatus."""
+    config = tmp_path / "config.toml"
+    config.write_text(
+        '[gpio]\nbackend = "rpi"\nmodule = "Jetson.GPIO"\n'
+        f'[camera]\nsource = "replay"\nreplay_path = "{tmp_path}"\n'
+        f'[gallery]\npath = "{tmp_path / "g.db"}"\nkey_file = "{tmp_path / "g.key"}"\n'
+    )
+    result = subprocess.run([sys.executable, "-m", "edge", "run", "--config", str(config)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == ExitCode.HARDWARE, result.stderr
+    assert result.stderr.startswith("facegate: GPIO module Jetson.GPIO cannot be imported")
+    assert result.stderr.count("\n") == 1
 
 
 def test_rpi_backend_opens_through_the_configured_module(monkeypatch):

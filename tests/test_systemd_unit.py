@@ -10,9 +10,11 @@ from pathlib import Path
 import pytest
 
 from edge.errors import ExitCode
+from edge.gallery import GalleryConfig
 
 REPO = Path(__file__).resolve().parent.parent
 UNIT = REPO / "systemd" / "facegate.service"
+JETSON_DROP_IN = REPO / "systemd" / "jetson.conf"
 INSTALL = REPO / "scripts" / "install.sh"
 
 
@@ -62,10 +64,16 @@ def test_exec_start_matches_the_install_paths(service):
     assert service["ExecStart"] == f"{venv}/bin/facegate run --config {config}"
 
 
+def test_every_stop_ends_with_the_relay_locked(service):
+    venv, config = install_var("VENV"), install_var("CONFIG")
+    assert service["ExecStopPost"] == f"{venv}/bin/facegate lock --config {config}"
+
+
 def test_restart_on_failure_but_not_for_faults_a_person_must_fix(service, unit):
     assert service["Restart"] == "on-failure"
     prevented = {int(code) for code in service["RestartPreventExitStatus"].split()}
-    assert prevented == {ExitCode.CONFIG, ExitCode.GALLERY_KEY, ExitCode.MODEL}
+    assert prevented == {ExitCode.HARDWARE, ExitCode.CONFIG, ExitCode.GALLERY_KEY,
+                         ExitCode.MODEL}
     assert unit["Unit"]["StartLimitIntervalSec"] == ["0"]
 
 
@@ -75,6 +83,18 @@ def test_user_groups_and_state(service):
     assert service["StateDirectory"] == "facegate"
     assert install_var("STATE_DIR") == "/var/lib/facegate"
     assert "/var/lib/facegate" in service["ReadWritePaths"].split()
+
+
+def test_the_key_folder_is_writable_for_rekey(service):
+    key_dir = str(Path(GalleryConfig().key_file).parent)
+    assert key_dir == install_var("KEY_DIR") == "/etc/facegate/key"
+    assert key_dir in service["ReadWritePaths"].split()
+
+
+def test_lgpio_can_make_its_fifo_in_a_writable_folder(service):
+    # ProtectSystem=strict leaves / read-only; lgpio writes in $LG_WD or the cwd
+    assert service["WorkingDirectory"] == "/var/lib/facegate"
+    assert "LG_WD=/var/lib/facegate" in service["Environment"].split()
 
 
 def test_hardening_without_hiding_devices(service):
@@ -88,6 +108,18 @@ def test_hardening_without_hiding_devices(service):
     for key in ("PrivateDevices", "DevicePolicy", "DeviceAllow", "ProtectClock"):
         assert key not in service, key
     assert "AF_UNIX" in service["RestrictAddressFamilies"].split()  # sd_notify
+    assert service["SystemCallFilter"].split() == ["@system-service", "~@privileged"]
+    for key, value in {"ProtectProc": "invisible", "RemoveIPC": "yes",
+                       "PrivateMounts": "yes"}.items():
+        assert service.get(key) == value, key
+    # the GPIO libraries read /proc/device-tree at import
+    assert "ProcSubset" not in service
+
+
+def test_jetson_drop_in_lets_the_argus_socket_through():
+    drop_in = parse_unit(JETSON_DROP_IN.read_text())
+    assert drop_in == {"Service": {"PrivateTmp": ["no"]}}
+    assert "jetson.conf" in INSTALL.read_text()
 
 
 def test_stop_by_sigterm_with_a_bounded_wait(service, unit):
@@ -96,51 +128,97 @@ def test_stop_by_sigterm_with_a_bounded_wait(service, unit):
     assert unit["Install"]["WantedBy"] == ["multi-user.target"]
 
 
-@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
-def test_systemd_analyze_verify_accepts_the_unit(tmp_path):
-    # verify wants the binary and user to exist; everything else is checked as shipped
-    text = re.sub(r"^ExecStart=\S+", "ExecStart=/bin/true", UNIT.read_text(), flags=re.M)
+def runnable_copy(folder: Path) -> Path:
+    """The unit (and the Jetson drop-in beside it) as systemd-analyze can load it
+    here: the binaries and the user must exist; everything else is as shipped."""
+    text = re.sub(r"^(ExecStart|ExecStopPost)=\S+", r"\1=/bin/true", UNIT.read_text(), flags=re.M)
     text = re.sub(r"^(User|Group)=.*$", r"\1=root", text, flags=re.M)
-    copy = tmp_path / "facegate.service"
+    copy = folder / "facegate.service"
     copy.write_text(text)
+    (folder / "facegate.service.d").mkdir()
+    (folder / "facegate.service.d" / "jetson.conf").write_text(JETSON_DROP_IN.read_text())
+    return copy
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
+def test_systemd_analyze_verify_accepts_the_unit_and_the_drop_in(tmp_path):
+    copy = runnable_copy(tmp_path)
     result = subprocess.run(["systemd-analyze", "verify", str(copy)],
                             capture_output=True, text=True, timeout=60)
-    problems = [line for line in result.stderr.splitlines() if str(copy) in line]
+    problems = [line for line in result.stderr.splitlines() if str(tmp_path) in line]
     assert result.returncode == 0 and problems == [], result.stderr
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
+def test_systemd_rates_the_unit_well_hardened(tmp_path):
+    (tmp_path / "facegate.service").write_text(UNIT.read_text())
+    result = subprocess.run(["systemd-analyze", "security", "--offline=yes", "facegate.service"],
+                            capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    match = re.search(r"Overall exposure level for facegate.service: ([0-9.]+)", result.stdout)
+    if match is None:
+        pytest.skip(f"this systemd-analyze cannot rate a unit offline: {result.stderr.strip()}")
+    assert float(match.group(1)) <= 1.5, result.stdout  # 3.3 before issue 11's item 15
 
 
 # -- scripts/install.sh ----------------------------------------------------------
 
 
+def detect(tmp_path, model: str, *options: str) -> subprocess.CompletedProcess:
+    model_file = tmp_path / "model"
+    model_file.write_bytes(model.encode() + b"\0")  # device-tree strings end in NUL
+    return subprocess.run(["bash", str(INSTALL), *options, "--detect"], capture_output=True,
+                          text=True, timeout=30,
+                          env={"FACEGATE_MODEL_FILE": str(model_file), "PATH": "/usr/bin:/bin"})
+
+
 @pytest.mark.parametrize("model,expected", [
-    ("Raspberry Pi 5 Model B Rev 1.0", "pi rpi-lgpio RPi.GPIO"),
-    ("Raspberry Pi Compute Module 5 Rev 1.0", "pi rpi-lgpio RPi.GPIO"),
-    ("Raspberry Pi 4 Model B Rev 1.4", "pi RPi.GPIO RPi.GPIO"),
-    ("Raspberry Pi 3 Model B Plus Rev 1.3", "pi RPi.GPIO RPi.GPIO"),
+    # Raspberry Pi OS packages: rpi-lgpio drives the Pi 5's RP1, RPi.GPIO the older ones
+    ("Raspberry Pi 5 Model B Rev 1.0", "pi python3-rpi-lgpio RPi.GPIO"),
+    ("Raspberry Pi Compute Module 5 Rev 1.0", "pi python3-rpi-lgpio RPi.GPIO"),
+    ("Raspberry Pi 4 Model B Rev 1.4", "pi python3-rpi.gpio RPi.GPIO"),
+    ("Raspberry Pi 3 Model B Plus Rev 1.3", "pi python3-rpi.gpio RPi.GPIO"),
     ("NVIDIA Jetson Orin Nano Developer Kit", "jetson Jetson.GPIO Jetson.GPIO"),
 ])
 def test_install_picks_the_gpio_package_from_the_board_model(tmp_path, model, expected):
-    model_file = tmp_path / "model"
-    model_file.write_bytes(model.encode() + b"\0")  # device-tree strings end in NUL
-    result = subprocess.run(["bash", str(INSTALL), "--detect"], capture_output=True, text=True,
-                            env={"FACEGATE_MODEL_FILE": str(model_file), "PATH": "/usr/bin:/bin"},
-                            timeout=30)
+    result = detect(tmp_path, model)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == expected
 
 
-def test_install_refuses_an_unknown_board(tmp_path):
-    model_file = tmp_path / "model"
-    model_file.write_bytes(b"Generic x86 PC\0")
-    result = subprocess.run(["bash", str(INSTALL), "--detect"], capture_output=True, text=True,
-                            env={"FACEGATE_MODEL_FILE": str(model_file), "PATH": "/usr/bin:/bin"},
-                            timeout=30)
+def test_generic_board_has_no_gpio_library_whatever_the_machine(tmp_path):
+    result = detect(tmp_path, "Generic x86 PC", "--board", "generic")
+    assert result.returncode == 0 and result.stdout.strip() == "generic - -", result.stderr
+
+
+def test_a_board_option_that_contradicts_the_device_tree_is_refused(tmp_path):
+    result = detect(tmp_path, "Raspberry Pi 5 Model B Rev 1.0", "--board", "jetson")
     assert result.returncode != 0
-    assert "unsupported board 'Generic x86 PC'" in result.stderr
+    assert "--board jetson, but" in result.stderr and "Raspberry Pi 5" in result.stderr
+
+
+def test_install_refuses_an_unknown_board(tmp_path):
+    result = detect(tmp_path, "Generic x86 PC")
+    assert result.returncode != 0
+    assert "unsupported board 'Generic x86 PC'" in result.stderr and "--board generic" in result.stderr
+
+
+@pytest.mark.parametrize("os_name", ["bookworm", "trixie", "jammy"])
+def test_every_supported_os_has_constraints_that_keep_numpy_and_opencv_together(os_name):
+    pins = {line.split("==")[0].split(">")[0].split("<")[0]: line
+            for line in (REPO / "constraints" / f"{os_name}.txt").read_text().splitlines()
+            if line and not line.startswith("#")}
+    assert {"numpy", "opencv-python-headless"} <= set(pins)
+    numpy_1 = "<2" in pins["numpy"]
+    # OpenCV 5 wheels need numpy 2; 4.11 is the last that takes the numpy 1 of
+    # Bookworm's picamera2 and JetPack's OpenCV
+    assert pins["opencv-python-headless"].endswith("4.11.0.86" if numpy_1 else "5.0.0.93")
+    assert numpy_1 == (os_name in ("bookworm", "jammy"))
 
 
 @pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck not installed")
-def test_install_script_is_shellcheck_clean():
-    result = subprocess.run(["shellcheck", str(INSTALL)], capture_output=True, text=True,
+def test_install_and_ci_scripts_are_shellcheck_clean():
+    scripts = [INSTALL, REPO / "scripts" / "wheelhouse.sh", REPO / "scripts" / "setup.sh",
+               REPO / ".ci" / "run"]
+    result = subprocess.run(["shellcheck", *map(str, scripts)], capture_output=True, text=True,
                             timeout=60)
     assert result.returncode == 0, result.stdout

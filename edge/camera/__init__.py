@@ -153,6 +153,27 @@ class CameraConfig:
         (640, 360), "picamera2: width, height of the small stream used for detection",
         min=64, max=4096,
     )
+    auto_exposure: bool = setting(
+        True, "picamera2: the camera chooses exposure time and gain (AeEnable); false = "
+        "exposure_us and analogue_gain fix them"
+    )
+    exposure_us: int = setting(
+        0, "picamera2: exposure time in microseconds; 0 = chosen by auto exposure, more fixes "
+        "it (auto exposure then varies only the gain); required when auto_exposure = false",
+        min=0, max=1_000_000,
+    )
+    analogue_gain: float = setting(
+        0.0, "picamera2: sensor gain; 0 = chosen by auto exposure, 1..64 fixes it", min=0, max=64
+    )
+    min_fps: float = setting(
+        0.0, "picamera2: lowest frame rate auto exposure may slow to in the dark, so that a "
+        "frame can be exposed up to 1/min_fps s; 0 = fps (a fixed frame rate)", min=0, max=120
+    )
+    ir_pair_tolerance_s: float = setting(
+        0.02, "picamera2: most seconds between the colour and IR frames' sensor timestamps for "
+        "them to count as one moment; an unpaired IR frame makes the NIR check inconclusive",
+        min=0.0005, max=0.5,
+    )
     backoff_initial: float = setting(
         0.5, "seconds before the first reopen of a failed camera", min=0.01, max=60
     )
@@ -171,6 +192,12 @@ class CameraConfig:
             raise ConfigError("camera.replay_path: required when camera.source = 'replay'")
         if self.ir_camera == self.camera_num:
             raise ConfigError("camera.ir_camera: must differ from camera.camera_num")
+        if not self.auto_exposure and self.exposure_us == 0:
+            raise ConfigError("camera.exposure_us: required (above 0) when auto_exposure = false")
+        if 0 < self.analogue_gain < 1:
+            raise ConfigError("camera.analogue_gain: 0 (automatic) or at least 1")
+        if self.min_fps > self.fps:
+            raise ConfigError("camera.min_fps: must not be above camera.fps")
 
 
 def create_source(config: CameraConfig, clock: Clock) -> FrameSource:

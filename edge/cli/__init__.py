@@ -10,7 +10,9 @@ import argparse
 import importlib
 import sys
 
-from ..errors import ExitCode, FacegateError
+from ..errors import ConfigError, ExitCode, FacegateError
+from .common import config_from_args
+from .privileges import become_key_owner
 
 # Each module defines register(subparsers); a command sets func=callable(args) -> int.
 COMMAND_MODULES = (
@@ -20,6 +22,10 @@ COMMAND_MODULES = (
     "edge.cli.enroll",
     "edge.cli.run",
     "edge.cli.ops",
+)
+# Commands that read the gallery key: as root they run as its owner (privileges.py).
+KEY_OWNER_COMMANDS = frozenset(
+    {"init", "people", "gallery", "enroll", "events", "attendance", "run", "doctor"}
 )
 
 
@@ -34,10 +40,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _become_key_owner(args: argparse.Namespace) -> None:
+    try:
+        config = config_from_args(args)
+    except ConfigError:
+        return  # the command reports a bad config its own way (doctor lists every error)
+    become_key_owner(config.gallery.key_file)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if args.command in KEY_OWNER_COMMANDS:
+            _become_key_owner(args)
         return int(args.func(args) or ExitCode.OK)
     except FacegateError as exc:
         print(f"facegate: {exc}", file=sys.stderr)

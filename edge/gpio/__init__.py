@@ -8,7 +8,10 @@ whether it is closed), so misuse fails the same way on a Pi and in a test.
 Outputs keep driving their last level when the backend closes: releasing the relay
 pin would leave it floating, and an active-low relay module reads a floating or
 pulled-down input as "energise", which would unlock the door. The door controller
-writes the locked level before it closes the backend.
+writes the locked level before it closes the backend. On a Pi the level outlives the
+process too; on a Jetson (JetPack 6) the kernel releases the lines when the process
+exits and they revert to their default, so there a hold resistor on the relay input
+keeps the door locked whenever no process drives it (firmware_config/jetson.md).
 """
 
 from __future__ import annotations

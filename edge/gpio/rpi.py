@@ -1,12 +1,17 @@
 """GPIO through the RPi.GPIO API, which three packages provide under two names.
 
 * ``RPi.GPIO`` module: package RPi.GPIO on Pi 4 and earlier, rpi-lgpio on Pi 5
-  (RPi.GPIO itself cannot drive the Pi 5's RP1 chip).
+  (RPi.GPIO itself cannot drive the Pi 5's RP1 chip). On Raspberry Pi OS both come
+  from apt (python3-rpi.gpio, python3-rpi-lgpio), which also covers Python versions
+  that have no lgpio wheel.
 * ``Jetson.GPIO`` module: package Jetson.GPIO on NVIDIA Jetson boards. It ignores
   internal pulls: inputs there need external pull resistors.
 
-The module is imported only when the backend opens, and only here. A missing
-module is an error naming the package to install, never a silent fallback.
+The module is imported only when the backend opens, and only here. A missing module
+or one that cannot start is a HardwareError naming the fix, never a silent fallback
+and never a traceback: these libraries raise whatever they like at import
+(rpi-lgpio: ``lgpio.error`` when the chip cannot be opened or its notify FIFO cannot
+be made in the working directory; RuntimeError or NotImplementedError off a Pi).
 """
 
 from __future__ import annotations
@@ -16,47 +21,55 @@ from types import ModuleType
 from typing import Any, Callable
 
 from ..clock import Clock
-from ..errors import GpioError
+from ..errors import GpioError, HardwareError
 from . import GpioBackend, GpioConfig
 
 NAME = "rpi"
 
 INSTALL_HINT = {
-    "RPi.GPIO": "install 'rpi-lgpio' on a Raspberry Pi 5 or 'RPi.GPIO' on a Pi 4 or "
-    "earlier (scripts/install.sh picks the right one)",
-    "Jetson.GPIO": "install 'Jetson.GPIO' (scripts/install.sh does this on a Jetson)",
+    "RPi.GPIO": "on Raspberry Pi OS run 'sudo apt install python3-rpi-lgpio' on a Pi 5 or "
+    "'sudo apt install python3-rpi.gpio' on a Pi 4 or earlier, in a venv made with "
+    "--system-site-packages (scripts/install.sh does both)",
+    "Jetson.GPIO": "install 'Jetson.GPIO' into the venv (scripts/install.sh does this on a Jetson)",
 }
 
 ACCESS_HINT = (
-    "is the user in the 'gpio' group and are the udev rules from firmware_config/ installed?"
+    "is the user in the 'gpio' group, are the udev rules from firmware_config/ installed, "
+    "and is the working directory (or $LG_WD, for lgpio) writable? The unit sets both"
 )
 
 
 def import_gpio_module(module_name: str) -> ModuleType:
-    """Import the named RPi.GPIO-API module or raise GpioError saying what to install."""
+    """Import the named RPi.GPIO-API module or raise HardwareError saying what to do."""
     if module_name not in INSTALL_HINT:
         valid = ", ".join(sorted(INSTALL_HINT))
         raise GpioError(f"unknown GPIO module {module_name!r} (valid: {valid})")
     try:
         return importlib.import_module(module_name)
     except ImportError as exc:
-        raise GpioError(
+        raise HardwareError(
             f"GPIO module {module_name} cannot be imported ({exc}); {INSTALL_HINT[module_name]}"
         ) from None
-    except RuntimeError as exc:
-        # Raised at import on a board the module does not support, or without access.
-        raise GpioError(
-            f"GPIO module {module_name} cannot start: {exc} (is it the right module for "
-            f"this board? {ACCESS_HINT})"
+    except Exception as exc:  # lgpio.error, RuntimeError, NotImplementedError, OSError...
+        raise HardwareError(
+            f"GPIO module {module_name} cannot start: {_describe(exc)} (is it the right module "
+            f"for this board? {ACCESS_HINT})"
         ) from None
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 class RpiGpio(GpioBackend):
     """Pins through an RPi.GPIO-API module in BCM numbering.
 
     ``gpio`` is the imported module; tests pass a fake object with the same API.
-    Library exceptions (RuntimeError for a missing /dev/gpiomem, ValueError for a
-    pin the board lacks) become GpioError.
+    A library failure while starting (numbering mode, which opens the chip on
+    rpi-lgpio, or setting up a pin) is a HardwareError: no access, wrong board. A pin
+    the board lacks (ValueError) and a failure while driving a set-up pin are
+    GpioErrors.
     """
 
     name = NAME
@@ -64,18 +77,21 @@ class RpiGpio(GpioBackend):
     def __init__(self, gpio: Any) -> None:
         super().__init__()
         self._gpio = gpio
-        self._call(gpio.setwarnings, False)  # "channel in use" is expected: outputs outlive us
-        self._call(gpio.setmode, gpio.BCM)
+        # "channel in use" is expected: outputs outlive us
+        self._call(gpio.setwarnings, False, failure=HardwareError)
+        self._call(gpio.setmode, gpio.BCM, failure=HardwareError)
 
     def _setup_output(self, pin: int, level: bool) -> None:
-        self._call(self._gpio.setup, pin, self._gpio.OUT, initial=self._level(level))
+        self._call(self._gpio.setup, pin, self._gpio.OUT, initial=self._level(level),
+                   failure=HardwareError)
 
     def _setup_input(self, pin: int, pull: str) -> None:
         if pull == "off":
-            self._call(self._gpio.setup, pin, self._gpio.IN)
+            self._call(self._gpio.setup, pin, self._gpio.IN, failure=HardwareError)
         else:
             pud = self._gpio.PUD_UP if pull == "up" else self._gpio.PUD_DOWN
-            self._call(self._gpio.setup, pin, self._gpio.IN, pull_up_down=pud)
+            self._call(self._gpio.setup, pin, self._gpio.IN, pull_up_down=pud,
+                       failure=HardwareError)
 
     def _write(self, pin: int, level: bool) -> None:
         self._call(self._gpio.output, pin, self._level(level))
@@ -91,14 +107,14 @@ class RpiGpio(GpioBackend):
         return self._gpio.HIGH if level else self._gpio.LOW
 
     @staticmethod
-    def _call(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    def _call(func: Callable[..., Any], *args: Any, failure: type = GpioError, **kwargs: Any) -> Any:
         where = f"GPIO {getattr(func, '__name__', 'call')}{args}"
         try:
             return func(*args, **kwargs)
         except ValueError as exc:  # a pin or mode this board does not have
             raise GpioError(f"{where}: {exc}") from None
-        except (RuntimeError, OSError) as exc:  # mostly no access to /dev/gpiomem or gpiochip
-            raise GpioError(f"{where}: {exc}; {ACCESS_HINT}") from None
+        except Exception as exc:  # mostly no access to /dev/gpiomem or gpiochip (lgpio.error)
+            raise failure(f"{where}: {_describe(exc)}; {ACCESS_HINT}") from None
 
 
 def create(config: GpioConfig, clock: Clock) -> RpiGpio:

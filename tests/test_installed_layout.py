@@ -1,0 +1,85 @@
+"""What scripts/install.sh made on this machine: every folder and file, its owner
+and mode (.ci/run then runs `facegate doctor` and the service as the service user).
+
+It inspects the real install, so it runs only where one was just made: .ci/run
+installs with --board generic and sets FACEGATE_INSTALLED=1.
+"""
+
+from __future__ import annotations
+
+import grp
+import os
+import pwd
+import stat
+from pathlib import Path
+
+import pytest
+
+from .test_systemd_unit import install_var
+
+pytestmark = pytest.mark.skipif(
+    os.environ.get("FACEGATE_INSTALLED") != "1",
+    reason="inspects a real install: set FACEGATE_INSTALLED=1 after scripts/install.sh",
+)
+
+USER = install_var("SERVICE_USER")
+CONF_DIR, KEY_DIR = Path(install_var("CONF_DIR")), Path(install_var("KEY_DIR"))
+STATE_DIR, PREFIX = Path(install_var("STATE_DIR")), Path(install_var("PREFIX"))
+UNIT = Path(install_var("UNIT_DIR")) / install_var("UNIT_NAME")
+
+
+def owner(path: Path) -> tuple[str, str, int]:
+    info = path.lstat()
+    return (pwd.getpwuid(info.st_uid).pw_name, grp.getgrgid(info.st_gid).gr_name,
+            stat.S_IMODE(info.st_mode))
+
+
+def test_the_service_user_cannot_log_in_and_may_use_the_devices():
+    account = pwd.getpwnam(USER)
+    assert account.pw_shell == "/usr/sbin/nologin" and account.pw_dir == str(STATE_DIR)
+    groups = {g.gr_name for g in grp.getgrall() if USER in g.gr_mem}
+    assert {"gpio", "video"} <= groups
+
+
+def test_config_folder_holds_only_the_config_and_the_key_folder():
+    assert owner(CONF_DIR) == ("root", USER, 0o750)
+    assert sorted(p.name for p in CONF_DIR.iterdir()) == ["config.toml", "key"]
+    assert owner(CONF_DIR / "config.toml") == ("root", USER, 0o640)
+
+
+def test_the_key_belongs_to_the_service_user_alone():
+    assert owner(KEY_DIR) == (USER, USER, 0o700)
+    assert sorted(p.name for p in KEY_DIR.iterdir()) == ["gallery.key"]  # no .new, no .tmp
+    assert owner(KEY_DIR / "gallery.key") == (USER, USER, 0o600)
+
+
+def test_state_is_private_to_the_service_user():
+    assert owner(STATE_DIR) == (USER, USER, 0o700)
+    files = list(STATE_DIR.iterdir())
+    assert "gallery.db" in {p.name for p in files}
+    for path in files:
+        assert owner(path) == (USER, USER, 0o600), path
+
+
+def test_code_and_venv_are_roots_and_read_only_to_everyone_else():
+    assert owner(PREFIX) == ("root", "root", 0o755)
+    checked = 0
+    for folder, dirs, files in os.walk(PREFIX):
+        for name in dirs + files:
+            path = Path(folder) / name
+            if path.is_symlink():  # venv/bin/python -> the system's
+                continue
+            user, group, mode = owner(path)
+            assert (user, group) == ("root", "root"), path
+            assert not mode & (stat.S_IWGRP | stat.S_IWOTH), path
+            assert mode & stat.S_IROTH, path  # the service user reads every file
+            checked += 1
+    assert checked > 1000  # the venv's packages were walked, not an empty tree
+
+
+def test_the_installed_unit_is_the_shipped_one():
+    assert owner(UNIT) == ("root", "root", 0o644)
+    assert UNIT.read_text() == (PREFIX / "app" / "systemd" / UNIT.name).read_text()
+    wanted = UNIT.parent / "multi-user.target.wants" / UNIT.name
+    assert wanted.is_symlink() and wanted.resolve() == UNIT
+
