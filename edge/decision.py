@@ -37,7 +37,7 @@ DENY_KINDS = ("denied_unknown", "denied_spoof", "denied_schedule", "denied_disab
               "denied_lockout")
 
 # access_check(person_id, wall_time) -> None when access is allowed now, else a
-# reason: 'disabled', 'not_yet_valid' or 'expired'.
+# reason: 'disabled', 'not_yet_valid', 'expired' or 'outside_schedule'.
 AccessCheck = Callable[[int, float], Union[str, None]]
 
 

@@ -33,6 +33,7 @@ import sqlite_utils
 
 from .errors import GalleryError, GalleryKeyError, NotFoundError, RefusedError
 from .gallery_key import fsync_dir, generate_key, key_pragma_value, read_key, write_key
+from .schedule import Schedule
 from .schema import setting
 from .types import Embedding
 
@@ -71,7 +72,8 @@ class GalleryConfig:
 
 @dataclass(frozen=True)
 class Person:
-    """One enrolled person. ``valid_from``/``valid_until`` are wall seconds or None."""
+    """One enrolled person. ``valid_from``/``valid_until`` are wall seconds or None;
+    ``schedule`` None means any time of the week."""
 
     id: int
     name: str
@@ -81,6 +83,7 @@ class Person:
     valid_until: float | None
     created: float
     templates: int
+    schedule: Schedule | None = None
 
 
 @dataclass(frozen=True)
@@ -140,7 +143,15 @@ def _migrate_initial(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX events_by_person ON events (person_id)")
 
 
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_migrate_initial,)
+def _migrate_weekly_schedule(db: sqlite_utils.Database) -> None:
+    # JSON list of windows as people write them (schedule.py); NULL = any time.
+    db.execute("ALTER TABLE people ADD COLUMN schedule TEXT")
+
+
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
+    _migrate_initial,
+    _migrate_weekly_schedule,
+)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -429,6 +440,13 @@ class Gallery:
                 "UPDATE people SET enabled = ? WHERE id = ?", [int(bool(enabled)), person_id]
             )
 
+    def set_schedule(self, person_id: int, schedule: Schedule | None) -> None:
+        """When in the week the person may enter; None: any time."""
+        text = None if schedule is None else schedule.to_json()
+        with self._transaction(changes_people=True):
+            self.person(person_id)
+            self._conn.execute("UPDATE people SET schedule = ? WHERE id = ?", [text, person_id])
+
     def delete_person(self, person_id: int, now: float | None = None) -> None:
         """Remove a person, their templates and their name from past events, then VACUUM.
 
@@ -453,7 +471,7 @@ class Gallery:
 
     def access_status(self, person_id: int, wall_time: float) -> str | None:
         """None if the person may enter at ``wall_time``, else the reason they may not:
-        'not_found', 'disabled', 'not_yet_valid' or 'expired'."""
+        'not_found', 'disabled', 'not_yet_valid', 'expired' or 'outside_schedule'."""
         with self._errors():
             found = self._find(person_id)
         if found is None:
@@ -464,6 +482,8 @@ class Gallery:
             return "not_yet_valid"
         if found.valid_until is not None and wall_time >= found.valid_until:
             return "expired"
+        if found.schedule is not None and not found.schedule.allows(wall_time):
+            return "outside_schedule"
         return None
 
     # --- templates --------------------------------------------------------------
@@ -640,6 +660,7 @@ def _person(row: dict) -> Person:
         valid_until=row["valid_until"],
         created=row["created"],
         templates=row["templates"],
+        schedule=None if row["schedule"] is None else Schedule.from_json(row["schedule"]),
     )
 
 

@@ -87,6 +87,23 @@ def test_people_list_show_rename_disable_enable(initialised, capsys):
     assert code == ExitCode.NOT_FOUND and "Nobody" in err
 
 
+def test_people_schedule_sets_shows_refuses_and_clears(initialised, capsys):
+    _, bob = seed_people(initialised)
+    code, out, _ = run(capsys, "people", "schedule", "Bob", "mon-fri 08:00-18:00", "sat 9:00-12:00")
+    assert code == 0 and "mon-fri 08:00-18:00, sat 09:00-12:00" in out
+    code, out, _ = run(capsys, "people", "show", "Bob")
+    assert "schedule:    mon-fri 08:00-18:00, sat 09:00-12:00" in out
+    code, _, err = run(capsys, "people", "schedule", "Bob", "weekdays 8-6")
+    assert code == ExitCode.REFUSED and "not like 'mon-fri 08:00-18:00'" in err
+    code, _, err = run(capsys, "people", "schedule", "Bob")
+    assert code == ExitCode.REFUSED and "--clear" in err
+    with Gallery.open(*initialised) as g:  # the refusals changed nothing
+        assert str(g.person(bob).schedule) == "mon-fri 08:00-18:00, sat 09:00-12:00"
+    assert run(capsys, "people", "schedule", "Bob", "--clear")[0] == 0
+    code, out, _ = run(capsys, "people", "show", "Bob")
+    assert "schedule:    any time" in out
+
+
 def test_people_delete_needs_yes(initialised, capsys):
     ada, bob = seed_people(initialised)
     code, _, err = run(capsys, "people", "delete", "Bob")

@@ -3,6 +3,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
+import time
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ from edge import gallery as gallery_module
 from edge.errors import GalleryError, GalleryKeyError, NotFoundError, RefusedError
 from edge.gallery import DELETED_NAME, Gallery, GalleryConfig, create_gallery, pending_key_path
 from edge.gallery_key import generate_key, read_key, write_key
+from edge.schedule import Schedule
 from edge.types import Embedding
 
 MODEL = "sface-test"
@@ -185,6 +187,42 @@ def test_rename_enable_and_access_status(gallery):
         gallery.set_enabled(9999, True)
 
 
+def test_a_weekly_schedule_limits_access_and_survives_reopening(gallery, paths, monkeypatch):
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    monday_9 = 1_700_438_400.0 + 9 * 3600  # 2023-11-20 09:00 UTC, a Monday
+    pid = enrol(gallery, "Ada", seed=1)
+    revision = gallery.revision()
+    gallery.set_schedule(pid, Schedule.parse(["mon-fri 08:00-18:00"]))
+    assert gallery.revision() > revision  # the matcher's copy of people is refreshed
+    assert gallery.access_status(pid, monday_9) is None
+    assert gallery.access_status(pid, monday_9 + 5 * 86400) == "outside_schedule"  # Saturday
+    gallery.close()
+    with Gallery.open(*paths) as again:
+        assert str(again.person(pid).schedule) == "mon-fri 08:00-18:00"
+        again.set_schedule(pid, None)
+        assert again.person(pid).schedule is None
+        assert again.access_status(pid, monday_9 + 5 * 86400) is None
+        with pytest.raises(NotFoundError):
+            again.set_schedule(9999, None)
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_a_gallery_made_before_schedules_migrates_and_keeps_its_people(tmp_path, monkeypatch):
+    paths = tmp_path / "old.db", tmp_path / "old.key"
+    with monkeypatch.context() as old_code:
+        old_code.setattr(gallery_module, "MIGRATIONS", gallery_module.MIGRATIONS[:1])
+        old_code.setattr(gallery_module, "SCHEMA_VERSION", 1)
+        create_gallery(GalleryConfig(path=str(paths[0]), key_file=str(paths[1])))
+        with Gallery.open(*paths) as old:
+            pid = enrol(old, "Ada", seed=1)
+    with Gallery.open(*paths) as new:
+        assert new.person(pid).schedule is None
+        new.set_schedule(pid, Schedule.parse(["sat 09:00-12:00"]))
+        assert str(new.person(pid).schedule) == "sat 09:00-12:00"
+
+
 def test_revision_changes_with_people_not_with_events(gallery):
     r0 = gallery.revision()
     pid = enrol(gallery, "Ada", seed=1)
@@ -240,21 +278,21 @@ def test_schema_migrates_forward_and_refuses_newer(paths, monkeypatch):
     path, key_path = paths
     calls = []
 
-    def migration_2(db):
-        calls.append(2)
+    released = gallery_module.MIGRATIONS
+
+    def next_migration(db):
+        calls.append(len(released) + 1)
         db.execute("CREATE TABLE extra (x INTEGER)")
 
-    monkeypatch.setattr(
-        gallery_module, "MIGRATIONS", gallery_module.MIGRATIONS + (migration_2,)
-    )
-    monkeypatch.setattr(gallery_module, "SCHEMA_VERSION", 2)
+    monkeypatch.setattr(gallery_module, "MIGRATIONS", released + (next_migration,))
+    monkeypatch.setattr(gallery_module, "SCHEMA_VERSION", len(released) + 1)
     with Gallery.open(path, key_path) as g:
         assert "extra" in g.db.table_names()
     with Gallery.open(path, key_path):
         pass
-    assert calls == [2]  # ran once
-    monkeypatch.setattr(gallery_module, "MIGRATIONS", gallery_module.MIGRATIONS[:1])
-    monkeypatch.setattr(gallery_module, "SCHEMA_VERSION", 1)
+    assert calls == [len(released) + 1]  # ran once
+    monkeypatch.setattr(gallery_module, "MIGRATIONS", released)
+    monkeypatch.setattr(gallery_module, "SCHEMA_VERSION", len(released))
     before = sha(path)
     with pytest.raises(GalleryError, match="newer"):
         Gallery.open(path, key_path)
@@ -269,7 +307,7 @@ def test_failed_migration_rolls_back(paths, monkeypatch):
         raise RuntimeError("boom")
 
     monkeypatch.setattr(gallery_module, "MIGRATIONS", gallery_module.MIGRATIONS + (broken,))
-    monkeypatch.setattr(gallery_module, "SCHEMA_VERSION", 2)
+    monkeypatch.setattr(gallery_module, "SCHEMA_VERSION", len(gallery_module.MIGRATIONS))
     with pytest.raises(RuntimeError):
         Gallery.open(path, key_path)
     monkeypatch.undo()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..errors import ExitCode, RefusedError
 from ..gallery import Gallery, Person, create_gallery
+from ..schedule import Schedule
 from .common import add_config_argument, config_from_args
 
 
@@ -42,6 +43,8 @@ def register(subparsers) -> None:
         ("disable", "refuse entry to a person, keeping their templates", cmd_people_disable),
         ("enable", "allow a disabled person again", cmd_people_enable),
         ("rename", "change a person's name", cmd_people_rename),
+        ("schedule", "set the weekly hours a person may enter, or --clear for any time",
+         cmd_people_schedule),
         ("delete", "remove a person, their templates and their name from the log",
          cmd_people_delete),
     ):
@@ -50,6 +53,10 @@ def register(subparsers) -> None:
             action.add_argument("person", type=person_ref, help="person id or name")
         if name == "rename":
             action.add_argument("new_name", help="the new name")
+        if name == "schedule":
+            action.add_argument("windows", nargs="*", metavar="WINDOW",
+                                help="days and local hours, e.g. 'mon-fri 08:00-18:00' 'sat 09:00-12:00'")
+            action.add_argument("--clear", action="store_true", help="no schedule: any time")
         if name == "delete":
             action.add_argument("--yes", action="store_true", help="really delete (no undo)")
         add_config_argument(action)
@@ -101,6 +108,7 @@ def cmd_people_show(args: argparse.Namespace) -> int:
         ("state", "enabled" if p.enabled else "disabled"),
         ("valid from", format_time(p.valid_from)),
         ("valid until", format_time(p.valid_until)),
+        ("schedule", p.schedule or "any time"),
         ("enrolled", format_time(p.created)),
         ("templates", p.templates),
         ("entries", len(granted)),
@@ -131,6 +139,20 @@ def cmd_people_rename(args: argparse.Namespace) -> int:
         person = gallery.person(args.person)
         gallery.rename(person.id, args.new_name)
     print(f"renamed #{person.id} from {person.name} to {args.new_name.strip()}")
+    return ExitCode.OK
+
+
+def cmd_people_schedule(args: argparse.Namespace) -> int:
+    if args.clear == bool(args.windows):
+        raise RefusedError("give the windows (e.g. 'mon-fri 08:00-18:00') or --clear, not both")
+    try:
+        schedule = None if args.clear else Schedule.parse(args.windows)
+    except ValueError as exc:
+        raise RefusedError(str(exc)) from None
+    with open_gallery(args) as gallery:
+        person = gallery.person(args.person)
+        gallery.set_schedule(person.id, schedule)
+    print(f"{person.name} (#{person.id}) may enter: {schedule or 'any time'} (local time)")
     return ExitCode.OK
 
 
