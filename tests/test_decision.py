@@ -122,6 +122,7 @@ def test_cooldown_is_per_person():
     ("disabled", "denied_disabled"),
     ("not_yet_valid", "denied_schedule"),
     ("expired", "denied_schedule"),
+    ("outside_schedule", "denied_schedule"),
 ])
 def test_schedule_refusals_deny_with_the_reason_once_per_visit(refusal, kind):
     h = Harness(schedule={ALICE: refusal})
