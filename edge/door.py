@@ -219,7 +219,7 @@ class DoorController:
             events.append(DoorEvent("exit_request", now))
         self._check_enrol(now, events)
         self._check_door(now, events)
-        if self._unlocked and now >= self._pulse_end:
+        if self._unlocked and not now < self._pulse_end:  # a NaN time ends the pulse
             self._lock()
         if self._buzzer_until is not None and now >= self._buzzer_until:
             self._set(self._buzzer, False)
@@ -267,7 +267,7 @@ class DoorController:
             return
         if self._contact.update(now) and self._contact.active:
             self._held_reported = False
-            if self._contact.since > self._pulse_end:
+            if not self._contact.since <= self._pulse_end:
                 events.append(DoorEvent("door_forced", now, "opened while locked"))
                 self._alarm(now)
         if (self._contact.active and not self._held_reported

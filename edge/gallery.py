@@ -452,9 +452,10 @@ class Gallery:
             return "not_found"
         if not found.enabled:
             return "disabled"
-        if found.valid_from is not None and wall_time < found.valid_from:
+        # Written so that a NaN time is refused rather than let through.
+        if found.valid_from is not None and not wall_time >= found.valid_from:
             return "not_yet_valid"
-        if found.valid_until is not None and wall_time >= found.valid_until:
+        if found.valid_until is not None and not wall_time < found.valid_until:
             return "expired"
         return None
 
