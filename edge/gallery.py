@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import time as _time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +32,13 @@ import numpy as np
 import sqlcipher3
 import sqlite_utils
 
-from .errors import GalleryError, GalleryKeyError, NotFoundError, RefusedError
+from .errors import (
+    GalleryError,
+    GalleryKeyError,
+    GalleryUnavailableError,
+    NotFoundError,
+    RefusedError,
+)
 from .gallery_key import fsync_dir, generate_key, key_pragma_value, read_key, write_key
 from .schema import setting
 from .types import Embedding
@@ -40,6 +47,7 @@ ROLES = ("user", "admin")
 EVENT_KINDS = frozenset(
     {
         "granted",
+        "denied_unrecorded",
         "denied_unknown",
         "denied_spoof",
         "denied_schedule",
@@ -53,6 +61,13 @@ EVENT_KINDS = frozenset(
     }
 )
 DELETED_NAME = "[deleted]"
+# How long a call waits for another process's write lock before it gives up: long
+# enough for an enrolment or a rename, short enough for an administrator's command.
+BUSY_TIMEOUT_S = 5.0
+# SQLite primary result codes (the low byte of an extended one) that mean "not now".
+_SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_IOERR, _SQLITE_FULL = 5, 6, 10, 13
+# A write that fails with an I/O error while less than this is free hit a full disk.
+_FULL_BELOW_BYTES = 1 << 20
 MAX_NAME_LENGTH = 100
 PAGE_SIZE = 4096  # SQLCipher 4 default; facegate never changes it
 
@@ -158,12 +173,39 @@ def _check_file(path: Path) -> None:
         )
 
 
-def _connect(path: Path, key: bytes, key_path: Path, create: bool) -> sqlcipher3.Connection:
+def _free_bytes(folder: Path) -> int | None:
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return None
+
+
+def _gallery_error(path: Path, exc: sqlcipher3.Error) -> GalleryError:
+    """The error to raise for a SQLite failure on ``path``: a busy gallery and a full
+    disk are said as such (GalleryUnavailableError), anything else names the file."""
+    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+    if code in (_SQLITE_BUSY, _SQLITE_LOCKED):
+        return GalleryUnavailableError(
+            f"gallery {path} is locked by another process (an enrolment or an "
+            "administrator's command); try again when it is done")
+    if code in (_SQLITE_FULL, _SQLITE_IOERR):
+        free = _free_bytes(path.parent)
+        if code == _SQLITE_FULL or (free is not None and free < _FULL_BELOW_BYTES):
+            left = "" if free is None else f" ({free // 1024} KiB free)"
+            return GalleryUnavailableError(
+                f"the disk holding {path.parent} is full{left}: nothing can be written to "
+                f"gallery {path}; free some space")
+    return GalleryError(f"gallery {path}: {exc}")
+
+
+def _connect(path: Path, key: bytes, key_path: Path, create: bool,
+             busy_timeout: float) -> sqlcipher3.Connection:
     """Open and unlock ``path``; nothing is written to the file here."""
     mode = "rwc" if create else "rw"
     try:
         conn = sqlcipher3.connect(
-            f"file:{quote(str(path))}?mode={mode}", uri=True, isolation_level=None, timeout=5.0
+            f"file:{quote(str(path))}?mode={mode}", uri=True, isolation_level=None,
+            timeout=busy_timeout,
         )
     except sqlcipher3.Error as exc:
         raise GalleryError(f"cannot open gallery {path}: {exc}") from None
@@ -178,11 +220,12 @@ def _connect(path: Path, key: bytes, key_path: Path, create: bool) -> sqlcipher3
                 f"cannot decrypt gallery {path} with the key in {key_path}: wrong key, "
                 "or the file is not a facegate gallery or its first page is damaged"
             ) from None
-        raise GalleryError(f"cannot read gallery {path}: {exc}") from None
+        raise _gallery_error(path, exc) from None
     return conn
 
 
-def _unlock(path: Path, key_path: Path, create: bool) -> sqlcipher3.Connection:
+def _unlock(path: Path, key_path: Path, create: bool,
+            busy_timeout: float) -> sqlcipher3.Connection:
     """Open with the key file, finishing a rekey that a crash interrupted.
 
     ``rekey`` writes the new key to ``<key>.new`` before switching the database and
@@ -192,11 +235,11 @@ def _unlock(path: Path, key_path: Path, create: bool) -> sqlcipher3.Connection:
     """
     pending = pending_key_path(key_path)
     try:
-        conn = _connect(path, read_key(key_path), key_path, create)
+        conn = _connect(path, read_key(key_path), key_path, create, busy_timeout)
     except GalleryKeyError:
         if not pending.exists():
             raise
-        conn = _connect(path, read_key(pending), pending, create=False)
+        conn = _connect(path, read_key(pending), pending, False, busy_timeout)
         os.replace(pending, key_path)
         fsync_dir(key_path.parent)
         return conn
@@ -240,18 +283,20 @@ class Gallery:
     # --- lifecycle ------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: str | Path, key_path: str | Path, create: bool = False) -> "Gallery":
+    def open(cls, path: str | Path, key_path: str | Path, create: bool = False,
+             busy_timeout: float = BUSY_TIMEOUT_S) -> "Gallery":
         """Open (or with ``create``, create) the gallery and migrate it forward.
 
         A missing, damaged or newer-than-this-code file is an error and is left
-        untouched; so is a wrong key.
+        untouched; so is a wrong key. ``busy_timeout`` is how long each call waits
+        for another process's write lock before it raises GalleryUnavailableError.
         """
         path, key_path = Path(path), Path(key_path)
         if path.exists():
             _check_file(path)
         elif not create:
             raise GalleryError(f"no gallery at {path}; create one with 'facegate init'")
-        conn = _unlock(path, key_path, create)
+        conn = _unlock(path, key_path, create, busy_timeout)
         gallery = cls(conn, path, key_path)
         try:
             gallery._prepare()
@@ -261,9 +306,10 @@ class Gallery:
         return gallery
 
     @classmethod
-    def from_config(cls, config: GalleryConfig) -> "Gallery":
+    def from_config(cls, config: GalleryConfig,
+                    busy_timeout: float = BUSY_TIMEOUT_S) -> "Gallery":
         """Open the existing gallery named by the ``[gallery]`` section."""
-        return cls.open(config.path, config.key_file)
+        return cls.open(config.path, config.key_file, busy_timeout=busy_timeout)
 
     def _prepare(self) -> None:
         with self._errors():
@@ -309,7 +355,7 @@ class Gallery:
         try:
             yield
         except sqlcipher3.Error as exc:
-            raise GalleryError(f"gallery {self.path}: {exc}") from None
+            raise _gallery_error(self.path, exc) from None
 
     @contextlib.contextmanager
     def _transaction(self, changes_people: bool) -> Iterator[None]:

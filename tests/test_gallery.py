@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 
 from edge import gallery as gallery_module
-from edge.errors import GalleryError, GalleryKeyError, NotFoundError, RefusedError
+from edge.errors import (
+    ExitCode,
+    GalleryError,
+    GalleryKeyError,
+    GalleryUnavailableError,
+    NotFoundError,
+    RefusedError,
+)
 from edge.gallery import DELETED_NAME, Gallery, GalleryConfig, create_gallery, pending_key_path
 from edge.gallery_key import generate_key, read_key, write_key
 from edge.types import Embedding
@@ -275,6 +282,28 @@ def test_failed_migration_rolls_back(paths, monkeypatch):
     monkeypatch.undo()
     with Gallery.open(path, key_path) as g:
         assert "half" not in g.db.table_names()
+
+
+def test_a_gallery_locked_by_another_writer_is_unavailable_not_corrupt(paths):
+    with Gallery.open(*paths) as holder, Gallery.open(*paths, busy_timeout=0.05) as waiter:
+        holder.db.execute("BEGIN IMMEDIATE")
+        with pytest.raises(GalleryUnavailableError, match="locked by another process") as caught:
+            waiter.log_event("granted", 1.0)
+        assert caught.value.exit_code == ExitCode.GALLERY_BUSY == 75
+        holder.db.execute("ROLLBACK")
+        waiter.log_event("granted", 1.0)
+        assert len(waiter.events()) == 1
+
+
+def test_a_full_gallery_says_the_disk_is_full_and_where(paths):
+    path, key_path = paths
+    with Gallery.open(path, key_path) as g:
+        pages = g.db.execute("PRAGMA page_count").fetchone()[0]
+        g.db.execute(f"PRAGMA max_page_count = {pages}")  # SQLite's own "disk full"
+        with pytest.raises(GalleryUnavailableError,
+                           match=f"the disk holding {path.parent} is full"):
+            for i in range(200):
+                g.log_event("denied_unknown", float(i), reason="x" * 200)
 
 
 def test_check_healthy_gallery(gallery):
