@@ -8,8 +8,8 @@
   time runs out. The daemon feeds it; nothing here touches hardware.
 * ``capture_from_images`` is the same collection from photo files, with one
   verdict per file (``facegate enroll``).
-* ``enroll`` refuses a face that already matches someone else, then stores the
-  person and templates in one gallery transaction.
+* ``enroll`` stores the person and templates in one gallery transaction, refusing
+  inside it a face that already matches someone else.
 """
 
 from __future__ import annotations
@@ -256,8 +256,13 @@ def enroll(
     now: float | None = None,
 ) -> int:
     """Store a new person unless their face already matches someone (then RefusedError,
-    naming who and how closely, unless ``force``). Returns the person id."""
-    if not force:
+    naming who and how closely, unless ``force``). Returns the person id.
+
+    The match runs inside the gallery's write transaction, so two enrolments of one
+    face at the same moment cannot both pass it.
+    """
+
+    def refuse_a_known_face() -> None:
         matches = [matcher.match(e) for e in templates.embeddings]
         known = [m for m in matches if m.known]
         if known:
@@ -266,6 +271,8 @@ def enroll(
                 f"this face already matches {best.name} (#{best.person_id}) with similarity "
                 f"{best.similarity:.2f}; use --force to enrol it as a separate person"
             )
+
     return gallery.add_person(
-        name, role, list(templates.embeddings), list(templates.qualities), now=now
+        name, role, list(templates.embeddings), list(templates.qualities), now=now,
+        check=None if force else refuse_a_known_face,
     )

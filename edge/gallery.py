@@ -39,7 +39,16 @@ from .errors import (
     NotFoundError,
     RefusedError,
 )
-from .gallery_key import fsync_dir, generate_key, key_pragma_value, read_key, write_key
+from .gallery_backup import fingerprint_path, remove_stale_partials, writing_partial
+from .gallery_key import (
+    fsync_dir,
+    generate_key,
+    key_fingerprint,
+    key_pragma_value,
+    read_key,
+    write_key,
+)
+from .gallery_lock import GalleryLock
 from .schema import setting
 from .types import Embedding
 
@@ -154,7 +163,21 @@ def _migrate_initial(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX events_by_person ON events (person_id)")
 
 
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_migrate_initial,)
+def _migrate_retired_keys(db: sqlite_utils.Database) -> None:
+    # Keys a rekey replaced, kept (encrypted with everything else, under the current
+    # key) so that backups made before the rekey can still be restored.
+    db.execute(
+        """CREATE TABLE retired_keys (
+            fingerprint TEXT PRIMARY KEY,
+            key BLOB NOT NULL,
+            retired REAL NOT NULL)"""
+    )
+
+
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
+    _migrate_initial,
+    _migrate_retired_keys,
+)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -163,7 +186,7 @@ def pending_key_path(key_path: Path) -> Path:
     return key_path.with_name(key_path.name + ".new")
 
 
-def _check_file(path: Path) -> None:
+def check_file(path: Path) -> None:
     """Cheap checks that catch a truncated file before SQLite is given it."""
     size = path.stat().st_size
     if size == 0 or size % PAGE_SIZE:
@@ -225,8 +248,9 @@ def _connect(path: Path, key: bytes, key_path: Path, create: bool,
 
 
 def _unlock(path: Path, key_path: Path, create: bool,
-            busy_timeout: float) -> sqlcipher3.Connection:
-    """Open with the key file, finishing a rekey that a crash interrupted.
+            busy_timeout: float) -> tuple[sqlcipher3.Connection, str]:
+    """Open with the key file, finishing a rekey that a crash interrupted; returns the
+    connection and what was found of such a rekey ('' when nothing).
 
     ``rekey`` writes the new key to ``<key>.new`` before switching the database and
     renames it over the key file after. If the key file does not open the
@@ -242,9 +266,13 @@ def _unlock(path: Path, key_path: Path, create: bool,
         conn = _connect(path, read_key(pending), pending, False, busy_timeout)
         os.replace(pending, key_path)
         fsync_dir(key_path.parent)
-        return conn
-    pending.unlink(missing_ok=True)
-    return conn
+        return conn, (f"finished an interrupted rekey: the new key from {pending.name} "
+                      f"opens the gallery and is now {key_path}")
+    if pending.exists():
+        pending.unlink()
+        return conn, (f"rolled back an interrupted rekey: the gallery never switched to the "
+                      f"key in {pending.name}, which was removed; {key_path} still opens it")
+    return conn, ""
 
 
 def _vector_blob(embedding: Embedding) -> bytes:
@@ -274,11 +302,15 @@ class Gallery:
     NotFoundError / RefusedError) and change nothing.
     """
 
-    def __init__(self, conn: sqlcipher3.Connection, path: Path, key_path: Path):
+    def __init__(self, conn: sqlcipher3.Connection, path: Path, key_path: Path,
+                 lock: GalleryLock, recovered: str = ""):
         self._conn = conn
+        self._lock = lock
         self.db = sqlite_utils.Database(conn)
         self.path = path
         self.key_path = key_path
+        # What opening found and repaired: an interrupted rekey finished or rolled back.
+        self.recovered = recovered
 
     # --- lifecycle ------------------------------------------------------------
 
@@ -293,15 +325,21 @@ class Gallery:
         """
         path, key_path = Path(path), Path(key_path)
         if path.exists():
-            _check_file(path)
+            check_file(path)
         elif not create:
             raise GalleryError(f"no gallery at {path}; create one with 'facegate init'")
-        conn = _unlock(path, key_path, create, busy_timeout)
-        gallery = cls(conn, path, key_path)
+        lock = GalleryLock(path)
+        try:
+            remove_stale_partials(path)
+            conn, recovered = _unlock(path, key_path, create, busy_timeout)
+        except BaseException:
+            lock.release()
+            raise
+        gallery = cls(conn, path, key_path, lock, recovered)
         try:
             gallery._prepare()
         except BaseException:
-            conn.close()
+            gallery.close()
             raise
         return gallery
 
@@ -341,6 +379,7 @@ class Gallery:
 
     def close(self) -> None:
         self._conn.close()
+        self._lock.release()
 
     def __enter__(self) -> "Gallery":
         return self
@@ -386,10 +425,14 @@ class Gallery:
         valid_from: float | None = None,
         valid_until: float | None = None,
         now: float | None = None,
+        check: Callable[[], None] | None = None,
     ) -> int:
         """Enrol a person with their templates; one transaction with the 'enrolled' event.
 
         ``now`` (wall seconds) stamps the record and the event; default: time.time().
+        ``check`` runs inside the write transaction before anything is written: it sees
+        every enrolment committed before this one and none can commit meanwhile, so a
+        refusal it raises (a duplicate face) cannot race another process's enrolment.
         Returns the new person id.
         """
         name = _check_name(name)
@@ -406,6 +449,8 @@ class Gallery:
         with self._transaction(changes_people=True):
             if self._find(name) is not None:
                 raise RefusedError(f"a person named {name!r} already exists")
+            if check is not None:
+                check()
             cursor = self._conn.execute(
                 "INSERT INTO people (name, role, enabled, valid_from, valid_until, created)"
                 " VALUES (?, ?, 1, ?, ?, ?)",
@@ -589,17 +634,30 @@ class Gallery:
 
     def check(self) -> list[str]:
         """Every problem found (empty when healthy): SQLite and SQLCipher integrity,
-        foreign keys, and half-enrolled people."""
+        foreign keys, and half-enrolled people.
+
+        Pages are authenticated as they lie in the file, so the write-ahead log is
+        copied into it first; after a rekey the file holds old-key pages until then,
+        which would read as every page failing. When another process keeps the copy
+        from finishing, the failures are reported as what they may be.
+        """
         with self._errors():
+            _, logged, copied = self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
             problems = [
                 row[0]
                 for row in self._conn.execute("PRAGMA integrity_check").fetchall()
                 if row[0] != "ok"
             ]
-            problems += [
-                f"page authentication failed: {row[0]}"
-                for row in self._conn.execute("PRAGMA cipher_integrity_check").fetchall()
-            ]
+            failed = [row[0] for row in
+                      self._conn.execute("PRAGMA cipher_integrity_check").fetchall()]
+            if failed and copied < logged:
+                problems.append(
+                    f"{len(failed)} page(s) of {self.path} failed authentication, but "
+                    f"{logged - copied} newer page(s) are still in its write-ahead log "
+                    "(another process has the gallery open): stop the service and check "
+                    "again before restoring anything")
+            else:
+                problems += [f"page authentication failed: {message}" for message in failed]
             problems += [
                 f"dangling reference in {row[0]} row {row[1]}"
                 for row in self._conn.execute("PRAGMA foreign_key_check").fetchall()
@@ -620,19 +678,21 @@ class Gallery:
             ]
         return problems
 
-    def backup(self, target: str | Path) -> None:
-        """Write a consistent encrypted copy, openable with the same key, to ``target``.
+    def backup(self, target: str | Path) -> str:
+        """Write a consistent encrypted copy, openable with the same key, to ``target``,
+        and the key's fingerprint to ``target.fingerprint``; returns the fingerprint.
 
         Safe while the daemon runs (one read snapshot). The copy is written beside
-        the target and renamed into place; an existing target is refused.
+        the target and renamed into place; an existing target is refused. A backup
+        killed half-way leaves a partial file that the next opening of the gallery
+        removes (see gallery_backup).
         """
         target = Path(target)
         if target.exists():
             raise RefusedError(f"{target} already exists; choose a new backup file name")
-        tmp = target.with_name(f".{target.name}.partial")
-        tmp.unlink(missing_ok=True)
         key = read_key(self.key_path)
-        try:
+        fingerprint = key_fingerprint(key)
+        with writing_partial(self.path, target) as tmp:
             with self._errors():
                 self._conn.execute(
                     f"ATTACH DATABASE ? AS backup KEY {key_pragma_value(key)}", [str(tmp)]
@@ -647,26 +707,60 @@ class Gallery:
                     self._conn.execute("DETACH DATABASE backup")
             with open(tmp, "rb+") as copy:
                 os.fsync(copy.fileno())
+            with open(fingerprint_path(target), "w") as sidecar:
+                sidecar.write(fingerprint + "\n")
+                sidecar.flush()
+                os.fsync(sidecar.fileno())
             os.replace(tmp, target)
             fsync_dir(target.parent)
-        finally:
-            tmp.unlink(missing_ok=True)
+        return fingerprint
 
-    def rekey(self) -> None:
-        """Re-encrypt the gallery under a fresh key and replace the key file.
+    def rekey(self, new_key: bytes | None = None, now: float | None = None) -> tuple[str, str]:
+        """Re-encrypt the gallery under a fresh key (or ``new_key``) and replace the key
+        file; returns the (old, new) key fingerprints.
 
-        Order matters for crash safety: the new key is first made durable beside the
-        old one (``<key>.new``), then the database switches in one transaction, then
-        the new key is renamed over the old. ``open`` finishes an interrupted rekey.
+        Refused while any other process has the gallery open. The old key is kept in
+        ``retired_keys``, encrypted with everything else, so that backups made before
+        can still be restored. Order matters for crash safety: the new key is first
+        made durable beside the old one (``<key>.new``), then the database switches in
+        one transaction and its file is brought up to date, then the new key is renamed
+        over the old. ``open`` finishes or rolls back an interrupted rekey.
         """
-        new_key = generate_key()
-        pending = pending_key_path(self.key_path)
-        write_key(pending, new_key, replace=True)
-        # If this fails, the pending key stays; the next open keeps whichever key works.
+        self._lock.exclusive("re-key")
+        try:
+            old_key = read_key(self.key_path)
+            new_key = generate_key() if new_key is None else new_key
+            with self._transaction(changes_people=False):
+                self._conn.execute(
+                    "INSERT OR REPLACE INTO retired_keys (fingerprint, key, retired)"
+                    " VALUES (?, ?, ?)", [key_fingerprint(old_key), old_key, _wall(now)])
+            pending = pending_key_path(self.key_path)
+            write_key(pending, new_key, replace=True)
+            # If this fails, the pending key stays; the next open keeps whichever key works.
+            with self._errors():
+                self._conn.execute(f"PRAGMA rekey = {key_pragma_value(new_key)}")
+                # The re-encrypted pages are in the write-ahead log; the file itself
+                # must hold them before the key file says they are the truth.
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            os.replace(pending, self.key_path)
+            fsync_dir(self.key_path.parent)
+        finally:
+            self._lock.shared()
+        return key_fingerprint(old_key), key_fingerprint(new_key)
+
+    def retired_keys(self) -> dict[str, bytes]:
+        """Fingerprint -> key of every key a rekey replaced, newest first."""
         with self._errors():
-            self._conn.execute(f"PRAGMA rekey = {key_pragma_value(new_key)}")
-        os.replace(pending, self.key_path)
-        fsync_dir(self.key_path.parent)
+            rows = self._conn.execute(
+                "SELECT fingerprint, key FROM retired_keys ORDER BY retired DESC").fetchall()
+        return {fingerprint: bytes(key) for fingerprint, key in rows}
+
+    def keep_retired_keys(self, keys: dict[str, bytes], now: float | None = None) -> None:
+        """Add retired keys (from the gallery a restore replaces: none may be lost)."""
+        with self._transaction(changes_people=False):
+            self._conn.executemany(
+                "INSERT OR IGNORE INTO retired_keys (fingerprint, key, retired) VALUES (?, ?, ?)",
+                [(fingerprint, key, _wall(now)) for fingerprint, key in keys.items()])
 
 
 def _person(row: dict) -> Person:

@@ -348,3 +348,28 @@ def test_a_full_disk_keeps_the_relay_locked_says_so_and_recovers(tmp_path, obama
         assert service.relay() is LOCKED
     finally:
         service.close()
+
+
+# --- the gallery under the running service ------------------------------------------------
+
+
+def test_rekey_is_refused_while_the_service_runs_and_the_service_carries_on(
+        tmp_path, obama_template):  # noqa: F811
+    visits = write_visits(tmp_path / "visits", 1, gap_frames=12)  # looped: one every 2 s
+    service = Service(tmp_path / "service", visits, obama_template)
+    try:
+        service.start()
+        service.line_with("granted")
+        rekey = subprocess.run(
+            [sys.executable, "-m", "edge", "gallery", "rekey", "--config",
+             str(service.config_path)],
+            capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(REPO)),
+            timeout=WAIT_S)
+        assert rekey.returncode == 4
+        assert "stop the service first" in rekey.stderr
+        service.line_with("granted")  # the next visit: still reading and writing the gallery
+        service.proc.send_signal(signal.SIGTERM)
+        assert service.wait() == 0
+        assert service.relay() is LOCKED
+    finally:
+        service.close()

@@ -246,22 +246,21 @@ def test_delete_scrubs_person_and_vacuums(paths):
 def test_schema_migrates_forward_and_refuses_newer(paths, monkeypatch):
     path, key_path = paths
     calls = []
+    released = gallery_module.MIGRATIONS
 
-    def migration_2(db):
-        calls.append(2)
+    def migration_next(db):
+        calls.append(len(released) + 1)
         db.execute("CREATE TABLE extra (x INTEGER)")
 
-    monkeypatch.setattr(
-        gallery_module, "MIGRATIONS", gallery_module.MIGRATIONS + (migration_2,)
-    )
-    monkeypatch.setattr(gallery_module, "SCHEMA_VERSION", 2)
+    monkeypatch.setattr(gallery_module, "MIGRATIONS", released + (migration_next,))
+    monkeypatch.setattr(gallery_module, "SCHEMA_VERSION", len(released) + 1)
     with Gallery.open(path, key_path) as g:
         assert "extra" in g.db.table_names()
     with Gallery.open(path, key_path):
         pass
-    assert calls == [2]  # ran once
-    monkeypatch.setattr(gallery_module, "MIGRATIONS", gallery_module.MIGRATIONS[:1])
-    monkeypatch.setattr(gallery_module, "SCHEMA_VERSION", 1)
+    assert calls == [len(released) + 1]  # ran once
+    monkeypatch.setattr(gallery_module, "MIGRATIONS", released)
+    monkeypatch.setattr(gallery_module, "SCHEMA_VERSION", len(released))
     before = sha(path)
     with pytest.raises(GalleryError, match="newer"):
         Gallery.open(path, key_path)
@@ -276,7 +275,7 @@ def test_failed_migration_rolls_back(paths, monkeypatch):
         raise RuntimeError("boom")
 
     monkeypatch.setattr(gallery_module, "MIGRATIONS", gallery_module.MIGRATIONS + (broken,))
-    monkeypatch.setattr(gallery_module, "SCHEMA_VERSION", 2)
+    monkeypatch.setattr(gallery_module, "SCHEMA_VERSION", len(gallery_module.MIGRATIONS))
     with pytest.raises(RuntimeError):
         Gallery.open(path, key_path)
     monkeypatch.undo()
