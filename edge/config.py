@@ -25,6 +25,7 @@ DEFAULT_PATH = Path("/etc/facegate/config.toml")
 
 def sections() -> dict[str, type]:
     from .camera import CameraConfig
+    from .daemon import DaemonConfig
     from .decision import DecisionConfig
     from .detector import DetectorConfig
     from .door import DoorConfig
@@ -52,6 +53,7 @@ def sections() -> dict[str, type]:
         "gallery": GalleryConfig,
         "matcher": MatcherConfig,
         "enrollment": EnrollmentConfig,
+        "daemon": DaemonConfig,
     }
 
 

@@ -31,6 +31,7 @@ from .liveness.policy import LivenessChecker
 from .matcher import Matcher
 from .notify import Notifier
 from .pipeline import Pipeline, person_at_the_door
+from .schema import setting
 from .types import Frame, Match
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,15 @@ GALLERY_WAIT_S = 0.1
 RECORD_WAIT_S = 2.0
 # Events kept in memory while the gallery cannot take them; the oldest go first.
 BACKLOG_EVENTS = 1000
+
+
+@dataclass(frozen=True)
+class DaemonConfig:
+    """What the service prints to its log (the journal)."""
+
+    log_names: bool = setting(
+        False, "print people's names in the service log; by default it names them by "
+        "person id only, so that 'facegate people delete' leaves no name behind anywhere")
 
 
 @dataclass

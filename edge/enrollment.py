@@ -23,7 +23,7 @@ import numpy as np
 from .clock import Clock
 from .errors import ConfigError, FacegateError, ModelMismatchError, RefusedError
 from .gallery import Gallery, Person
-from .images import read_image
+from .images import MAX_PIXELS, read_image
 from .matcher import Matcher
 from .schema import setting
 from .types import Embedding, Face, FaceAnalysis, Liveness, Quality
@@ -52,6 +52,11 @@ class EnrollmentConfig:
     timeout_s: float = setting(
         30.0, "seconds to collect the frames before the enrollment is abandoned",
         min=5.0, max=600.0,
+    )
+    max_photo_pixels: int = setting(
+        MAX_PIXELS, "photos given to 'facegate enroll' with more pixels than this are refused "
+        "from their header, before they are decoded (3 bytes of memory per pixel)",
+        min=100_000, max=1_000_000_000,
     )
 
     def validate(self) -> None:
@@ -220,12 +225,13 @@ class ImageVerdict:
         return self.embedding is not None
 
 
-def capture_from_images(pipeline: FacePipeline, paths: Sequence[Path]) -> list[ImageVerdict]:
+def capture_from_images(pipeline: FacePipeline, paths: Sequence[Path],
+                        max_pixels: int = MAX_PIXELS) -> list[ImageVerdict]:
     """Detect, check and embed the single face of each photo; one verdict each."""
     verdicts = []
     for path in map(Path, paths):
         try:
-            image = read_image(path)
+            image = read_image(path, max_pixels)
         except FacegateError as exc:
             verdicts.append(ImageVerdict(path, f"unreadable ({exc})"))
             continue

@@ -23,6 +23,7 @@ import contextlib
 import os
 import shutil
 import time as _time
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
@@ -78,6 +79,11 @@ _SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_IOERR, _SQLITE_FULL = 5, 6, 10, 13
 # A write that fails with an I/O error while less than this is free hit a full disk.
 _FULL_BELOW_BYTES = 1 << 20
 MAX_NAME_LENGTH = 100
+# Unicode categories a name may not hold: controls (C0, C1), format characters (bidi
+# overrides and isolates, zero-width spaces and joiners), surrogates, private-use and
+# unassigned code points, and line and paragraph separators. Each can rewrite a
+# terminal or the journal, or make two names look alike.
+_REFUSED_IN_NAMES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 PAGE_SIZE = 4096  # SQLCipher 4 default; facegate never changes it
 
 
@@ -174,9 +180,36 @@ def _migrate_retired_keys(db: sqlite_utils.Database) -> None:
     )
 
 
+def _migrate_clean_names(db: sqlite_utils.Database) -> None:
+    # Names stored before they were normalised: NFC, control and invisible characters
+    # replaced by U+FFFD (in people and in the names events recorded); a name that
+    # then equals another gets its person id appended.
+    refused = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
+
+    def clean(name: str) -> str:
+        name = unicodedata.normalize("NFC", name).strip()
+        return "".join("\ufffd" if unicodedata.category(c) in refused else c for c in name)
+
+    people = db.execute("SELECT id, name FROM people ORDER BY id").fetchall()
+    taken = {name for _, name in people if clean(name) == name}
+    for person_id, name in people:
+        new = clean(name)
+        if new == name:
+            continue
+        if new in taken:
+            new = f"{new} #{person_id}"
+        taken.add(new)
+        db.execute("UPDATE people SET name = ? WHERE id = ?", [new, person_id])
+    for event_id, name in db.execute(
+            "SELECT id, name FROM events WHERE name IS NOT NULL").fetchall():
+        if clean(name) != name:
+            db.execute("UPDATE events SET name = ? WHERE id = ?", [clean(name), event_id])
+
+
 MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
     _migrate_initial,
     _migrate_retired_keys,
+    _migrate_clean_names,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -283,14 +316,21 @@ def _vector_blob(embedding: Embedding) -> bytes:
     return (vector / norm).astype("<f4").tobytes()
 
 
-def _check_name(name: str) -> str:
-    name = name.strip()
+def normalise_name(name: str) -> str:
+    """A name as it is stored and looked up: NFC (so that a name typed decomposed is
+    the same name), without surrounding spaces. RefusedError says what is wrong."""
+    name = unicodedata.normalize("NFC", name).strip()
     if not name or len(name) > MAX_NAME_LENGTH:
-        raise ValueError(f"a name has 1 to {MAX_NAME_LENGTH} characters, got {name!r}")
+        raise RefusedError(f"a name has 1 to {MAX_NAME_LENGTH} characters, got {name!r}")
+    for char in name:
+        if unicodedata.category(char) in _REFUSED_IN_NAMES:
+            what = unicodedata.name(char, "a control character")
+            raise RefusedError(
+                f"a name cannot contain U+{ord(char):04X} ({what}), as {name!r} does")
     if name.isdigit():
-        raise ValueError(f"a name cannot be only digits ({name!r} would read as a person id)")
+        raise RefusedError(f"a name cannot be only digits ({name!r} would read as a person id)")
     if name == DELETED_NAME:
-        raise ValueError(f"{DELETED_NAME!r} is reserved")
+        raise RefusedError(f"{DELETED_NAME!r} is reserved")
     return name
 
 
@@ -435,7 +475,7 @@ class Gallery:
         refusal it raises (a duplicate face) cannot race another process's enrolment.
         Returns the new person id.
         """
-        name = _check_name(name)
+        name = normalise_name(name)
         if role not in ROLES:
             raise ValueError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
         if not templates or len(templates) != len(qualities):
@@ -470,6 +510,8 @@ class Gallery:
 
     def _find(self, id_or_name: int | str) -> Person | None:
         column = "id" if isinstance(id_or_name, int) else "name"
+        if column == "name":
+            id_or_name = unicodedata.normalize("NFC", id_or_name).strip()
         rows = list(
             self.db.query(
                 "SELECT p.*, (SELECT count(*) FROM templates t WHERE t.person_id = p.id)"
@@ -497,7 +539,7 @@ class Gallery:
             return [_person(row) for row in rows]
 
     def rename(self, person_id: int, new_name: str) -> None:
-        new_name = _check_name(new_name)
+        new_name = normalise_name(new_name)
         with self._transaction(changes_people=True):
             self.person(person_id)
             other = self._find(new_name)
@@ -789,8 +831,23 @@ def create_gallery(config: GalleryConfig) -> None:
     path, key_path = Path(config.path), Path(config.key_file)
     if path.exists():
         raise RefusedError(f"a gallery already exists at {path}; nothing to do")
-    key_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    _make_folder(key_path.parent, GalleryKeyError)
     if not key_path.exists():
-        write_key(key_path, generate_key())
+        try:
+            write_key(key_path, generate_key())
+        except OSError as exc:
+            raise GalleryKeyError(f"cannot create the gallery key {key_path}: "
+                                  f"{exc.strerror}") from None
+    _make_folder(path.parent, GalleryError)
     Gallery.open(path, key_path, create=True).close()
+
+
+def _make_folder(folder: Path, error: type[GalleryError]) -> None:
+    """Create ``folder`` (mode 0700) unless it exists; ``error`` says why not."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except FileExistsError:
+        raise error(f"cannot create the folder {folder}: a file of that name is there") \
+            from None
+    except OSError as exc:
+        raise error(f"cannot create the folder {folder}: {exc.strerror}") from None

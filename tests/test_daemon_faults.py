@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import queue
+import re
 import shutil
 import signal
 import socket
@@ -235,6 +236,8 @@ def test_a_stop_signal_mid_pulse_locks_the_door_and_ends_the_service(signalled, 
     assert outcome.relay_after is LOCKED
     assert outcome.seconds < PULSE_S
     assert outcome.granted == [OBAMA]
+    # the service log names people by id only (daemon.log_names is off by default)
+    assert re.search(r"granted\s+#1\s", outcome.output) and OBAMA not in outcome.output
     if signum in REQUESTED:
         assert outcome.returncode == 0, outcome.output
     else:  # not asked for by systemd or a terminal: systemd restarts the service

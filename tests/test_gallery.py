@@ -3,6 +3,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
+import unicodedata
 from pathlib import Path
 
 import numpy as np
@@ -303,6 +304,24 @@ def test_a_full_gallery_says_the_disk_is_full_and_where(paths):
                            match=f"the disk holding {path.parent} is full"):
             for i in range(200):
                 g.log_event("denied_unknown", float(i), reason="x" * 200)
+
+
+def test_names_stored_before_they_were_normalised_are_cleaned_on_opening(paths):
+    path, key_path = paths
+    composed, decomposed = "José", unicodedata.normalize("NFD", "José")
+    with Gallery.open(path, key_path) as g:
+        ids = [enrol(g, "Ada", seed=1), enrol(g, "Bob", seed=3), enrol(g, composed, seed=5)]
+        g.log_event("granted", 1.0, person_id=ids[0])
+        # as an older facegate stored them, unchecked
+        g.db.execute("UPDATE people SET name = ? WHERE id = ?", ["Ada\x1b[2J\n", ids[0]])
+        g.db.execute("UPDATE people SET name = ? WHERE id = ?", [decomposed, ids[1]])
+        g.db.execute("UPDATE events SET name = 'Ada\x1b[2J' WHERE person_id = ?", [ids[0]])
+        version = gallery_module.MIGRATIONS.index(gallery_module._migrate_clean_names)
+        g.db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [version])
+    with Gallery.open(path, key_path) as g:
+        assert [p.name for p in g.people()] == ["Ada\ufffd[2J", f"{composed} #{ids[1]}",
+                                                composed]
+        assert g.events(kind="granted")[0].name == "Ada\ufffd[2J"
 
 
 def test_check_healthy_gallery(gallery):

@@ -142,7 +142,8 @@ def cmd_people_rename(args: argparse.Namespace) -> int:
     with open_gallery(args) as gallery:
         person = gallery.person(args.person)
         gallery.rename(person.id, args.new_name)
-    print(f"renamed #{person.id} from {person.name} to {args.new_name.strip()}")
+        renamed = gallery.person(person.id)
+    print(f"renamed #{person.id} from {person.name} to {renamed.name}")
     return ExitCode.OK
 
 
