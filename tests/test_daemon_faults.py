@@ -1,6 +1,9 @@
 """Fault injection: the real service (``facegate run``: replay camera, mock door with a
 state file) in a subprocess, its relay watched from outside the process through that
-file, as a person would watch the lock. Each fault strikes mid-pulse or mid-visit.
+file, as a person would watch the lock, and its sd_notify messages on a socket of the
+test's, as systemd would. Each fault strikes mid-pulse or mid-visit: signals (every
+named one, SIGKILL followed by 'facegate lock'), another process holding the gallery's
+write lock, a full disk, a missing camera, a rekey attempted under the service.
 
 The unlock pulse lasts 60 s, so a relay found locked again within the test was
 locked by the daemon's reaction to the fault, not by the pulse ending.
@@ -346,6 +349,27 @@ def test_a_full_disk_keeps_the_relay_locked_says_so_and_recovers(tmp_path, obama
         filler.unlink()
         service.line_with("granted")
         assert service.relay() is UNLOCKED
+        service.proc.send_signal(signal.SIGTERM)
+        assert service.wait() == 0
+        assert service.relay() is LOCKED
+    finally:
+        service.close()
+
+
+# --- missing devices -------------------------------------------------------------------
+
+
+def test_a_missing_camera_keeps_the_relay_locked_and_the_service_retrying(
+        tmp_path, arrival, obama_template):  # noqa: F811
+    service = Service(tmp_path / "service", arrival, obama_template,
+                      camera={"source": "opencv", "device": str(tmp_path / "no-camera")})
+    try:
+        service.start()
+        service.notified("READY=1")
+        status = service.notified("camera down")
+        assert status.startswith("STATUS=camera down: ") and status.endswith("; door locked")
+        assert service.relay() is LOCKED
+        assert service.proc.poll() is None  # retrying, not crashed
         service.proc.send_signal(signal.SIGTERM)
         assert service.wait() == 0
         assert service.relay() is LOCKED
