@@ -14,7 +14,8 @@ Conventions: times are unix wall-clock seconds (``Clock.wall()``); template vect
 are unit-length float32, little-endian, tagged with the model id that made them.
 
 A ``Gallery`` object wraps one connection and is not thread-safe: open one per
-thread. ``rekey`` must run while no other process has the gallery open.
+thread. Every open Gallery holds the gallery's lock file shared (``gallery_lock``), so
+``rekey`` and restoring a backup are refused while another process has it open.
 """
 
 from __future__ import annotations
@@ -337,7 +338,8 @@ def normalise_name(name: str) -> str:
 class Gallery:
     """The encrypted gallery. Open with :meth:`open`; use as a context manager.
 
-    Every SQLite failure surfaces as GalleryError naming the file; a wrong or
+    Every SQLite failure surfaces as GalleryError naming the file (a gallery locked
+    by another writer, or on a full disk, as GalleryUnavailableError); a wrong or
     missing key as GalleryKeyError. Bad arguments raise ValueError (or
     NotFoundError / RefusedError) and change nothing.
     """
