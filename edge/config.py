@@ -29,6 +29,7 @@ DEFAULT_PATH = Path("/etc/facegate/config.toml")
 
 def sections() -> dict[str, type]:
     from .camera import CameraConfig
+    from .daemon import DaemonConfig
     from .decision import DecisionConfig
     from .detector import DetectorConfig
     from .door import DoorConfig
@@ -56,6 +57,7 @@ def sections() -> dict[str, type]:
         "gallery": GalleryConfig,
         "matcher": MatcherConfig,
         "enrollment": EnrollmentConfig,
+        "daemon": DaemonConfig,
     }
 
 
@@ -100,6 +102,10 @@ def _locate(text: str, message: str, section: str) -> tuple[int, str]:
     return line, message
 
 
+def _format(source: str, line: int, message: str) -> str:
+    return f"{source}:{line}: {message}" if line else f"{source}: {message}"
+
+
 def validate_text(text: str, source: str = "<string>") -> tuple[Any, list[str]]:
     """(Config, []) for valid TOML text, else (None, every error found).
 
@@ -124,7 +130,7 @@ def validate_text(text: str, source: str = "<string>") -> tuple[Any, list[str]]:
             found.append(_locate(text, str(exc), name))
     if found:  # in file order, as a person reads the file
         found.sort(key=lambda item: item[0] or float("inf"))
-        return None, [f"{source}:{line}: {m}" if line else f"{source}: {m}" for line, m in found]
+        return None, [_format(source, line, m) for line, m in found]
     return _make_config_class()(**values), []
 
 
@@ -149,6 +155,28 @@ def load_config(path: str | Path) -> Any:
     """Read and validate a config file; a missing file is a ConfigError too."""
     path = Path(path)
     return parse_config(_read(path), source=str(path))
+
+
+def load_sections(path: str | Path, names: tuple[str, ...]) -> dict[str, Any]:
+    """Only the named sections of a config file, valid whatever the others hold.
+
+    For 'facegate lock', which must drive the relay to its locked level even when an
+    edit broke some other section since the daemon started.
+    """
+    path = Path(path)
+    text = _read(path)
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    known = sections()
+    found = {}
+    for name in names:
+        try:
+            found[name] = build_section(known[name], raw.get(name, {}), name)
+        except ConfigError as exc:
+            raise ConfigError(_format(str(path), *_locate(text, str(exc), name))) from None
+    return found
 
 
 def config_errors(path: str | Path) -> tuple[Any, list[str]]:

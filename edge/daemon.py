@@ -3,14 +3,20 @@
 One ``step`` is one pass of the loop: sample the door inputs, take the newest
 frame (older ones were dropped by the camera supervisor), decide, act, log, and
 ping the systemd watchdog. The door is locked whenever the camera is down, on
-SIGTERM, on any exception and at exit; only a Grant opens it, for one pulse.
+every stop signal, on any exception and at exit; only a Grant opens it, for one
+pulse, and only once the grant is in the event log.
+
+The gallery may be busy (another process holds its write lock) or its disk full.
+Neither stops the loop: a grant waits for its record up to RECORD_WAIT_S with the
+door locked, then is refused as 'denied_unrecorded'; other events wait in memory
+and are written, in order, as soon as the gallery takes them again.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import Counter
-from dataclasses import dataclass, field
+from collections import Counter, deque
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from .camera import EndOfStream
@@ -19,12 +25,13 @@ from .clock import Clock
 from .decision import DecisionMachine, Deny, Grant, Observation
 from .door import DoorController, DoorEvent
 from .enrollment import COLLECTING, COMPLETE, TIMED_OUT, EnrollmentSession, enroll
-from .errors import FacegateError
+from .errors import FacegateError, GalleryUnavailableError
 from .gallery import Gallery
 from .liveness.policy import LivenessChecker
 from .matcher import Matcher
 from .notify import Notifier
 from .pipeline import Pipeline, person_at_the_door
+from .schema import setting
 from .types import Frame, Match
 
 log = logging.getLogger(__name__)
@@ -32,6 +39,21 @@ log = logging.getLogger(__name__)
 # How long the threaded loop waits for a new frame before it services the door
 # and the watchdog anyway: short enough for a 50 ms-debounced exit button.
 FRAME_WAIT_S = 0.05
+# How long one gallery call may hold up the loop waiting for another process's
+# write lock, and how long a grant may wait for its record in all (door locked).
+GALLERY_WAIT_S = 0.1
+RECORD_WAIT_S = 2.0
+# Events kept in memory while the gallery cannot take them; the oldest go first.
+BACKLOG_EVENTS = 1000
+
+
+@dataclass(frozen=True)
+class DaemonConfig:
+    """What the service prints to its log (the journal)."""
+
+    log_names: bool = setting(
+        False, "print people's names in the service log; by default it names them by "
+        "person id only, so that 'facegate people delete' leaves no name behind anywhere")
 
 
 @dataclass
@@ -40,12 +62,32 @@ class Decision:
 
     time: float
     kind: str
+    person_id: int | None = None
     name: str | None = None
     similarity: float | None = None
     liveness: str = "off"
     liveness_score: float | None = None
     action: str = ""
     reason: str = ""
+
+
+@dataclass(frozen=True)
+class _Record:
+    """One entry for the event log, stamped (wall time) when it happened."""
+
+    kind: str
+    wall: float
+    person_id: int | None
+    score: float | None
+    liveness: float | None
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class _PendingGrant:
+    decision: Decision
+    record: _Record
+    deadline: float  # clock time after which the grant is refused
 
 
 @dataclass
@@ -94,12 +136,15 @@ class Daemon:
         self._ended = False
         self._status = ""
         self._camera_was_ok = True
+        self._pending: _PendingGrant | None = None
+        self._backlog: deque[_Record] = deque(maxlen=BACKLOG_EVENTS)
 
     # --- lifecycle ----------------------------------------------------------------
 
     def request_stop(self) -> None:
-        """Lock now and leave the loop at the end of this step (SIGTERM handler)."""
-        self.door.lock_now()
+        """Lock now, for good, and leave the loop at the end of this step (the signal
+        handlers call this between any two bytecodes of the loop)."""
+        self.door.lock_for_good()
         self._stop = True
 
     @property
@@ -119,6 +164,7 @@ class Daemon:
                 self.step()
                 if after_step is not None:
                     after_step()
+            self._wind_up()
         except BaseException:
             self.door.lock_now()
             raise
@@ -134,6 +180,7 @@ class Daemon:
         now = self.clock.now()
         for event in self.door.tick(now):
             self._door_event(event)
+        self._catch_up()
         frame = self._next_frame()
         camera = self.camera.status
         if not camera.ok and camera.state != ENDED:
@@ -151,8 +198,12 @@ class Daemon:
         else:
             self._camera_was_ok = True
         if frame is not None:
-            self._analyse(frame)
-            self._set_status(f"ok; {len(self.matcher)} templates")
+            try:
+                self._analyse(frame)
+                if self._pending is None and not self._backlog:
+                    self._set_status(f"ok; {len(self.matcher)} templates")
+            except GalleryUnavailableError as exc:  # a read gave up: this frame decides nothing
+                self._set_status(f"{exc}; door locked")
         self.notifier.ping(self.clock.now())
 
     def _next_frame(self) -> Frame | None:
@@ -196,21 +247,89 @@ class Daemon:
                    "liveness_score": liveness.score if liveness else None}
         for command in self.decision.observe(observation, self.clock.wall()):
             if isinstance(command, Grant):
-                self.door.grant(self.clock.now())
-                self._log(Decision(command.time, command.kind, command.name, command.similarity,
-                                   action="unlock", **verdict), command.person_id)
+                self._grant(Decision(command.time, command.kind, command.person_id, command.name,
+                                     command.similarity, action="unlock", **verdict))
             elif isinstance(command, Deny):
-                self._log(Decision(command.time, command.kind, command.name or match.name,
-                                   command.similarity, action="stay locked", reason=command.reason,
-                                   **verdict), command.person_id)
+                self._log(Decision(command.time, command.kind, command.person_id,
+                                   command.name or match.name, command.similarity,
+                                   action="stay locked", reason=command.reason, **verdict))
 
     # --- side effects ---------------------------------------------------------------
 
-    def _log(self, decision: Decision, person_id: int | None = None) -> None:
-        """Record a decision in the event log and the summary, and report it."""
-        self.gallery.log_event(decision.kind, self.clock.wall(), person_id=person_id,
-                               score=decision.similarity, liveness=decision.liveness_score,
-                               reason=decision.reason or None)
+    def _grant(self, decision: Decision) -> None:
+        """Record first, then pulse: the door never opens without its audit record."""
+        if self._stop:
+            return  # a stop signal came: nothing opens the door any more
+        if self._pending is not None:
+            self._refuse(self._pending, "another grant came before it was recorded")
+        deadline = self.clock.now() + RECORD_WAIT_S
+        self._pending = _PendingGrant(decision, self._record(decision), deadline)
+        self._catch_up()
+
+    def _catch_up(self) -> None:
+        """Write what waits for the gallery: the backlog, then a pending grant, which
+        opens the door once written or is refused once past its deadline."""
+        pending = self._pending
+        if self._stop or (pending is None and not self._backlog):
+            return  # stopping: wind_up deals with what is left
+        try:
+            self._flush()
+            if pending is not None:
+                self._write(pending.record)
+        except GalleryUnavailableError as exc:
+            if pending is not None and not self.clock.now() < pending.deadline:
+                self._refuse(pending, str(exc))
+            else:
+                self._set_status(f"{exc}; door locked, events kept in memory")
+            return
+        if pending is not None:
+            self._pending = None
+            self.door.grant(self.clock.now())
+            self._count(pending.decision)
+
+    def _wind_up(self) -> None:
+        """At the end of a run: refuse a grant still waiting for its record, and give
+        the backlog a last chance; say what could not be written."""
+        if self._pending is not None:
+            self._refuse(self._pending, "the service stopped first")
+        try:
+            self._flush()
+        except GalleryUnavailableError as exc:
+            self.report(Decision(self.clock.now(), "events_lost", action="-",
+                                 reason=f"{len(self._backlog)} event(s) never written: {exc}"))
+
+    def _refuse(self, pending: _PendingGrant, why: str) -> None:
+        self._pending = None
+        self._log(replace(pending.decision, kind="denied_unrecorded", action="stay locked",
+                          reason=f"the grant could not be recorded: {why}"))
+
+    def _log(self, decision: Decision) -> None:
+        """Record a decision in the event log (or the backlog) and the summary; report it."""
+        self._backlog.append(self._record(decision))
+        try:
+            self._flush()
+        except GalleryUnavailableError as exc:
+            note = f"not in the event log yet: {exc}"
+            decision = replace(decision, reason=f"{decision.reason}; {note}" if decision.reason
+                               else note)
+        self._count(decision)
+
+    def _record(self, decision: Decision) -> _Record:
+        return _Record(decision.kind, self.clock.wall(), decision.person_id, decision.similarity,
+                       decision.liveness_score, decision.reason or None)
+
+    def _flush(self) -> None:
+        """Write the backlog, oldest first; what cannot be written stays."""
+        while self._backlog:
+            self._write(self._backlog[0])
+            self._backlog.popleft()
+
+    def _write(self, record: _Record) -> None:
+        self.gallery.log_event(record.kind, record.wall, person_id=record.person_id,
+                               score=record.score, liveness=record.liveness,
+                               reason=record.reason)
+
+    def _count(self, decision: Decision) -> None:
         self.summary.kinds[decision.kind] += 1
         self.report(decision)
 
@@ -245,7 +364,7 @@ class Daemon:
             self.report(Decision(now, "enrolment_failed", reason=str(exc)))
             return
         self.summary.kinds["enrolled"] += 1
-        self.report(Decision(now, "enrolled", name=name, action=f"person #{person_id}",
+        self.report(Decision(now, "enrolled", person_id, name, action=f"person #{person_id}",
                              reason=f"authorised by #{admin}; rename with 'facegate people rename'"))
 
     def _set_status(self, text: str) -> None:
@@ -269,7 +388,7 @@ def build_daemon(config, clock: Clock, *, threaded: bool = True,
     door = DoorController(config.door, backend, clock.now())
     try:
         pipeline = Pipeline.from_config(config)
-        gallery = Gallery.from_config(config.gallery)
+        gallery = Gallery.from_config(config.gallery, busy_timeout=GALLERY_WAIT_S)
         matcher = Matcher(gallery, config.matcher, pipeline.model_id)
         matcher.refresh()
         liveness = LivenessChecker.from_config(config, pipeline.detector,

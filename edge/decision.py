@@ -12,7 +12,8 @@ Rules, in the order they apply to each observation:
    and seeing them again restarts their cooldown: one visit, one decision.
 3. The observation joins the last ``vote_frames`` observations no older than
    ``vote_window_seconds``. When ``votes_required`` of them agree, a decision is made:
-   the same person (with liveness 'live' when liveness is checked) -> access_check -> Grant
+   the same person (with liveness 'live' when liveness is checked, and a finite
+   similarity) -> access_check -> Grant
    or Deny(denied_schedule / denied_disabled); spoof -> Deny(denied_spoof);
    unknown face -> Deny(denied_unknown).
 4. Denials of unknown faces and spoofs are failures; at most one of each kind is
@@ -20,6 +21,9 @@ Rules, in the order they apply to each observation:
    failure, not one per frame. ``lockout_failures`` failures within
    ``lockout_window_seconds`` start a lockout of ``lockout_seconds``, logged once as
    denied_lockout.
+
+Every comparison is written to fail closed: a NaN time or similarity never opens
+the door, never ends a cooldown or a lockout early.
 """
 
 from __future__ import annotations
@@ -144,7 +148,7 @@ class DecisionMachine:
     @property
     def locked_out(self) -> bool:
         """True while a lockout started by repeated failures lasts (as of the last input)."""
-        return self._last_time < self._lockout_until
+        return not self._last_time >= self._lockout_until
 
     def observe(self, obs: Observation, wall_time: float) -> list[Command]:
         """Feed one processed face; ``wall_time`` (unix seconds) is for schedules."""
@@ -152,11 +156,12 @@ class DecisionMachine:
         if self.locked_out:
             return []
         pid = obs.person_id
-        if pid is not None and obs.time < self._cooldown_until.get(pid, -math.inf):
+        if pid is not None and not obs.time >= self._cooldown_until.get(pid, -math.inf):
             self._cooldown_until[pid] = obs.time + self._config.cooldown_seconds
             return []
         self._votes.append(obs)
-        while self._votes and obs.time - self._votes[0].time > self._config.vote_window_seconds:
+        window = self._config.vote_window_seconds
+        while self._votes and not obs.time - self._votes[0].time <= window:
             self._votes.popleft()
         if self._is_spoof(obs):
             if self._count(self._is_spoof) >= self._config.votes_required:
@@ -166,7 +171,8 @@ class DecisionMachine:
             if self._count(self._is_unknown) >= self._config.votes_required:
                 return self._fail("denied_unknown", obs, "no match")
             return []
-        agreeing = [o for o in self._votes if o.person_id == pid and self._is_live(o)]
+        agreeing = [o for o in self._votes
+                    if o.person_id == pid and self._is_live(o) and math.isfinite(o.similarity)]
         if len(agreeing) >= self._config.votes_required:
             return [self._decide(pid, obs, agreeing, wall_time)]
         return []
@@ -182,7 +188,7 @@ class DecisionMachine:
     # -- helpers --------------------------------------------------------------
 
     def _advance(self, time: float) -> None:
-        if time < self._last_time:
+        if not time >= self._last_time:  # NaN included
             raise ValueError(
                 f"decision input at {time} is older than the previous one at {self._last_time}")
         self._last_time = time

@@ -3,7 +3,8 @@
 Each check is a small function returning a :class:`Check` and printing nothing;
 the commands in ``cli/ops.py`` print them. Doctor only looks: it configures no GPIO
 pin (a running door's relay must not be touched) and writes nothing, except that
-opening the gallery migrates an older schema forward exactly as the daemon would.
+opening the gallery does what any opening does: hold its lock file, remove partial
+backups nobody is writing, and migrate an older schema forward.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Fail-secure by construction: the relay pin is the first pin set up, driving the
 locked level from its first instant; an unlock is a pulse that ``tick`` ends when
-due; ``lock_now`` and ``close`` lock unconditionally. Time comes in as arguments
+due; ``lock_now``, ``lock_for_good`` and ``close`` lock unconditionally. Time comes in as arguments
 (``now``, monotonic seconds): no threads, no sleeps, no clock reads here. The
 daemon calls ``tick(now)`` every loop and logs the events it returns.
 
@@ -182,6 +182,7 @@ class DoorController:
         self._buzzer_until: float | None = None
         self._held_reported = False
         self._enrol_reported = False
+        self._for_good = False
 
     def _output(self, pin: int, polarity: str) -> _Output | None:
         return _Output(self._backend, pin, polarity) if pin else None
@@ -202,8 +203,11 @@ class DoorController:
         return None if self._contact is None else self._contact.active
 
     def grant(self, now: float) -> None:
-        """Start an unlock pulse of ``unlock_seconds`` (a running pulse is extended)."""
+        """Start an unlock pulse of ``unlock_seconds`` (a running pulse is extended);
+        nothing after ``lock_for_good``."""
         self._last_now = now
+        if self._for_good:
+            return
         self._pulse_end = max(self._pulse_end, now + self._config.unlock_seconds)
         if not self._unlocked:
             self._relay.set(True)
@@ -219,7 +223,7 @@ class DoorController:
             events.append(DoorEvent("exit_request", now))
         self._check_enrol(now, events)
         self._check_door(now, events)
-        if self._unlocked and now >= self._pulse_end:
+        if self._unlocked and not now < self._pulse_end:  # a NaN time ends the pulse
             self._lock()
         if self._buzzer_until is not None and now >= self._buzzer_until:
             self._set(self._buzzer, False)
@@ -230,6 +234,14 @@ class DoorController:
         """Lock at once and end any pulse; for SIGTERM and any error in the loop."""
         self._pulse_end = min(self._pulse_end, self._last_now)
         self._lock()
+
+    def lock_for_good(self) -> None:
+        """Lock now and ignore every later grant, exit button included: the service is
+        stopping (a signal handler calls this while the loop may be mid-step, or after
+        ``close``, which locked already)."""
+        self._for_good = True
+        if not self._backend.closed:
+            self.lock_now()
 
     def close(self) -> None:
         """Lock, silence, turn the LED off and close the backend. Idempotent."""
@@ -267,7 +279,7 @@ class DoorController:
             return
         if self._contact.update(now) and self._contact.active:
             self._held_reported = False
-            if self._contact.since > self._pulse_end:
+            if not self._contact.since <= self._pulse_end:
                 events.append(DoorEvent("door_forced", now, "opened while locked"))
                 self._alarm(now)
         if (self._contact.active and not self._held_reported

@@ -8,8 +8,8 @@
   time runs out. The daemon feeds it; nothing here touches hardware.
 * ``capture_from_images`` is the same collection from photo files, with one
   verdict per file (``facegate enroll``).
-* ``enroll`` refuses a face that already matches someone else, then stores the
-  person and templates in one gallery transaction.
+* ``enroll`` stores the person and templates in one gallery transaction, refusing
+  inside it a face that already matches someone else.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import numpy as np
 from .clock import Clock
 from .errors import ConfigError, FacegateError, ModelMismatchError, RefusedError
 from .gallery import Gallery, Person
-from .images import read_image
+from .images import MAX_PIXELS, read_image
 from .matcher import Matcher
 from .schema import setting
 from .types import Embedding, Face, FaceAnalysis, Liveness, Quality
@@ -52,6 +52,11 @@ class EnrollmentConfig:
     timeout_s: float = setting(
         30.0, "seconds to collect the frames before the enrollment is abandoned",
         min=5.0, max=600.0,
+    )
+    max_photo_pixels: int = setting(
+        MAX_PIXELS, "photos given to 'facegate enroll' with more pixels than this are refused "
+        "from their header, before they are decoded (3 bytes of memory per pixel)",
+        min=100_000, max=1_000_000_000,
     )
 
     def validate(self) -> None:
@@ -220,12 +225,13 @@ class ImageVerdict:
         return self.embedding is not None
 
 
-def capture_from_images(pipeline: FacePipeline, paths: Sequence[Path]) -> list[ImageVerdict]:
+def capture_from_images(pipeline: FacePipeline, paths: Sequence[Path],
+                        max_pixels: int = MAX_PIXELS) -> list[ImageVerdict]:
     """Detect, check and embed the single face of each photo; one verdict each."""
     verdicts = []
     for path in map(Path, paths):
         try:
-            image = read_image(path)
+            image = read_image(path, max_pixels)
         except FacegateError as exc:
             verdicts.append(ImageVerdict(path, f"unreadable ({exc})"))
             continue
@@ -256,8 +262,13 @@ def enroll(
     now: float | None = None,
 ) -> int:
     """Store a new person unless their face already matches someone (then RefusedError,
-    naming who and how closely, unless ``force``). Returns the person id."""
-    if not force:
+    naming who and how closely, unless ``force``). Returns the person id.
+
+    The match runs inside the gallery's write transaction, so two enrolments of one
+    face at the same moment cannot both pass it.
+    """
+
+    def refuse_a_known_face() -> None:
         matches = [matcher.match(e) for e in templates.embeddings]
         known = [m for m in matches if m.known]
         if known:
@@ -266,6 +277,8 @@ def enroll(
                 f"this face already matches {best.name} (#{best.person_id}) with similarity "
                 f"{best.similarity:.2f}; use --force to enrol it as a separate person"
             )
+
     return gallery.add_person(
-        name, role, list(templates.embeddings), list(templates.qualities), now=now
+        name, role, list(templates.embeddings), list(templates.qualities), now=now,
+        check=None if force else refuse_a_known_face,
     )

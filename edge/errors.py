@@ -25,6 +25,7 @@ class ExitCode(enum.IntEnum):
     CAMERA = 69  # camera unavailable (EX_UNAVAILABLE)
     GALLERY = 65  # gallery corrupt or unreadable (EX_DATAERR)
     HARDWARE = 71  # GPIO or camera library missing or cannot start, device not permitted (EX_OSERR)
+    GALLERY_BUSY = 75  # gallery locked by another process, or its disk full (EX_TEMPFAIL)
     GALLERY_KEY = 77  # missing or wrong gallery key (EX_NOPERM)
     CONFIG = 78  # invalid configuration (EX_CONFIG)
     MODEL = 79  # model file missing or altered
@@ -72,6 +73,13 @@ class GalleryError(FacegateError, RuntimeError):
     """The gallery database is corrupt, unreadable or inconsistent."""
 
     exit_code = ExitCode.GALLERY
+
+
+class GalleryUnavailableError(GalleryError):
+    """The gallery cannot be written now: another process holds its lock, or the disk
+    it is on is full. Trying again later may work; nothing is corrupt."""
+
+    exit_code = ExitCode.GALLERY_BUSY
 
 
 class GalleryKeyError(GalleryError, PermissionError):

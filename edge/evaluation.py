@@ -15,7 +15,7 @@ from typing import Callable
 
 import numpy as np
 
-from .errors import FacegateError
+from .errors import FacegateError, NotFoundError
 
 FOLDS = 10
 
@@ -33,8 +33,17 @@ def lfw_image(name: str, number: str) -> str:
 
 
 def read_pairs(path: Path) -> list[Pair]:
-    """Parse an LFW pair list; raises FacegateError naming the bad line."""
-    lines = [line.split() for line in Path(path).read_text().splitlines() if line.strip()]
+    """Parse an LFW pair list; raises FacegateError naming the bad line (NotFoundError
+    for a missing file)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise NotFoundError(f"{path}: no such pair list") from None
+    except UnicodeDecodeError:
+        raise FacegateError(f"{path}: not a text pair list (binary data)") from None
+    except OSError as exc:
+        raise FacegateError(f"{path}: cannot read the pair list: {exc.strerror}") from None
+    lines = [line.split() for line in text.splitlines() if line.strip()]
     if not lines:
         raise FacegateError(f"{path}: empty pair list")
     header = lines[0]

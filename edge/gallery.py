@@ -14,14 +14,17 @@ Conventions: times are unix wall-clock seconds (``Clock.wall()``); template vect
 are unit-length float32, little-endian, tagged with the model id that made them.
 
 A ``Gallery`` object wraps one connection and is not thread-safe: open one per
-thread. ``rekey`` must run while no other process has the gallery open.
+thread. Every open Gallery holds the gallery's lock file shared (``gallery_lock``), so
+``rekey`` and restoring a backup are refused while another process has it open.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import time as _time
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
@@ -31,8 +34,23 @@ import numpy as np
 import sqlcipher3
 import sqlite_utils
 
-from .errors import GalleryError, GalleryKeyError, NotFoundError, RefusedError
-from .gallery_key import fsync_dir, generate_key, key_pragma_value, read_key, write_key
+from .errors import (
+    GalleryError,
+    GalleryKeyError,
+    GalleryUnavailableError,
+    NotFoundError,
+    RefusedError,
+)
+from .gallery_backup import fingerprint_path, remove_stale_partials, writing_partial
+from .gallery_key import (
+    fsync_dir,
+    generate_key,
+    key_fingerprint,
+    key_pragma_value,
+    read_key,
+    write_key,
+)
+from .gallery_lock import GalleryLock
 from .schedule import Schedule
 from .schema import setting
 from .types import Embedding
@@ -41,6 +59,7 @@ ROLES = ("user", "admin")
 EVENT_KINDS = frozenset(
     {
         "granted",
+        "denied_unrecorded",
         "denied_unknown",
         "denied_spoof",
         "denied_schedule",
@@ -54,7 +73,19 @@ EVENT_KINDS = frozenset(
     }
 )
 DELETED_NAME = "[deleted]"
+# How long a call waits for another process's write lock before it gives up: long
+# enough for an enrolment or a rename, short enough for an administrator's command.
+BUSY_TIMEOUT_S = 5.0
+# SQLite primary result codes (the low byte of an extended one) that mean "not now".
+_SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_IOERR, _SQLITE_FULL = 5, 6, 10, 13
+# A write that fails with an I/O error while less than this is free hit a full disk.
+_FULL_BELOW_BYTES = 1 << 20
 MAX_NAME_LENGTH = 100
+# Unicode categories a name may not hold: controls (C0, C1), format characters (bidi
+# overrides and isolates, zero-width spaces and joiners), surrogates, private-use and
+# unassigned code points, and line and paragraph separators. Each can rewrite a
+# terminal or the journal, or make two names look alike.
+_REFUSED_IN_NAMES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 PAGE_SIZE = 4096  # SQLCipher 4 default; facegate never changes it
 
 
@@ -143,6 +174,43 @@ def _migrate_initial(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX events_by_person ON events (person_id)")
 
 
+def _migrate_retired_keys(db: sqlite_utils.Database) -> None:
+    # Keys a rekey replaced, kept (encrypted with everything else, under the current
+    # key) so that backups made before the rekey can still be restored.
+    db.execute(
+        """CREATE TABLE retired_keys (
+            fingerprint TEXT PRIMARY KEY,
+            key BLOB NOT NULL,
+            retired REAL NOT NULL)"""
+    )
+
+
+def _migrate_clean_names(db: sqlite_utils.Database) -> None:
+    # Names stored before they were normalised: NFC, control and invisible characters
+    # replaced by U+FFFD (in people and in the names events recorded); a name that
+    # then equals another gets its person id appended.
+    refused = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
+
+    def clean(name: str) -> str:
+        name = unicodedata.normalize("NFC", name).strip()
+        return "".join("\ufffd" if unicodedata.category(c) in refused else c for c in name)
+
+    people = db.execute("SELECT id, name FROM people ORDER BY id").fetchall()
+    taken = {name for _, name in people if clean(name) == name}
+    for person_id, name in people:
+        new = clean(name)
+        if new == name:
+            continue
+        if new in taken:
+            new = f"{new} #{person_id}"
+        taken.add(new)
+        db.execute("UPDATE people SET name = ? WHERE id = ?", [new, person_id])
+    for event_id, name in db.execute(
+            "SELECT id, name FROM events WHERE name IS NOT NULL").fetchall():
+        if clean(name) != name:
+            db.execute("UPDATE events SET name = ? WHERE id = ?", [clean(name), event_id])
+
+
 def _migrate_weekly_schedule(db: sqlite_utils.Database) -> None:
     # JSON list of windows as people write them (schedule.py); NULL = any time.
     db.execute("ALTER TABLE people ADD COLUMN schedule TEXT")
@@ -151,6 +219,8 @@ def _migrate_weekly_schedule(db: sqlite_utils.Database) -> None:
 MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
     _migrate_initial,
     _migrate_weekly_schedule,
+    _migrate_retired_keys,
+    _migrate_clean_names,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -160,7 +230,7 @@ def pending_key_path(key_path: Path) -> Path:
     return key_path.with_name(key_path.name + ".new")
 
 
-def _check_file(path: Path) -> None:
+def check_file(path: Path) -> None:
     """Cheap checks that catch a truncated file before SQLite is given it."""
     size = path.stat().st_size
     if size == 0 or size % PAGE_SIZE:
@@ -170,12 +240,39 @@ def _check_file(path: Path) -> None:
         )
 
 
-def _connect(path: Path, key: bytes, key_path: Path, create: bool) -> sqlcipher3.Connection:
+def _free_bytes(folder: Path) -> int | None:
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return None
+
+
+def _gallery_error(path: Path, exc: sqlcipher3.Error) -> GalleryError:
+    """The error to raise for a SQLite failure on ``path``: a busy gallery and a full
+    disk are said as such (GalleryUnavailableError), anything else names the file."""
+    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+    if code in (_SQLITE_BUSY, _SQLITE_LOCKED):
+        return GalleryUnavailableError(
+            f"gallery {path} is locked by another process (an enrolment or an "
+            "administrator's command); try again when it is done")
+    if code in (_SQLITE_FULL, _SQLITE_IOERR):
+        free = _free_bytes(path.parent)
+        if code == _SQLITE_FULL or (free is not None and free < _FULL_BELOW_BYTES):
+            left = "" if free is None else f" ({free // 1024} KiB free)"
+            return GalleryUnavailableError(
+                f"the disk holding {path.parent} is full{left}: nothing can be written to "
+                f"gallery {path}; free some space")
+    return GalleryError(f"gallery {path}: {exc}")
+
+
+def _connect(path: Path, key: bytes, key_path: Path, create: bool,
+             busy_timeout: float) -> sqlcipher3.Connection:
     """Open and unlock ``path``; nothing is written to the file here."""
     mode = "rwc" if create else "rw"
     try:
         conn = sqlcipher3.connect(
-            f"file:{quote(str(path))}?mode={mode}", uri=True, isolation_level=None, timeout=5.0
+            f"file:{quote(str(path))}?mode={mode}", uri=True, isolation_level=None,
+            timeout=busy_timeout,
         )
     except sqlcipher3.Error as exc:
         raise GalleryError(f"cannot open gallery {path}: {exc}") from None
@@ -190,12 +287,14 @@ def _connect(path: Path, key: bytes, key_path: Path, create: bool) -> sqlcipher3
                 f"cannot decrypt gallery {path} with the key in {key_path}: wrong key, "
                 "or the file is not a facegate gallery or its first page is damaged"
             ) from None
-        raise GalleryError(f"cannot read gallery {path}: {exc}") from None
+        raise _gallery_error(path, exc) from None
     return conn
 
 
-def _unlock(path: Path, key_path: Path, create: bool) -> sqlcipher3.Connection:
-    """Open with the key file, finishing a rekey that a crash interrupted.
+def _unlock(path: Path, key_path: Path, create: bool,
+            busy_timeout: float) -> tuple[sqlcipher3.Connection, str]:
+    """Open with the key file, finishing a rekey that a crash interrupted; returns the
+    connection and what was found of such a rekey ('' when nothing).
 
     ``rekey`` writes the new key to ``<key>.new`` before switching the database and
     renames it over the key file after. If the key file does not open the
@@ -204,16 +303,20 @@ def _unlock(path: Path, key_path: Path, create: bool) -> sqlcipher3.Connection:
     """
     pending = pending_key_path(key_path)
     try:
-        conn = _connect(path, read_key(key_path), key_path, create)
+        conn = _connect(path, read_key(key_path), key_path, create, busy_timeout)
     except GalleryKeyError:
         if not pending.exists():
             raise
-        conn = _connect(path, read_key(pending), pending, create=False)
+        conn = _connect(path, read_key(pending), pending, False, busy_timeout)
         os.replace(pending, key_path)
         fsync_dir(key_path.parent)
-        return conn
-    pending.unlink(missing_ok=True)
-    return conn
+        return conn, (f"finished an interrupted rekey: the new key from {pending.name} "
+                      f"opens the gallery and is now {key_path}")
+    if pending.exists():
+        pending.unlink()
+        return conn, (f"rolled back an interrupted rekey: the gallery never switched to the "
+                      f"key in {pending.name}, which was removed; {key_path} still opens it")
+    return conn, ""
 
 
 def _vector_blob(embedding: Embedding) -> bytes:
@@ -224,39 +327,53 @@ def _vector_blob(embedding: Embedding) -> bytes:
     return (vector / norm).astype("<f4").tobytes()
 
 
-def _check_name(name: str) -> str:
-    name = name.strip()
+def normalise_name(name: str) -> str:
+    """A name as it is stored and looked up: NFC (so that a name typed decomposed is
+    the same name), without surrounding spaces. RefusedError says what is wrong."""
+    name = unicodedata.normalize("NFC", name).strip()
     if not name or len(name) > MAX_NAME_LENGTH:
-        raise ValueError(f"a name has 1 to {MAX_NAME_LENGTH} characters, got {name!r}")
+        raise RefusedError(f"a name has 1 to {MAX_NAME_LENGTH} characters, got {name!r}")
+    for char in name:
+        if unicodedata.category(char) in _REFUSED_IN_NAMES:
+            what = unicodedata.name(char, "a control character")
+            raise RefusedError(
+                f"a name cannot contain U+{ord(char):04X} ({what}), as {name!r} does")
     if name.isdigit():
-        raise ValueError(f"a name cannot be only digits ({name!r} would read as a person id)")
+        raise RefusedError(f"a name cannot be only digits ({name!r} would read as a person id)")
     if name == DELETED_NAME:
-        raise ValueError(f"{DELETED_NAME!r} is reserved")
+        raise RefusedError(f"{DELETED_NAME!r} is reserved")
     return name
 
 
 class Gallery:
     """The encrypted gallery. Open with :meth:`open`; use as a context manager.
 
-    Every SQLite failure surfaces as GalleryError naming the file; a wrong or
+    Every SQLite failure surfaces as GalleryError naming the file (a gallery locked
+    by another writer, or on a full disk, as GalleryUnavailableError); a wrong or
     missing key as GalleryKeyError. Bad arguments raise ValueError (or
     NotFoundError / RefusedError) and change nothing.
     """
 
-    def __init__(self, conn: sqlcipher3.Connection, path: Path, key_path: Path):
+    def __init__(self, conn: sqlcipher3.Connection, path: Path, key_path: Path,
+                 lock: GalleryLock, recovered: str = ""):
         self._conn = conn
+        self._lock = lock
         self.db = sqlite_utils.Database(conn)
         self.path = path
         self.key_path = key_path
+        # What opening found and repaired: an interrupted rekey finished or rolled back.
+        self.recovered = recovered
 
     # --- lifecycle ------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: str | Path, key_path: str | Path, create: bool = False) -> "Gallery":
+    def open(cls, path: str | Path, key_path: str | Path, create: bool = False,
+             busy_timeout: float = BUSY_TIMEOUT_S) -> "Gallery":
         """Open (or with ``create``, create) the gallery and migrate it forward.
 
         A missing, damaged or newer-than-this-code file is an error and is left
-        untouched; so is a wrong key.
+        untouched; so is a wrong key. ``busy_timeout`` is how long each call waits
+        for another process's write lock before it raises GalleryUnavailableError.
         """
         path, key_path = Path(path), Path(key_path)
         try:
@@ -267,22 +384,29 @@ class Gallery:
                 f"{path.parent} (the service user), or as root"
             ) from None
         if exists:
-            _check_file(path)
+            check_file(path)
         elif not create:
             raise GalleryError(f"no gallery at {path}; create one with 'facegate init'")
-        conn = _unlock(path, key_path, create)
-        gallery = cls(conn, path, key_path)
+        lock = GalleryLock(path)
+        try:
+            remove_stale_partials(path)
+            conn, recovered = _unlock(path, key_path, create, busy_timeout)
+        except BaseException:
+            lock.release()
+            raise
+        gallery = cls(conn, path, key_path, lock, recovered)
         try:
             gallery._prepare()
         except BaseException:
-            conn.close()
+            gallery.close()
             raise
         return gallery
 
     @classmethod
-    def from_config(cls, config: GalleryConfig) -> "Gallery":
+    def from_config(cls, config: GalleryConfig,
+                    busy_timeout: float = BUSY_TIMEOUT_S) -> "Gallery":
         """Open the existing gallery named by the ``[gallery]`` section."""
-        return cls.open(config.path, config.key_file)
+        return cls.open(config.path, config.key_file, busy_timeout=busy_timeout)
 
     def _prepare(self) -> None:
         with self._errors():
@@ -314,6 +438,7 @@ class Gallery:
 
     def close(self) -> None:
         self._conn.close()
+        self._lock.release()
 
     def __enter__(self) -> "Gallery":
         return self
@@ -328,7 +453,7 @@ class Gallery:
         try:
             yield
         except sqlcipher3.Error as exc:
-            raise GalleryError(f"gallery {self.path}: {exc}") from None
+            raise _gallery_error(self.path, exc) from None
 
     @contextlib.contextmanager
     def _transaction(self, changes_people: bool) -> Iterator[None]:
@@ -359,13 +484,17 @@ class Gallery:
         valid_from: float | None = None,
         valid_until: float | None = None,
         now: float | None = None,
+        check: Callable[[], None] | None = None,
     ) -> int:
         """Enrol a person with their templates; one transaction with the 'enrolled' event.
 
         ``now`` (wall seconds) stamps the record and the event; default: time.time().
+        ``check`` runs inside the write transaction before anything is written: it sees
+        every enrolment committed before this one and none can commit meanwhile, so a
+        refusal it raises (a duplicate face) cannot race another process's enrolment.
         Returns the new person id.
         """
-        name = _check_name(name)
+        name = normalise_name(name)
         if role not in ROLES:
             raise ValueError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
         if not templates or len(templates) != len(qualities):
@@ -379,6 +508,8 @@ class Gallery:
         with self._transaction(changes_people=True):
             if self._find(name) is not None:
                 raise RefusedError(f"a person named {name!r} already exists")
+            if check is not None:
+                check()
             cursor = self._conn.execute(
                 "INSERT INTO people (name, role, enabled, valid_from, valid_until, created)"
                 " VALUES (?, ?, 1, ?, ?, ?)",
@@ -398,6 +529,8 @@ class Gallery:
 
     def _find(self, id_or_name: int | str) -> Person | None:
         column = "id" if isinstance(id_or_name, int) else "name"
+        if column == "name":
+            id_or_name = unicodedata.normalize("NFC", id_or_name).strip()
         rows = list(
             self.db.query(
                 "SELECT p.*, (SELECT count(*) FROM templates t WHERE t.person_id = p.id)"
@@ -425,7 +558,7 @@ class Gallery:
             return [_person(row) for row in rows]
 
     def rename(self, person_id: int, new_name: str) -> None:
-        new_name = _check_name(new_name)
+        new_name = normalise_name(new_name)
         with self._transaction(changes_people=True):
             self.person(person_id)
             other = self._find(new_name)
@@ -478,9 +611,10 @@ class Gallery:
             return "not_found"
         if not found.enabled:
             return "disabled"
-        if found.valid_from is not None and wall_time < found.valid_from:
+        # Written so that a NaN time is refused rather than let through.
+        if found.valid_from is not None and not wall_time >= found.valid_from:
             return "not_yet_valid"
-        if found.valid_until is not None and wall_time >= found.valid_until:
+        if found.valid_until is not None and not wall_time < found.valid_until:
             return "expired"
         if found.schedule is not None and not found.schedule.allows(wall_time):
             return "outside_schedule"
@@ -570,17 +704,30 @@ class Gallery:
 
     def check(self) -> list[str]:
         """Every problem found (empty when healthy): SQLite and SQLCipher integrity,
-        foreign keys, and half-enrolled people."""
+        foreign keys, and half-enrolled people.
+
+        Pages are authenticated as they lie in the file, so the write-ahead log is
+        copied into it first; after a rekey the file holds old-key pages until then,
+        which would read as every page failing. When another process keeps the copy
+        from finishing, the failures are reported as what they may be.
+        """
         with self._errors():
+            _, logged, copied = self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
             problems = [
                 row[0]
                 for row in self._conn.execute("PRAGMA integrity_check").fetchall()
                 if row[0] != "ok"
             ]
-            problems += [
-                f"page authentication failed: {row[0]}"
-                for row in self._conn.execute("PRAGMA cipher_integrity_check").fetchall()
-            ]
+            failed = [row[0] for row in
+                      self._conn.execute("PRAGMA cipher_integrity_check").fetchall()]
+            if failed and copied < logged:
+                problems.append(
+                    f"{len(failed)} page(s) of {self.path} failed authentication, but "
+                    f"{logged - copied} newer page(s) are still in its write-ahead log "
+                    "(another process has the gallery open): stop the service and check "
+                    "again before restoring anything")
+            else:
+                problems += [f"page authentication failed: {message}" for message in failed]
             problems += [
                 f"dangling reference in {row[0]} row {row[1]}"
                 for row in self._conn.execute("PRAGMA foreign_key_check").fetchall()
@@ -601,19 +748,21 @@ class Gallery:
             ]
         return problems
 
-    def backup(self, target: str | Path) -> None:
-        """Write a consistent encrypted copy, openable with the same key, to ``target``.
+    def backup(self, target: str | Path) -> str:
+        """Write a consistent encrypted copy, openable with the same key, to ``target``,
+        and the key's fingerprint to ``target.fingerprint``; returns the fingerprint.
 
         Safe while the daemon runs (one read snapshot). The copy is written beside
-        the target and renamed into place; an existing target is refused.
+        the target and renamed into place; an existing target is refused. A backup
+        killed half-way leaves a partial file that the next opening of the gallery
+        removes (see gallery_backup).
         """
         target = Path(target)
         if target.exists():
             raise RefusedError(f"{target} already exists; choose a new backup file name")
-        tmp = target.with_name(f".{target.name}.partial")
-        tmp.unlink(missing_ok=True)
         key = read_key(self.key_path)
-        try:
+        fingerprint = key_fingerprint(key)
+        with writing_partial(self.path, target) as tmp:
             with self._errors():
                 self._conn.execute(
                     f"ATTACH DATABASE ? AS backup KEY {key_pragma_value(key)}", [str(tmp)]
@@ -628,26 +777,60 @@ class Gallery:
                     self._conn.execute("DETACH DATABASE backup")
             with open(tmp, "rb+") as copy:
                 os.fsync(copy.fileno())
+            with open(fingerprint_path(target), "w") as sidecar:
+                sidecar.write(fingerprint + "\n")
+                sidecar.flush()
+                os.fsync(sidecar.fileno())
             os.replace(tmp, target)
             fsync_dir(target.parent)
-        finally:
-            tmp.unlink(missing_ok=True)
+        return fingerprint
 
-    def rekey(self) -> None:
-        """Re-encrypt the gallery under a fresh key and replace the key file.
+    def rekey(self, new_key: bytes | None = None, now: float | None = None) -> tuple[str, str]:
+        """Re-encrypt the gallery under a fresh key (or ``new_key``) and replace the key
+        file; returns the (old, new) key fingerprints.
 
-        Order matters for crash safety: the new key is first made durable beside the
-        old one (``<key>.new``), then the database switches in one transaction, then
-        the new key is renamed over the old. ``open`` finishes an interrupted rekey.
+        Refused while any other process has the gallery open. The old key is kept in
+        ``retired_keys``, encrypted with everything else, so that backups made before
+        can still be restored. Order matters for crash safety: the new key is first
+        made durable beside the old one (``<key>.new``), then the database switches in
+        one transaction and its file is brought up to date, then the new key is renamed
+        over the old. ``open`` finishes or rolls back an interrupted rekey.
         """
-        new_key = generate_key()
-        pending = pending_key_path(self.key_path)
-        write_key(pending, new_key, replace=True)
-        # If this fails, the pending key stays; the next open keeps whichever key works.
+        self._lock.exclusive("re-key")
+        try:
+            old_key = read_key(self.key_path)
+            new_key = generate_key() if new_key is None else new_key
+            with self._transaction(changes_people=False):
+                self._conn.execute(
+                    "INSERT OR REPLACE INTO retired_keys (fingerprint, key, retired)"
+                    " VALUES (?, ?, ?)", [key_fingerprint(old_key), old_key, _wall(now)])
+            pending = pending_key_path(self.key_path)
+            write_key(pending, new_key, replace=True)
+            # If this fails, the pending key stays; the next open keeps whichever key works.
+            with self._errors():
+                self._conn.execute(f"PRAGMA rekey = {key_pragma_value(new_key)}")
+                # The re-encrypted pages are in the write-ahead log; the file itself
+                # must hold them before the key file says they are the truth.
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            os.replace(pending, self.key_path)
+            fsync_dir(self.key_path.parent)
+        finally:
+            self._lock.shared()
+        return key_fingerprint(old_key), key_fingerprint(new_key)
+
+    def retired_keys(self) -> dict[str, bytes]:
+        """Fingerprint -> key of every key a rekey replaced, newest first."""
         with self._errors():
-            self._conn.execute(f"PRAGMA rekey = {key_pragma_value(new_key)}")
-        os.replace(pending, self.key_path)
-        fsync_dir(self.key_path.parent)
+            rows = self._conn.execute(
+                "SELECT fingerprint, key FROM retired_keys ORDER BY retired DESC").fetchall()
+        return {fingerprint: bytes(key) for fingerprint, key in rows}
+
+    def keep_retired_keys(self, keys: dict[str, bytes], now: float | None = None) -> None:
+        """Add retired keys (from the gallery a restore replaces: none may be lost)."""
+        with self._transaction(changes_people=False):
+            self._conn.executemany(
+                "INSERT OR IGNORE INTO retired_keys (fingerprint, key, retired) VALUES (?, ?, ?)",
+                [(fingerprint, key, _wall(now)) for fingerprint, key in keys.items()])
 
 
 def _person(row: dict) -> Person:
@@ -677,8 +860,23 @@ def create_gallery(config: GalleryConfig) -> None:
     path, key_path = Path(config.path), Path(config.key_file)
     if path.exists():
         raise RefusedError(f"a gallery already exists at {path}; nothing to do")
-    key_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    _make_folder(key_path.parent, GalleryKeyError)
     if not key_path.exists():
-        write_key(key_path, generate_key())
+        try:
+            write_key(key_path, generate_key())
+        except OSError as exc:
+            raise GalleryKeyError(f"cannot create the gallery key {key_path}: "
+                                  f"{exc.strerror}") from None
+    _make_folder(path.parent, GalleryError)
     Gallery.open(path, key_path, create=True).close()
+
+
+def _make_folder(folder: Path, error: type[GalleryError]) -> None:
+    """Create ``folder`` (mode 0700) unless it exists; ``error`` says why not."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except FileExistsError:
+        raise error(f"cannot create the folder {folder}: a file of that name is there") \
+            from None
+    except OSError as exc:
+        raise error(f"cannot create the folder {folder}: {exc.strerror}") from None

@@ -8,6 +8,7 @@ directory) so a crash leaves either the old or the new key, never half of one.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 import stat
@@ -92,6 +93,12 @@ def fsync_dir(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def key_fingerprint(key: bytes) -> str:
+    """A short name for a key that reveals nothing of it, to tell keys (and the backups
+    they open) apart: 'sha256:' and 16 hex digits of a hash of the key."""
+    return "sha256:" + hashlib.sha256(b"facegate gallery key\0" + key).hexdigest()[:16]
 
 
 def key_pragma_value(key: bytes) -> str:

@@ -130,7 +130,8 @@ class Matcher:
                 f"{embedding.model_id} ({vector.size} dims)",
             )
         person_id, similarity, runner_up = self._index.search(vector)
-        if person_id is None or similarity < self.config.min_similarity:
+        # Written to fail closed: a NaN similarity (a broken embedding) is no match.
+        if person_id is None or not similarity >= self.config.min_similarity:
             return Match(None, None, similarity, runner_up)
         person = self._people.get(person_id)
         return Match(person_id, person.name if person else None, similarity, runner_up)

@@ -80,7 +80,7 @@ class Pipeline:
         """The face with the mesh's five landmarks instead of the detector's, and the mesh;
         the detector's landmarks stay when the mesh sees no face."""
         mesh = self.mesh.landmarks(image, face)
-        if mesh.presence < MIN_PRESENCE:
+        if not mesh.presence >= MIN_PRESENCE:
             return face, mesh
         return Face(face.bbox, five_points(mesh.points), face.score), mesh
 

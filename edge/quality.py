@@ -99,13 +99,13 @@ class QualityGate:
         reasons: list[str] = []
         size = face_size(face)
         roll, yaw, pitch = pose(face.landmarks)
-        if size < c.min_face_px:
+        # Each check is written so that a NaN measurement fails it.
+        if not size >= c.min_face_px:
             reasons.append(TOO_SMALL)
-        if face.score < c.min_score:
+        if not face.score >= c.min_score:
             reasons.append(LOW_SCORE)
-        if abs(roll) > c.max_roll_deg or abs(yaw) > c.max_yaw or not (
-            c.pitch_range[0] <= pitch <= c.pitch_range[1]
-        ):
+        if not (abs(roll) <= c.max_roll_deg and abs(yaw) <= c.max_yaw
+                and c.pitch_range[0] <= pitch <= c.pitch_range[1]):
             reasons.append(POSE)
         return reasons, {"size_px": size, "roll_deg": roll, "yaw": yaw, "pitch": pitch}
 
@@ -123,11 +123,11 @@ class QualityGate:
         centre = grey[16:104, 16:96]
         sharpness = float(cv2.Laplacian(centre, cv2.CV_32F).var())
         brightness = float(centre.mean())
-        if sharpness < c.min_sharpness:
+        if not sharpness >= c.min_sharpness:
             reasons.append(BLURRED)
-        if brightness < c.min_brightness:
+        if not brightness >= c.min_brightness:
             reasons.append(TOO_DARK)
-        elif brightness > c.max_brightness:
+        elif not brightness <= c.max_brightness:
             reasons.append(TOO_BRIGHT)
         metrics.update(sharpness=sharpness, brightness=brightness)
         return Quality(passed=not reasons, reasons=tuple(reasons), metrics=metrics)

@@ -8,6 +8,7 @@ against them. Components receive only their own section.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from typing import Any
@@ -27,6 +28,9 @@ def setting(
     meta = {"description": description, "min": min, "max": max, "choices": choices}
     if isinstance(default, (list, dict)):
         raise TypeError("use a tuple for sequence defaults; config values are immutable")
+    values = default if isinstance(default, tuple) else (default,)
+    if any(isinstance(v, float) and not math.isfinite(v) for v in values):
+        raise TypeError(f"a setting's default must be finite, got {default!r}")
     return dataclasses.field(default=default, metadata=meta)
 
 
@@ -69,6 +73,10 @@ def _coerce(value: Any, kind: Any, where: str) -> Any:
     if kind is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where}: expected a number, got {value!r}")
+        # TOML has nan and inf; NaN fails every comparison, so it would slip past the
+        # bounds below and every threshold after them.
+        if not math.isfinite(value):
+            raise ConfigError(f"{where}: {value} is not a finite number")
         return float(value)
     if kind is str:
         if not isinstance(value, str):
@@ -84,9 +92,9 @@ def _check_bounds(value: Any, meta: dict, where: str) -> None:
             allowed = ", ".join(repr(c) for c in meta["choices"])
             raise ConfigError(f"{where}: {v!r} is not one of {allowed}")
         if isinstance(v, (int, float)) and not isinstance(v, bool):
-            if meta["min"] is not None and v < meta["min"]:
+            if meta["min"] is not None and not v >= meta["min"]:
                 raise ConfigError(f"{where}: {v} is below the minimum {meta['min']}")
-            if meta["max"] is not None and v > meta["max"]:
+            if meta["max"] is not None and not v <= meta["max"]:
                 raise ConfigError(f"{where}: {v} is above the maximum {meta['max']}")
 
 

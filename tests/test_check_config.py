@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from edge import cli
+from edge.config import sections
 from edge.errors import ExitCode
 
 from .conftest import FIXTURES
@@ -36,9 +37,8 @@ def test_an_error_in_every_section_is_reported(tmp_path, capsys):
         f"facegate: {path}:2: detector.min_score: 3.0 is above the maximum 1.0",
         # a rule names a key that is absent: the section's line is given
         f"facegate: {path}:4: camera.replay_path: required when camera.source = 'replay'",
-        f"facegate: {path}:7: [nonsense]: unknown section (valid sections: camera, decision, "
-        "detector, door, embedder, enrollment, gallery, gpio, landmarks, liveness, matcher, models, "
-        "quality)",
+        f"facegate: {path}:7: [nonsense]: unknown section (valid sections: "
+        f"{', '.join(sorted(sections()))})",
         f"facegate: {path}:10: matcher.min_similarity: expected a number, got 'high'",
     ]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import unicodedata
 
 import numpy as np
 import pytest
@@ -212,3 +213,80 @@ def test_enroll_from_photos_prints_verdicts_and_refuses_duplicates(
             ("Ada", "admin", 3),
             ("Ada2", "user", 2),
         ]
+
+
+# --- what people type and read -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad", ["Eve\nroot", "\x1b[31mred", "Ad\u202eA", "Z\u200bero",
+                                 "tab\tbed", "ne\x85l"])
+def test_a_name_with_control_or_invisible_characters_is_refused_in_one_line(
+        initialised, capsys, bad):
+    seed_people(initialised)
+    code, _, err = run(capsys, "people", "rename", "Bob", bad)
+    assert code == ExitCode.REFUSED
+    assert err.startswith("facegate: a name cannot contain U+") and err.count("\n") == 1
+    assert bad not in err and "\x1b" not in err  # shown escaped, never raw
+    code, _, err = run(capsys, "enroll", "--name", bad, "no-such-photo.jpg")
+    assert code == ExitCode.REFUSED and "a name cannot contain U+" in err  # before any photo
+
+
+def test_nfc_and_nfd_spellings_are_one_name(initialised, capsys):
+    ada, bob = seed_people(initialised)
+    composed, decomposed = "José", unicodedata.normalize("NFD", "José")
+    assert composed != decomposed
+    assert run(capsys, "people", "rename", "Bob", decomposed)[0] == 0
+    code, out, _ = run(capsys, "people", "show", composed)
+    assert code == 0 and f"name:        {composed}\n" in out
+    code, _, err = run(capsys, "people", "rename", "Ada", composed)
+    assert code == ExitCode.REFUSED and "already exists" in err
+    with Gallery.open(*initialised) as g:
+        assert g.person(bob).name == composed
+
+
+def test_csv_cells_that_start_like_a_formula_are_neutralised(initialised, capsys):
+    formula = "=cmd|' /C calc'!A0"
+    with Gallery.open(*initialised) as g:
+        pid = g.add_person(formula, "user", [unit(3)], [0.9], now=0.0)
+        when = dt.datetime(2024, 5, 1, 9).astimezone().timestamp()
+        g.log_event("granted", when, person_id=pid, score=-0.12)
+        g.log_event("door_forced", when + 1, reason="@SUM(1+1)*cmd|' /C calc'!A0")
+    code, out, _ = run(capsys, "events", "--since", "2024-05-01", "--csv")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    granted, forced = rows[-2:]
+    assert (granted["name"], granted["score"]) == ("'" + formula, "-0.120")  # a number stays
+    assert forced["reason"] == "'@SUM(1+1)*cmd|' /C calc'!A0"
+    code, out, _ = run(capsys, "attendance", "--from", "2024-05-01", "--to", "2024-05-01",
+                       "--csv")
+    (row,) = csv.DictReader(io.StringIO(out))
+    assert row["name"] == "'" + formula
+    code, out, _ = run(capsys, "events", "--since", "2024-05-01")  # the terminal shows it as is
+    assert formula in out
+
+
+@pytest.mark.parametrize("argv", [
+    ("attendance", "--from", "0001-01-01", "--to", "0001-01-02"),
+    ("attendance", "--from", "2024-01-01", "--to", "9999-12-31"),
+    ("events", "--since", "0001-01-01"),
+])
+def test_dates_out_of_range_are_one_line_usage_errors(initialised, capsys, argv):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(list(argv))
+    assert exit_.value.code == ExitCode.USAGE
+    err = capsys.readouterr().err
+    assert "is out of range: give a date between 1970 and 9999" in err
+    assert "Traceback" not in err and "invalid parse" not in err
+
+
+def test_init_where_folders_cannot_be_made_says_so_in_one_line(tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    config = tmp_path / "c.toml"
+    config.write_text(f'[gallery]\npath = "{blocker}/g.db"\nkey_file = "{tmp_path}/k/g.key"\n')
+    code, _, err = run(capsys, "init", "--config", str(config))
+    assert code == ExitCode.GALLERY
+    assert err == f"facegate: cannot create the folder {blocker}: a file of that name is there\n"
+    config.write_text(f'[gallery]\npath = "{tmp_path}/g/g.db"\nkey_file = "{blocker}/k/g.key"\n')
+    code, _, err = run(capsys, "init", "--config", str(config))
+    assert code == ExitCode.GALLERY_KEY
+    assert err == f"facegate: cannot create the folder {blocker}/k: Not a directory\n"

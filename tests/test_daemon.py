@@ -1,18 +1,16 @@
 """The daemon end to end: real models, a real encrypted gallery, replayed visits
 (tests/data/faces: obama_1 is enrolled, obama_2 and biden_1 walk up), a mock door
-and a FakeClock driven one ``step`` at a time. One test runs the real threaded
-service in a subprocess and stops it with SIGTERM mid-pulse.
+and a FakeClock driven one ``step`` at a time. The real service in a subprocess,
+stopped by signals mid-pulse, is in test_daemon_faults.py.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import queue
-import signal
 import subprocess
 import sys
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -22,12 +20,12 @@ import numpy as np
 import pytest
 
 from edge.camera import CameraError, FrameSource
-from edge.camera.demo_sequence import BACKGROUND_BGR, FRAME_SIZE, write_sequence
+from edge.camera.demo_sequence import BACKGROUND_BGR, FRAME_SIZE, build_sequence, write_sequence
 from edge.camera.replay import ReplaySource
 from edge.camera.supervisor import CameraSupervisor
 from edge.clock import FakeClock
 from edge.config import parse_config
-from edge.daemon import Daemon, Decision
+from edge.daemon import GALLERY_WAIT_S, RECORD_WAIT_S, Daemon, Decision
 from edge.decision import DecisionMachine
 from edge.door import DoorController
 from edge.enrollment import EnrollmentSession
@@ -42,7 +40,7 @@ from edge.types import Embedding
 from .conftest import FIXTURES, REPO, received
 
 FACES = FIXTURES / "faces"
-WORKER = Path(__file__).with_name("daemon_sigterm_worker.py")
+LOCK_HOLDER = Path(__file__).with_name("gallery_lock_holder.py")
 FPS = 10
 FACE_FRAMES = 8  # frames of one visit showing the face
 GAP_FRAMES = 8  # empty frames before each visit: 0.8 s unseen, longer than COOLDOWN
@@ -106,6 +104,29 @@ def config_text(tmp_path: Path, replay: Path, **sections: dict) -> str:
 
 def make_config(tmp_path: Path, replay: Path, **sections: dict):
     return parse_config(config_text(tmp_path, replay, **sections), source="<test config>")
+
+
+def write_visits(folder: Path, visits: int, gap_frames: int) -> Path:
+    """obama_2 stepping up ``visits`` times, each after ``gap_frames`` empty frames."""
+    folder.mkdir(parents=True)
+    frames = build_sequence([FACES / "obama_2.jpg"] * visits, FACE_FRAMES, gap_frames)
+    for i, frame in enumerate(frames):
+        cv2.imwrite(str(folder / f"frame_{i:04d}.jpg"), frame)
+    return folder
+
+
+@contextlib.contextmanager
+def write_lock_held(gallery_config):
+    """Another process holds the gallery's write lock for the duration."""
+    holder = subprocess.Popen(
+        [sys.executable, str(LOCK_HOLDER), gallery_config.path, gallery_config.key_file],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        env=dict(os.environ, PYTHONPATH=str(REPO)))
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        yield
+    finally:
+        holder.communicate("release\n", timeout=60)
 
 
 def enrol_obama(config, template: Embedding, **validity) -> int:
@@ -173,7 +194,7 @@ def build_rig(config, pipeline: Pipeline, *,
     gpio = MockGpio(clock)
     decisions: list[Decision] = []
     door = DoorController(config.door, gpio, clock.now())
-    gallery = Gallery.from_config(config.gallery)
+    gallery = Gallery.from_config(config.gallery, busy_timeout=GALLERY_WAIT_S)
     matcher = Matcher(gallery, config.matcher, pipeline.model_id)
     matcher.refresh()
     source = wrap_source(ReplaySource.from_config(config.camera, clock))
@@ -385,47 +406,49 @@ def test_camera_loss_locks_at_once_and_the_daemon_grants_again_when_it_returns(
     assert len(rig.events("granted")) == 2
 
 
-# --- 3. SIGTERM during a pulse, in a real process ---------------------------------------
+# --- 3. the event log comes first ---------------------------------------------------------
 
 
-def test_sigterm_during_an_unlock_pulse_locks_and_exits_cleanly(
-        tmp_path, replays, obama_template):
-    unlock_seconds = 30.0
-    text = config_text(tmp_path, replays / "obama_2",
-                       camera={"loop": True, "realtime": True},
-                       door={"unlock_seconds": unlock_seconds})
-    config = parse_config(text)
+def test_a_locked_gallery_keeps_the_door_shut_then_refuses_the_grant_and_recovers(
+        tmp_path, pipeline, obama_template, rigs):
+    # Two visits 4 s apart: the first while another process holds the write lock.
+    config = make_config(tmp_path, write_visits(tmp_path / "visits", 2, gap_frames=40))
     enrol_obama(config, obama_template)
-    config_path = tmp_path / "facegate.toml"
-    config_path.write_text(text)
-    history_path = tmp_path / "relay.json"
-    proc = subprocess.Popen(
-        [sys.executable, str(WORKER), str(config_path), str(history_path)],
-        stdout=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONPATH=str(REPO)),
-    )
-    try:
-        lines: queue.Queue[str] = queue.Queue()
+    rig = rigs(config, pipeline)
+    with write_lock_held(config.gallery):
+        rig.step_until(lambda: [d.kind for d in rig.decisions] == ["denied_unrecorded"],
+                       limit=120)
+        refused = rig.decisions[0]
+        assert rig.relay() == []  # the door never opened
+        assert (refused.name, refused.action) == (OBAMA, "stay locked")
+        assert "the grant could not be recorded: gallery" in refused.reason
+        assert "locked by another process" in refused.reason
+        # decided at frame time refused.time, refused RECORD_WAIT_S later (this step)
+        waited = rig.clock.now() - 1.0 / FPS - refused.time
+        assert RECORD_WAIT_S <= waited < RECORD_WAIT_S + 2.0 / FPS
+        assert rig.daemon.running
+    rig.step_until(lambda: rig.daemon.door.unlocked, limit=80)
+    assert [d.kind for d in rig.decisions] == ["denied_unrecorded", "granted"]
+    # the refusal waited in memory and reached the log before the grant
+    assert [(e.kind, e.name) for e in rig.events()][1:] == [
+        ("denied_unrecorded", OBAMA), ("granted", OBAMA)]
 
-        def read_lines() -> None:
-            for line in proc.stdout:
-                lines.put(line)
 
-        threading.Thread(target=read_lines, daemon=True).start()
-        assert lines.get(timeout=60).strip() == "granted"
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=30) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    history = json.loads(history_path.read_text())
-    assert history[0][1] is False and history[-1][1] is False
-    unlocked = [t for t, level in history if level]
-    assert len(unlocked) == 1
-    locked_after = history[-1][0] - unlocked[0]
-    assert 0 < locked_after < unlock_seconds
-    with Gallery.from_config(config.gallery) as gallery:
-        assert [e.name for e in gallery.events(kind="granted")] == [OBAMA]
+def test_a_grant_is_recorded_before_the_door_opens(tmp_path, replays, pipeline, obama_template,
+                                                   rigs):
+    config = make_config(tmp_path, replays / "obama_2")
+    enrol_obama(config, obama_template)
+    rig = rigs(config, pipeline)
+    log_event = rig.daemon.gallery.log_event
+    relay_when_logged = []
+
+    def watched(kind, *args, **kwargs):
+        relay_when_logged.append((kind, rig.gpio.level(config.door.relay_pin)))
+        return log_event(kind, *args, **kwargs)
+
+    rig.daemon.gallery.log_event = watched
+    rig.step_until(lambda: rig.daemon.door.unlocked)
+    assert relay_when_logged == [("granted", False)]  # logged while still locked
 
 
 # --- 4. systemd notifications -----------------------------------------------------------

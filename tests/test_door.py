@@ -91,6 +91,18 @@ def test_lock_now_locks_mid_pulse_and_the_pulse_does_not_resume(rig):
     assert rig.relay() is LOCKED
 
 
+def test_lock_for_good_locks_and_ignores_later_grants_and_the_exit_button(rig):
+    rig.door.grant(100.0)
+    rig.door.lock_for_good()
+    assert rig.relay() is LOCKED and not rig.door.unlocked
+    rig.door.grant(100.5)
+    rig.gpio.drive(EXIT, False)  # pressed (active low)
+    rig.at(1.0)
+    assert rig.kinds(1.1) == ["exit_request"]  # still reported, not obeyed
+    assert rig.relay() is LOCKED and not rig.door.unlocked
+    assert [level for _, level in rig.gpio.history(RELAY)] == [LOCKED, UNLOCKED, LOCKED]
+
+
 def test_close_locks_and_silences_and_closes_the_backend(rig):
     rig.door.grant(100.0)
     rig.gpio.drive(CONTACT, DOOR_OPEN)

@@ -4,13 +4,21 @@ import hashlib
 import os
 import sqlite3
 import time
+import unicodedata
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from edge import gallery as gallery_module
-from edge.errors import GalleryError, GalleryKeyError, NotFoundError, RefusedError
+from edge.errors import (
+    ExitCode,
+    GalleryError,
+    GalleryKeyError,
+    GalleryUnavailableError,
+    NotFoundError,
+    RefusedError,
+)
 from edge.gallery import DELETED_NAME, Gallery, GalleryConfig, create_gallery, pending_key_path
 from edge.gallery_key import generate_key, read_key, write_key
 from edge.schedule import Schedule
@@ -277,7 +285,6 @@ def test_delete_scrubs_person_and_vacuums(paths):
 def test_schema_migrates_forward_and_refuses_newer(paths, monkeypatch):
     path, key_path = paths
     calls = []
-
     released = gallery_module.MIGRATIONS
 
     def next_migration(db):
@@ -313,6 +320,46 @@ def test_failed_migration_rolls_back(paths, monkeypatch):
     monkeypatch.undo()
     with Gallery.open(path, key_path) as g:
         assert "half" not in g.db.table_names()
+
+
+def test_a_gallery_locked_by_another_writer_is_unavailable_not_corrupt(paths):
+    with Gallery.open(*paths) as holder, Gallery.open(*paths, busy_timeout=0.05) as waiter:
+        holder.db.execute("BEGIN IMMEDIATE")
+        with pytest.raises(GalleryUnavailableError, match="locked by another process") as caught:
+            waiter.log_event("granted", 1.0)
+        assert caught.value.exit_code == ExitCode.GALLERY_BUSY == 75
+        holder.db.execute("ROLLBACK")
+        waiter.log_event("granted", 1.0)
+        assert len(waiter.events()) == 1
+
+
+def test_a_full_gallery_says_the_disk_is_full_and_where(paths):
+    path, key_path = paths
+    with Gallery.open(path, key_path) as g:
+        pages = g.db.execute("PRAGMA page_count").fetchone()[0]
+        g.db.execute(f"PRAGMA max_page_count = {pages}")  # SQLite's own "disk full"
+        with pytest.raises(GalleryUnavailableError,
+                           match=f"the disk holding {path.parent} is full"):
+            for i in range(200):
+                g.log_event("denied_unknown", float(i), reason="x" * 200)
+
+
+def test_names_stored_before_they_were_normalised_are_cleaned_on_opening(paths):
+    path, key_path = paths
+    composed, decomposed = "José", unicodedata.normalize("NFD", "José")
+    with Gallery.open(path, key_path) as g:
+        ids = [enrol(g, "Ada", seed=1), enrol(g, "Bob", seed=3), enrol(g, composed, seed=5)]
+        g.log_event("granted", 1.0, person_id=ids[0])
+        # as an older facegate stored them, unchecked
+        g.db.execute("UPDATE people SET name = ? WHERE id = ?", ["Ada\x1b[2J\n", ids[0]])
+        g.db.execute("UPDATE people SET name = ? WHERE id = ?", [decomposed, ids[1]])
+        g.db.execute("UPDATE events SET name = 'Ada\x1b[2J' WHERE person_id = ?", [ids[0]])
+        version = gallery_module.MIGRATIONS.index(gallery_module._migrate_clean_names)
+        g.db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [version])
+    with Gallery.open(path, key_path) as g:
+        assert [p.name for p in g.people()] == ["Ada\ufffd[2J", f"{composed} #{ids[1]}",
+                                                composed]
+        assert g.events(kind="granted")[0].name == "Ada\ufffd[2J"
 
 
 def test_check_healthy_gallery(gallery):

@@ -12,7 +12,7 @@ import pytest
 from edge.clock import FakeClock
 from edge.errors import ConfigError, ExitCode, GpioError, HardwareError
 from edge.gpio import BACKENDS, GpioConfig, open_backend
-from edge.gpio.mock import MockGpio
+from edge.gpio.mock import MockGpio, read_state_file
 from edge.gpio.rpi import RpiGpio, import_gpio_module
 
 
@@ -76,6 +76,14 @@ def mock_harness() -> Harness:
     return Harness(gpio, gpio.drive, gpio.level)
 
 
+def mock_file_harness(tmp_path) -> Harness:
+    """The mock with a state file; outputs are read back from the file, as another
+    process sees them."""
+    state = tmp_path / "gpio.json"
+    gpio = MockGpio(FakeClock(), state)
+    return Harness(gpio, gpio.drive, lambda pin: read_state_file(state)[pin])
+
+
 def rpi_harness() -> Harness:
     fake = FakeRPiGPIO()
     backend = RpiGpio(fake)
@@ -86,8 +94,10 @@ def rpi_harness() -> Harness:
     )
 
 
-@pytest.fixture(params=["mock", "rpi"])
-def hw(request) -> Harness:
+@pytest.fixture(params=["mock", "mock_file", "rpi"])
+def hw(request, tmp_path) -> Harness:
+    if request.param == "mock_file":
+        return mock_file_harness(tmp_path)
     return {"mock": mock_harness, "rpi": rpi_harness}[request.param]()
 
 
@@ -178,6 +188,25 @@ def test_mock_records_output_changes_with_clock_time():
     assert gpio.setup_order == [17, 22]
     gpio.close()
     assert gpio.released == [22]
+
+
+def test_mock_state_file_keeps_levels_from_every_process_and_outlives_them(tmp_path):
+    state = tmp_path / "gpio.json"
+    daemon = MockGpio(FakeClock(), state)
+    daemon.setup_output(17, False)
+    daemon.setup_output(24, False)
+    daemon.write(17, True)
+    del daemon  # killed mid-pulse: the pin keeps its level
+    assert read_state_file(state) == {17: True, 24: False}
+    locker = MockGpio(FakeClock(), state)  # what 'facegate lock' opens
+    locker.setup_output(17, False)
+    assert read_state_file(state) == {17: False, 24: False}
+
+
+def test_mock_state_file_that_cannot_be_written_fails_the_write(tmp_path):
+    gpio = MockGpio(FakeClock(), tmp_path / "missing" / "gpio.json")
+    with pytest.raises(GpioError, match="state file"):
+        gpio.setup_output(17, False)
 
 
 def test_rpi_uses_bcm_numbering_and_releases_only_inputs():

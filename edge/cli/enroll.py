@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..enrollment import build_templates, capture_from_images, enroll
 from ..errors import ExitCode
-from ..gallery import ROLES, Gallery
+from ..gallery import ROLES, Gallery, normalise_name
 from ..matcher import Matcher
 from .common import add_config_argument, config_from_args
 
@@ -29,8 +29,9 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     from ..pipeline import Pipeline  # loads the models: only this command needs them
 
     config = config_from_args(args)
+    name = normalise_name(args.name)  # refused before any photo is read
     pipeline = Pipeline.from_config(config)
-    verdicts = capture_from_images(pipeline, args.images)
+    verdicts = capture_from_images(pipeline, args.images, config.enrollment.max_photo_pixels)
     for verdict in verdicts:
         print(f"{verdict.path}: {verdict.verdict}")
     usable = [v for v in verdicts if v.ok]
@@ -39,9 +40,9 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     )
     with Gallery.from_config(config.gallery) as gallery:
         matcher = Matcher(gallery, config.matcher, pipeline.model_id)
-        person_id = enroll(gallery, matcher, args.name, args.role, templates, force=args.force)
+        person_id = enroll(gallery, matcher, name, args.role, templates, force=args.force)
     print(
-        f"enrolled {args.name.strip()} as #{person_id} with {len(templates.embeddings)} "
+        f"enrolled {name} as #{person_id} with {len(templates.embeddings)} "
         f"templates from {len(usable)} usable photos ({templates.rejected} dropped as outliers)"
     )
     return ExitCode.OK

@@ -16,6 +16,8 @@ from .common import add_config_argument
 from .gallery import format_time, open_gallery
 
 _RELATIVE = re.compile(r"^(\d+)\s*([smhd])$")
+# A spreadsheet runs a cell that starts with one of these as a formula ('=cmd|...').
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -32,14 +34,27 @@ def parse_when(text: str, now: float | None = None) -> float:
         raise argparse.ArgumentTypeError(
             f"{text!r} is neither a duration like 30m, 2h, 7d nor an ISO date like 2024-05-01"
         ) from None
-    return (moment if moment.tzinfo else moment.astimezone()).timestamp()
+    try:
+        return (moment if moment.tzinfo else moment.astimezone()).timestamp()
+    except (ValueError, OverflowError, OSError):
+        raise _out_of_range(text) from None
 
 
 def parse_day(text: str) -> dt.date:
     try:
-        return dt.date.fromisoformat(text)
+        day = dt.date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a day like 2024-05-01") from None
+    try:
+        day_bounds(day, day)
+    except (ValueError, OverflowError, OSError):
+        raise _out_of_range(text) from None
+    return day
+
+
+def _out_of_range(text: str) -> argparse.ArgumentTypeError:
+    return argparse.ArgumentTypeError(
+        f"{text!r} is out of range: give a date between 1970 and 9999")
 
 
 def register(subparsers) -> None:
@@ -61,11 +76,22 @@ def register(subparsers) -> None:
     report.set_defaults(func=cmd_attendance)
 
 
+def csv_cell(value):
+    """``value`` as a CSV cell no spreadsheet will run: text that starts like a formula
+    gets a leading apostrophe, which spreadsheets show as text. Numbers stay numbers."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        try:
+            float(value)
+        except ValueError:
+            return "'" + value
+    return value
+
+
 def _print_rows(header: list[str], rows: list[list], as_csv: bool) -> None:
     if as_csv:
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(header)
-        writer.writerows(rows)
+        writer.writerows([[csv_cell(value) for value in row] for row in rows])
         return
     text = [[("" if v is None else str(v)) for v in row] for row in [header] + rows]
     widths = [max(len(row[i]) for row in text) for i in range(len(header))]

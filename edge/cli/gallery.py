@@ -1,4 +1,5 @@
-"""``facegate init``, ``facegate people ...`` and ``facegate gallery rekey|check|backup``."""
+"""``facegate init``, ``facegate people ...`` and ``facegate gallery
+rekey|check|backup|restore``."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 
 from ..errors import ExitCode, RefusedError
 from ..gallery import Gallery, Person, create_gallery
+from ..gallery_restore import restore_gallery
 from ..schedule import Schedule
 from .common import add_config_argument, config_from_args
 
@@ -66,12 +68,22 @@ def register(subparsers) -> None:
     actions = gallery.add_subparsers(dest="gallery_action", metavar="ACTION")
     actions.required = True
     rekey = actions.add_parser(
-        "rekey", help="re-encrypt under a new key and replace the key file (stop the daemon first)"
+        "rekey", help="re-encrypt under a new key and replace the key file (refused while the "
+        "service runs; the old key is kept inside the gallery for older backups)"
     )
     check = actions.add_parser("check", help="integrity check of the file and its contents")
     backup = actions.add_parser("backup", help="write an encrypted copy (safe while running)")
-    backup.add_argument("file", type=Path, help="new file to write; it opens with the same key")
-    for action, handler in ((rekey, cmd_rekey), (check, cmd_check), (backup, cmd_backup)):
+    backup.add_argument("file", type=Path, help="new file to write; it opens with the same key, "
+                        "whose fingerprint goes to FILE.fingerprint")
+    restore = actions.add_parser(
+        "restore", help="check a backup, then make it the gallery (refused while the service "
+        "runs; the replaced gallery is kept)")
+    restore.add_argument("file", type=Path, help="the backup to restore")
+    restore.add_argument("--key", type=Path, action="append", default=[], metavar="KEYFILE",
+                         help="a key file that may open the backup (besides the current key "
+                         "and keys retired by rekeys); may be repeated")
+    for action, handler in ((rekey, cmd_rekey), (check, cmd_check), (backup, cmd_backup),
+                            (restore, cmd_restore)):
         add_config_argument(action)
         action.set_defaults(func=handler)
 
@@ -138,7 +150,8 @@ def cmd_people_rename(args: argparse.Namespace) -> int:
     with open_gallery(args) as gallery:
         person = gallery.person(args.person)
         gallery.rename(person.id, args.new_name)
-    print(f"renamed #{person.id} from {person.name} to {args.new_name.strip()}")
+        renamed = gallery.person(person.id)
+    print(f"renamed #{person.id} from {person.name} to {renamed.name}")
     return ExitCode.OK
 
 
@@ -171,13 +184,18 @@ def cmd_people_delete(args: argparse.Namespace) -> int:
 
 def cmd_rekey(args: argparse.Namespace) -> int:
     with open_gallery(args) as gallery:
-        gallery.rekey()
-        print(f"re-encrypted {gallery.path}; the new key is in {gallery.key_path}")
+        old, new = gallery.rekey()
+        print(f"re-encrypted {gallery.path}; the new key ({new}) is in {gallery.key_path}")
+    print(f"the old key ({old}) is kept, encrypted, inside the gallery: 'facegate gallery "
+          "restore' can still open backups made before now. Backups kept elsewhere open only "
+          "with the old key: keep a copy of it with them, or make a new backup now.")
     return ExitCode.OK
 
 
 def cmd_check(args: argparse.Namespace) -> int:
     with open_gallery(args) as gallery:
+        if gallery.recovered:
+            print(f"note: {gallery.recovered}")
         problems = gallery.check()
         people = gallery.people()
         models = gallery.model_ids()
@@ -195,6 +213,20 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_backup(args: argparse.Namespace) -> int:
     with open_gallery(args) as gallery:
-        gallery.backup(args.file)
-    print(f"wrote encrypted backup {args.file} (it opens with the current key)")
+        fingerprint = gallery.backup(args.file)
+        key_path = gallery.key_path
+    print(f"wrote encrypted backup {args.file}; it opens with the key {fingerprint} "
+          f"(now in {key_path}; the fingerprint is in {args.file}.fingerprint). A backup "
+          "is only as good as the key kept apart from it.")
+    return ExitCode.OK
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    config = config_from_args(args).gallery
+    restored = restore_gallery(config, args.file, args.key)
+    print(f"restored {config.path} from {args.file} ({restored.people} people, "
+          f"{restored.events} events), which opened with {restored.key_source} "
+          f"({restored.fingerprint}); it is now encrypted under the current key")
+    if restored.replaced is not None:
+        print(f"the gallery it replaced is kept as {restored.replaced}")
     return ExitCode.OK

@@ -1,4 +1,5 @@
-"""``facegate run`` (the service) and ``facegate demo`` (the same loop on bundled photos)."""
+"""``facegate run`` (the service), ``facegate lock`` (what systemd runs after it stops)
+and ``facegate demo`` (the same loop on bundled photos)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,12 @@ from pathlib import Path
 
 from ..camera.demo_sequence import write_sequence
 from ..clock import FakeClock, SystemClock
-from ..config import load_config
+from ..config import load_config, load_sections
 from ..daemon import Daemon, Decision, build_daemon
+from ..door import DoorController
+from ..errors import ExitCode
 from ..gallery import create_gallery
+from ..gpio import open_backend
 from ..gpio.mock import MockGpio
 from .common import add_config_argument, config_from_args
 
@@ -25,6 +29,12 @@ def register(subparsers) -> None:
     run.add_argument("--quiet", action="store_true", help="do not print each decision")
     run.set_defaults(func=cmd_run)
 
+    lock = subparsers.add_parser(
+        "lock", help="drive the relay to its locked level (systemd runs it after the service "
+        "stops, however it stopped)")
+    add_config_argument(lock)
+    lock.set_defaults(func=cmd_lock)
+
     demo = subparsers.add_parser(
         "demo", help="enrol a bundled photo and run the service on a replayed visit, mock door")
     demo.add_argument("--photos", type=Path, default=DEMO_PHOTOS,
@@ -33,31 +43,79 @@ def register(subparsers) -> None:
     demo.set_defaults(func=cmd_demo)
 
 
-def format_decision(d: Decision, origin: float = 0.0) -> str:
-    who = d.name or "-"
+def format_decision(d: Decision, origin: float = 0.0, names: bool = False) -> str:
+    """One line for the log; a person is shown by id unless ``names`` (daemon.log_names)."""
+    who = (d.name if names else None) or (f"#{d.person_id}" if d.person_id is not None else "-")
     similarity = f"{d.similarity:.2f}" if d.similarity is not None else "-"
     reason = f"  ({d.reason})" if d.reason else ""
     return (f"t={d.time - origin:7.2f}s  {d.kind:17} {who:16} similarity {similarity:>5}"
             f"  liveness {d.liveness:4}  -> {d.action}{reason}")
 
 
-def _install_signal_handlers(daemon: Daemon) -> None:
-    def stop(signum, frame):
-        daemon.request_stop()
+# Every signal whose default action ends or stops the process (man 7 signal) is a
+# stop that locks first, except:
+# * SIGKILL and SIGSTOP, which cannot be caught: 'facegate lock' runs after the
+#   process is gone (systemd's ExecStopPost), and a stopped daemon stops pinging the
+#   watchdog, whose kill is followed by the same;
+# * SIGSEGV, SIGBUS, SIGILL, SIGFPE and SIGTRAP, raised by the CPU on a faulting or
+#   trapping instruction: a handler would return to that instruction;
+# * SIGPIPE, which Python ignores so that writing to a closed pipe raises instead.
+# The terminal stop signals (SIGTSTP, SIGTTIN, SIGTTOU) are caught as well: a
+# stopped daemon would hold an unlock pulse for as long as it stayed stopped.
+NOT_STOPPING = {signal.SIGCHLD, signal.SIGCONT, signal.SIGURG, signal.SIGWINCH}
+LEFT_TO_OTHERS = {signal.SIGKILL, signal.SIGSTOP, signal.SIGSEGV, signal.SIGBUS,
+                  signal.SIGILL, signal.SIGFPE, signal.SIGTRAP, signal.SIGPIPE}
+STOP_SIGNALS = tuple(sorted(signal.valid_signals() - NOT_STOPPING - LEFT_TO_OTHERS))
+# systemd and a terminal ask the service to stop with these; any other stop signal
+# came from something else, so the exit status says which (128 + N, as a shell
+# reports a process killed by signal N) and systemd restarts the service.
+REQUESTED = (signal.SIGTERM, signal.SIGINT)
 
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+
+def signal_name(signum: int) -> str:
+    """'SIGHUP', or 'SIGRTMIN+3' for the real-time signals Python leaves unnamed."""
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"SIGRTMIN+{signum - signal.SIGRTMIN}"
+
+
+def stop_on_signals(daemon: Daemon) -> list[int]:
+    """Make every signal in STOP_SIGNALS lock the door and stop ``daemon``; returns
+    the list the handler appends each received signal number to."""
+    received: list[int] = []
+
+    def stop(signum, frame):
+        daemon.request_stop()  # first: it locks
+        received.append(signum)
+
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, stop)
+    return received
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     clock = SystemClock()
-    report = None if args.quiet else (lambda d: print(format_decision(d), flush=True))
+    names = config.daemon.log_names
+    report = None if args.quiet else (lambda d: print(format_decision(d, names=names), flush=True))
     daemon = build_daemon(config, clock, report=report)
-    _install_signal_handlers(daemon)
+    received = stop_on_signals(daemon)
     daemon.run()
     print(daemon.summary.line(daemon.camera.dropped), flush=True)
-    return 0
+    if received and received[0] not in REQUESTED:
+        print(f"stopped by {signal_name(received[0])}; the door is locked", flush=True)
+        return 128 + received[0]
+    return ExitCode.OK
+
+
+def cmd_lock(args: argparse.Namespace) -> int:
+    door_config, gpio_config = load_sections(args.config, ("door", "gpio")).values()
+    clock = SystemClock()
+    with DoorController(door_config, open_backend(gpio_config, clock), clock.now()):
+        pass  # set up locked, LED and buzzer off; closing keeps the outputs driven
+    print(f"locked: the relay on GPIO{door_config.relay_pin} is at its locked level")
+    return ExitCode.OK
 
 
 def _demo_config(workdir: Path, frames: Path) -> str:
@@ -77,6 +135,10 @@ key_file = "{workdir / 'gallery.key'}"
 
 [enrollment]
 min_templates = 1
+
+# The demo's output is read by a person trying facegate: names are clearer than ids.
+[daemon]
+log_names = true
 
 # The visitors are still photos, which is what a presentation attack is: a real
 # door keeps liveness on (see README).
@@ -110,8 +172,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         clock = FakeClock()
         gpio = MockGpio(clock)
         origin = clock.now()
+        names = config.daemon.log_names
         daemon = build_daemon(config, clock, threaded=False, gpio_backend=gpio,
-                              report=lambda d: print(format_decision(d, origin), flush=True))
+                              report=lambda d: print(format_decision(d, origin, names), flush=True))
         daemon.run(after_step=lambda: clock.advance(1.0 / DEMO_FPS))
         pulses = [t - origin for t, level in gpio.history(config.door.relay_pin)[1:] if level]
         print(daemon.summary.line(daemon.camera.dropped))

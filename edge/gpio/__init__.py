@@ -45,6 +45,11 @@ class GpioConfig:
         "(package RPi.GPIO on Pi 4 and earlier, rpi-lgpio on Pi 5) or 'Jetson.GPIO'",
         choices=("RPi.GPIO", "Jetson.GPIO"),
     )
+    mock_state_file: str = setting(
+        "",
+        "backend 'mock' only: a JSON file mirroring every output pin's level, so that "
+        "another process can watch the relay or lock it ('facegate lock'); empty = none",
+    )
 
 
 class GpioBackend:

@@ -59,7 +59,7 @@ class NirCheck:
         if best is None:
             return NirResult(False, "no face in the infrared frame")
         overlap = _iou(best.bbox, expected)
-        if overlap < self.min_iou:
+        if not overlap >= self.min_iou:
             return NirResult(False, f"infrared face not where the colour face is "
                                     f"(overlap {overlap:.2f} < {self.min_iou:g})")
         return self._skin(ir_image, best)
@@ -77,7 +77,7 @@ class NirCheck:
         if not low <= mean <= high:
             return NirResult(False, f"infrared face brightness {mean:.0f} outside skin's "
                                     f"{low:g}-{high:g}")
-        if contrast < self.min_contrast:
+        if not contrast >= self.min_contrast:
             return NirResult(False, f"infrared face has no texture (contrast {contrast:.1f} "
                                     f"< {self.min_contrast:g})")
         return NirResult(True)

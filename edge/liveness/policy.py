@@ -130,7 +130,7 @@ class LivenessChecker:
         """The verdict on ``face`` in ``frame``: the pipeline's refined face (landmarks
         from the mesh, see Pipeline.refine) and its face mesh."""
         self._follow(frame.timestamp, face)
-        if mesh.presence < MIN_PRESENCE:
+        if not mesh.presence >= MIN_PRESENCE:
             # Noise points could fake a blink or a turn: this frame says nothing.
             return Liveness(0.0, "inconclusive", ("the face mesh sees no face",))
         self._track.append(_Seen(frame.timestamp, np.asarray(face.center),
@@ -138,7 +138,7 @@ class LivenessChecker:
                                  float(np.mean(eye_openness(mesh.points)))))
         score = float(np.mean([s.score for s in self._track]))
         spoof: dict[str, str] = {}  # cue -> reason
-        if score < self.threshold:
+        if not score >= self.threshold:  # a NaN score is a spoof, not a pass
             spoof["rgb"] = f"rgb score {score:.2f} below {self.threshold:g}"
         moved = motion([s.points for s in self._track], self.config.min_turn,
                        self.config.max_planar_parallax)
@@ -165,5 +165,5 @@ class LivenessChecker:
         last = self._track[-1]
         gap = time - last.time
         jump = float(np.linalg.norm(np.asarray(face.center) - last.centre))
-        if gap > self.config.track_gap_seconds or jump > max(face.width, face.height):
+        if not (gap <= self.config.track_gap_seconds and jump <= max(face.width, face.height)):
             self._track.clear()
