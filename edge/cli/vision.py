@@ -1,9 +1,10 @@
-"""``facegate eval pairs|liveness`` and ``facegate bench``: accuracy and speed, printed as numbers."""
+"""``facegate eval pairs|identify|liveness`` and ``facegate bench``: accuracy and speed, printed as numbers."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import tempfile
 import time
 from pathlib import Path
 
@@ -11,8 +12,11 @@ import cv2
 import numpy as np
 
 from ..benchmark import iter_frames, peak_rss_mb, reference_frame, run_pipeline, run_reference
+from ..enrollment import ImageVerdict, capture_from_images
 from ..errors import FacegateError
 from ..evaluation import nearest_centre, read_pairs, score_pairs, verification_metrics
+from ..gallery import Gallery, GalleryConfig, create_gallery
+from ..identification import identify, read_people, split_people
 from ..images import read_image
 from ..liveness.evaluate import read_manifest, run_sample, summarise
 from ..liveness.policy import LivenessChecker
@@ -38,6 +42,18 @@ def register(subparsers) -> None:
     pairs.add_argument("--json", action="store_true", help="print JSON")
     add_config_argument(pairs, required=False)
     pairs.set_defaults(func=cmd_eval_pairs)
+
+    ident = kinds.add_parser("identify", help="open-set 1:N identification (FPIR, FNIR, rank-1)")
+    ident.add_argument("--images", required=True, type=Path,
+                       help="folder with one sub-folder of photos per person")
+    ident.add_argument("--enrol", type=int, default=1, metavar="K",
+                       help="enrol the first K photos of each person with more than K; "
+                       "people with K or fewer are strangers (default 1)")
+    ident.add_argument("--quality-gate", action="store_true",
+                       help="search only with photos that pass the quality gate, as the door does")
+    ident.add_argument("--json", action="store_true", help="print JSON")
+    add_config_argument(ident, required=False)
+    ident.set_defaults(func=cmd_eval_identify)
 
     liveness = kinds.add_parser("liveness", help="presentation-attack detection (ISO/IEC 30107-3)")
     liveness.add_argument("--manifest", required=True, type=Path,
@@ -81,7 +97,7 @@ def _centre_face_embedder(detect, embed):
         faces = detect(image)
         if not faces:
             return None
-        return embed(image, nearest_centre(faces, image.shape[1], image.shape[0]))
+        return embed(image, nearest_centre(faces, image))
 
     return embed_image
 
@@ -120,6 +136,66 @@ def _print_eval(result: dict) -> None:
         print(f"{label:17} accuracy {100 * r['accuracy']:.2f}% ± {100 * r['accuracy_std']:.2f}"
               f"  threshold {r['threshold']:.3f}  TAR@FAR=1e-3 {100 * r['tar_at_far_1e-3']:.2f}%"
               f"  failed detections {r['failed_detections']}")
+
+
+def _search_capture(pipeline: Pipeline, quality_gate: bool):
+    """path -> the verdict on the face nearest the centre; None when the gate holds it back."""
+
+    def capture(path: Path) -> ImageVerdict | None:
+        image = read_image(path)
+        faces = pipeline.detect(image)
+        if not faces:
+            return ImageVerdict(path, "no face")
+        face = nearest_centre(faces, image)
+        aligned = pipeline.align(image, face)
+        if quality_gate and not pipeline.quality.assess(aligned).passed:
+            return None
+        return ImageVerdict(path, "ok", pipeline.embedder.embed(aligned), face.score)
+
+    return capture
+
+
+def cmd_eval_identify(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    split = split_people(read_people(args.images), args.enrol)
+    pipeline = Pipeline.from_config(config)
+
+    def capture_enrolment(path: Path) -> ImageVerdict:
+        (verdict,) = capture_from_images(pipeline, [path], choose=nearest_centre)
+        return verdict
+
+    with tempfile.TemporaryDirectory(prefix="facegate-identify-") as tmp:
+        store = GalleryConfig(path=str(Path(tmp) / "gallery.db"), key_file=str(Path(tmp) / "key"))
+        create_gallery(store)
+        with Gallery.from_config(store) as gallery:
+            result = identify(split, capture_enrolment, _search_capture(pipeline, args.quality_gate),
+                              gallery, config.enrollment, config.matcher.min_similarity,
+                              pipeline.model_id, progress("embedding photos"))
+    result.update(enrol=args.enrol, quality_gate=args.quality_gate, model=pipeline.model_id)
+    if args.json:
+        print_json(result)
+    else:
+        _print_identify(result)
+    return 0
+
+
+def _print_identify(r: dict) -> None:
+    print(f"{r['people']} people, {r['enrolled']} enrolled from {r['enrol']} photo(s) each "
+          f"({r['templates']} templates, {r['failed_enrolments']} could not be enrolled), "
+          f"model {r['model']}")
+    print(f"{r['mated_searches']} mated and {r['stranger_searches']} stranger searches, "
+          f"{r['searches_without_face']} without a face, {r['searches_gated']} held back by "
+          f"the quality gate")
+    print(f"rank-1 {100 * r['rank1']:.2f}%")
+    print(f"at min_similarity {r['threshold']:.3f}: FPIR {100 * r['fpir']:.2f}%  "
+          f"FNIR {100 * r['fnir']:.2f}%  (wrong person {100 * r['wrong_person']:.2f}%)")
+    for target, point in r["fnir_at_fpir"].items():
+        bound = "  (upper bound: too few strangers)" if point["bound"] else ""
+        print(f"at FPIR {float(target):g}: FNIR {100 * point['fnir']:.2f}%  "
+              f"threshold {point['threshold']:.3f}{bound}")
+    for size, point in r["by_gallery_size"].items():
+        print(f"gallery of {int(size):>5} people: FPIR {100 * point['fpir']:.2f}%  "
+              f"FNIR {100 * point['fnir']:.2f}%  ({point['draws']} draw(s))")
 
 
 def cmd_eval_liveness(args: argparse.Namespace) -> int:
