@@ -11,7 +11,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..benchmark import iter_frames, peak_rss_mb, reference_frame, run_pipeline, run_reference
+from ..benchmark import (
+    contention, cpu_report, iter_frames, peak_rss_mb, reference_frame, run_pipeline, run_reference,
+)
 from ..enrollment import ImageVerdict, capture_from_images
 from ..errors import FacegateError
 from ..evaluation import nearest_centre, read_pairs, score_pairs, verification_metrics
@@ -28,6 +30,7 @@ from .common import add_config_argument, config_from_args, print_json, progress
 
 
 WARMUP_FRAMES = 5
+MAX_CONTENDERS = 64
 
 
 def register(subparsers) -> None:
@@ -72,6 +75,8 @@ def register(subparsers) -> None:
     source.add_argument("--video", type=Path, help="video file")
     bench.add_argument("--threads", type=int, default=2, help="CPU threads for both runtimes")
     bench.add_argument("--limit", type=int, default=200, help="most frames to time")
+    bench.add_argument("--contend", type=int, default=0, metavar="N",
+                       help=f"keep N other processes busy on the CPU meanwhile (0..{MAX_CONTENDERS})")
     bench.add_argument("--json", action="store_true", help="print JSON")
     add_config_argument(bench, required=False)
     bench.set_defaults(func=cmd_bench)
@@ -245,8 +250,21 @@ def _print_liveness(r: dict) -> None:
 def cmd_bench(args: argparse.Namespace) -> int:
     if args.threads < 1:
         raise FacegateError("--threads must be at least 1")
+    if not 0 <= args.contend <= MAX_CONTENDERS:
+        raise FacegateError(f"--contend must be between 0 and {MAX_CONTENDERS}")
     config = _with_threads(config_from_args(args), args.threads)
     cv2.setNumThreads(args.threads)
+    with contention(args.contend):
+        result = _bench(config, args)
+    result.update(threads=args.threads, contenders=args.contend, cpu=cpu_report())
+    if args.json:
+        print_json(result)
+    else:
+        _print_bench(result)
+    return 0
+
+
+def _bench(config, args: argparse.Namespace) -> dict:
     start = time.perf_counter()
     pipeline = Pipeline.from_config(config)
     load_ms = (time.perf_counter() - start) * 1000
@@ -257,7 +275,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         pipeline.analyse(Frame(first, 0.0))
     liveness = LivenessChecker.from_config(config, pipeline.detector, ir_camera=False)
     result = run_pipeline(pipeline, iter_frames(args.images, args.video, args.limit), liveness)
-    result.update(threads=args.threads, detector_input_size=config.detector.input_size,
+    result.update(detector_input_size=config.detector.input_size,
                   model_load_ms=load_ms, cold_start_ms=cold_start_ms, peak_rss_mb=peak_rss_mb())
     reference = _reference(config)
     for _ in range(WARMUP_FRAMES):
@@ -265,15 +283,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
     result.update(run_reference(reference, iter_frames(args.images, args.video, args.limit)))
     result["speedup"] = result["opencv_median_ms"] / result["end_to_end_median_ms"]
     result["matching"] = {str(n): t for n, t in matching_benchmark().items()}
-    if args.json:
-        print_json(result)
-    else:
-        _print_bench(result)
-    return 0
+    return result
 
 
 def _print_bench(r: dict) -> None:
-    print(f"{r['frames']} frames, {r['threads']} threads, detection at {r['detector_input_size']} px")
+    cpu = r["cpu"]
+    print(f"CPU {cpu['model']} ({cpu['machine']}, {cpu['cores']} cores), ncnn can use: "
+          f"{' '.join(cpu['ncnn_isa']) or 'no vector extensions'}; "
+          f"OMP_WAIT_POLICY {cpu['omp_wait_policy']}")
+    print(f"{r['frames']} frames, {r['threads']} threads, detection at {r['detector_input_size']} px, "
+          f"{r['contenders']} busy processes alongside")
     stages = "  ".join(f"{k} {v:.2f}" for k, v in r["stages"].items())
     print(f"stages (median ms): {stages}")
     print(f"end to end: median {r['end_to_end_median_ms']:.2f} ms, p90 {r['end_to_end_p90_ms']:.2f} ms"
