@@ -16,8 +16,10 @@ a person counts by their best template). Then, at a threshold t:
 * FNIR at FPIR x: at the lowest threshold whose FPIR is at most x.
 
 A search in a photo where no face is found has no answer: a miss when mated, a
-correct refusal for a stranger. A person none of whose captures could be enrolled
-stays out of the gallery, and their mated searches are misses.
+correct refusal for a stranger. A person whose captures could not be enrolled (too
+few passed the quality gate or agreed) stays out of the gallery and their searches
+out of the rates: at a door the administrator sees the refusal and enrols them
+again, so it is counted apart, as failures to enrol, not as FNIR.
 """
 
 from __future__ import annotations
@@ -36,7 +38,6 @@ from .images import IMAGE_SUFFIXES
 from .matcher import Matcher, MatcherConfig, TemplateIndex
 
 STRANGER = -1  # the truth of a stranger's search, and the answer "nobody"
-NOT_ENROLLED = 0  # the truth of a mated search whose person could not be enrolled
 FPIR_POINTS = (1e-2, 1e-3)
 GALLERY_SIZES = (100, 1000)
 DRAWS = 10  # random sub-galleries per size
@@ -226,23 +227,25 @@ def identify(split: Split, capture_enrolment: Callable[[Path], ImageVerdict],
     back (the door decides nothing on such a frame: it is left out of the rates).
     """
     enrol_paths = [p for paths in split.enrol.values() for p in paths]
-    search_paths = [p for _, p in split.mated] + list(split.strangers)
-    total = len(enrol_paths) + len(search_paths)
+    total = len(enrol_paths) + len(split.mated) + len(split.strangers)
     captures = {}
     for done, path in enumerate(enrol_paths, start=1):
         captures[path] = capture_enrolment(path)
         if progress:
             progress(done, total)
-    searched = []
-    for done, path in enumerate(search_paths, start=len(enrol_paths) + 1):
-        searched.append(capture_search(path))
+    ids, refused = enrol_people(gallery, split, captures, enrolment, model_id)
+    searches = [(ids[name], path) for name, path in split.mated if name in ids]
+    searches += [(STRANGER, path) for path in split.strangers]
+    truth, vectors, gated = [], [], 0
+    for done, (person, path) in enumerate(searches, start=total - len(searches) + 1):
+        verdict = capture_search(path)
+        if verdict is None:
+            gated += 1
+        else:
+            truth.append(person)
+            vectors.append(verdict.embedding.vector if verdict.ok else None)
         if progress:
             progress(done, total)
-    ids, refused = enrol_people(gallery, split, captures, enrolment, model_id)
-    names = [name for name, _ in split.mated] + [None] * len(split.strangers)
-    kept = [i for i, v in enumerate(searched) if v is not None]
-    truth = [STRANGER if names[i] is None else ids.get(names[i], NOT_ENROLLED) for i in kept]
-    vectors = [searched[i].embedding.vector if searched[i].ok else None for i in kept]
     person_ids, matrix = gallery.templates(model_id)
     found = search(TemplateIndex(person_ids, matrix), truth, vectors)
     return {
@@ -250,8 +253,9 @@ def identify(split: Split, capture_enrolment: Callable[[Path], ImageVerdict],
         "people": len(split.enrol) + len({p.parent for p in split.strangers}),
         "enrolled": len(ids),
         "failed_enrolments": len(refused),
+        "searches_of_unenrolled": len(split.mated) + len(split.strangers) - len(searches),
         "templates": int(len(person_ids)),
         "searches_without_face": sum(v is None for v in vectors),
-        "searches_gated": len(searched) - len(kept),
+        "searches_gated": gated,
         "by_gallery_size": by_gallery_size(person_ids, matrix, truth, vectors, threshold),
     }

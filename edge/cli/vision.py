@@ -52,8 +52,10 @@ def register(subparsers) -> None:
     ident.add_argument("--enrol", type=int, default=1, metavar="K",
                        help="enrol the first K photos of each person with more than K; "
                        "people with K or fewer are strangers (default 1)")
-    ident.add_argument("--quality-gate", action="store_true",
-                       help="search only with photos that pass the quality gate, as the door does")
+    ident.add_argument("--quality-gate", action=argparse.BooleanOptionalAction, default=True,
+                       help="search only with photos that pass the quality gate, as the door "
+                       "decides only on such frames (default); --no-quality-gate searches with "
+                       "every photo")
     ident.add_argument("--json", action="store_true", help="print JSON")
     add_config_argument(ident, required=False)
     ident.set_defaults(func=cmd_eval_identify)
@@ -186,8 +188,9 @@ def cmd_eval_identify(args: argparse.Namespace) -> int:
 
 def _print_identify(r: dict) -> None:
     print(f"{r['people']} people, {r['enrolled']} enrolled from {r['enrol']} photo(s) each "
-          f"({r['templates']} templates, {r['failed_enrolments']} could not be enrolled), "
-          f"model {r['model']}")
+          f"({r['templates']} templates), model {r['model']}")
+    print(f"{r['failed_enrolments']} could not be enrolled (their {r['searches_of_unenrolled']} "
+          f"searches are left out)")
     print(f"{r['mated_searches']} mated and {r['stranger_searches']} stranger searches, "
           f"{r['searches_without_face']} without a face, {r['searches_gated']} held back by "
           f"the quality gate")
