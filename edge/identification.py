@@ -122,9 +122,6 @@ class Searches:
     def mated(self) -> np.ndarray:
         return self.truth != STRANGER
 
-    def subset(self, rows: np.ndarray) -> "Searches":
-        return Searches(self.truth[rows], self.best[rows], self.top[rows], self.second[rows])
-
 
 def search(index: TemplateIndex, truth: Sequence[int],
            vectors: Sequence[np.ndarray | None]) -> Searches:

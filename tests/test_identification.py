@@ -154,3 +154,25 @@ def test_eval_identify_on_real_photos(shared_data, capsys):
 def test_eval_identify_names_a_missing_folder(tmp_path, capsys):
     assert main(["eval", "identify", "--images", str(tmp_path / "nope")]) == 1
     assert "no such folder" in capsys.readouterr().err
+
+
+def test_enrolment_photos_with_several_faces_need_a_chooser(shared_data):
+    from edge.config import default_config
+    from edge.enrollment import capture_from_images
+    from edge.pipeline import Pipeline
+
+    photo = shared_data / "face_recognition_examples" / "examples" / "two_people.jpg"
+    pipeline = Pipeline.from_config(default_config())
+    (refused,) = capture_from_images(pipeline, [photo])
+    assert refused.verdict == "2 faces" and not refused.ok
+
+    def leftmost(faces, image):
+        return min(faces, key=lambda f: f.center[0])
+
+    def rightmost(faces, image):
+        return max(faces, key=lambda f: f.center[0])
+
+    (left,) = capture_from_images(pipeline, [photo], choose=leftmost)
+    (right,) = capture_from_images(pipeline, [photo], choose=rightmost)
+    assert left.ok and right.ok
+    assert left.embedding.similarity(right.embedding) < 0.3  # two different people
