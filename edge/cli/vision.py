@@ -305,6 +305,8 @@ def _print_bench(r: dict) -> None:
               f"{r['liveness_median_ms']:.2f} ms, p90 {r['liveness_p90_ms']:.2f} ms")
     print(f"opencv FaceDetectorYN+FaceRecognizerSF: median {r['opencv_median_ms']:.2f} ms,"
           f" p90 {r['opencv_p90_ms']:.2f} ms")
+    print(f"CPU time per frame (all threads): ncnn pipeline {r['cpu_ms_per_frame']:.1f} ms,"
+          f" opencv {r['opencv_cpu_ms_per_frame']:.1f} ms")
     print(f"speedup {r['speedup']:.2f}x   model load {r['model_load_ms']:.0f} ms"
           f"   load to first result {r['cold_start_ms']:.0f} ms   peak RSS {r['peak_rss_mb']:.0f} MB")
     for size, t in r["matching"].items():
