@@ -78,7 +78,8 @@ def cpu_report() -> dict:
     machine = platform.machine()
     return {"model": model or platform.processor() or machine, "machine": machine,
             "cores": os.cpu_count() or 1, "ncnn_isa": ncnn_isa(machine, flags, ask_ncnn),
-            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default")}
+            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"),
+            "gomp_spincount": os.environ.get("GOMP_SPINCOUNT", "default")}
 
 
 def _busy(parent: int, deadline: float) -> None:

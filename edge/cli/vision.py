@@ -293,7 +293,7 @@ def _print_bench(r: dict) -> None:
     cpu = r["cpu"]
     print(f"CPU {cpu['model']} ({cpu['machine']}, {cpu['cores']} cores), ncnn can use: "
           f"{' '.join(cpu['ncnn_isa']) or 'no vector extensions'}; "
-          f"OMP_WAIT_POLICY {cpu['omp_wait_policy']}")
+          f"OMP_WAIT_POLICY {cpu['omp_wait_policy']}, GOMP_SPINCOUNT {cpu['gomp_spincount']}")
     print(f"{r['frames']} frames, {r['threads']} threads, detection at {r['detector_input_size']} px, "
           f"{r['contenders']} busy processes alongside")
     stages = "  ".join(f"{k} {v:.2f}" for k, v in r["stages"].items())
