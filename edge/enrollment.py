@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Callable, Protocol, Sequence
 
 import numpy as np
 
@@ -225,9 +225,18 @@ class ImageVerdict:
         return self.embedding is not None
 
 
+# choose(faces, image) -> the face to enrol from a photo that shows several.
+ChooseFace = Callable[[list[Face], np.ndarray], Face]
+
+
 def capture_from_images(pipeline: FacePipeline, paths: Sequence[Path],
-                        max_pixels: int = MAX_PIXELS) -> list[ImageVerdict]:
-    """Detect, check and embed the single face of each photo; one verdict each."""
+                        max_pixels: int = MAX_PIXELS,
+                        choose: ChooseFace | None = None) -> list[ImageVerdict]:
+    """Detect, check and embed the face of each photo; one verdict each.
+
+    A photo must show a single face, unless ``choose`` picks one of several (an
+    evaluation on photos of celebrities with others in the background).
+    """
     verdicts = []
     for path in map(Path, paths):
         try:
@@ -236,16 +245,17 @@ def capture_from_images(pipeline: FacePipeline, paths: Sequence[Path],
             verdicts.append(ImageVerdict(path, f"unreadable ({exc})"))
             continue
         faces = pipeline.detect(image)
-        if len(faces) != 1:
+        if not faces or (len(faces) > 1 and choose is None):
             verdicts.append(ImageVerdict(path, "no face" if not faces else f"{len(faces)} faces"))
             continue
-        quality = pipeline.check_quality(image, faces[0])
+        face = faces[0] if len(faces) == 1 else choose(faces, image)
+        quality = pipeline.check_quality(image, face)
         if not quality.passed:
             reasons = ", ".join(r.replace("_", " ") for r in quality.reasons)
             verdicts.append(ImageVerdict(path, reasons))
             continue
-        embedding = pipeline.embed(image, faces[0])
-        verdicts.append(ImageVerdict(path, "ok", embedding, faces[0].score))
+        embedding = pipeline.embed(image, face)
+        verdicts.append(ImageVerdict(path, "ok", embedding, face.score))
     return verdicts
 
 

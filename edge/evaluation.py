@@ -124,8 +124,9 @@ def verification_metrics(scores: np.ndarray, same: np.ndarray, folds: np.ndarray
     }
 
 
-def nearest_centre(faces: list, width: int, height: int):
+def nearest_centre(faces: list, image: np.ndarray):
     """The face whose box centre is nearest the image centre (LFW centres the subject)."""
+    height, width = image.shape[:2]
     return min(faces, key=lambda f: (f.center[0] - width / 2) ** 2 + (f.center[1] - height / 2) ** 2)
 
 

@@ -6,10 +6,22 @@ otherwise give garbage embeddings that look like a stranger.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from .errors import ModelError
 from .models import ModelSpec
+
+# ncnn's wheels run their threads on GNU libgomp, which by default spins up to
+# 300,000 times waiting for a sibling thread before it sleeps (ncnn's
+# openmp_blocktime option reaches only LLVM's runtime). With other work on the
+# cores the sibling is often descheduled and the spinning starves it: under load
+# a frame took 10-30x longer (README, Speed under load). Sleeping at once costs
+# little. libgomp reads this once, when ncnn is first imported, and every ncnn
+# import in facegate comes after this module's; an operator's own setting stays.
+if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
 
 
 class NcnnModel:

@@ -1,18 +1,24 @@
-"""``facegate eval pairs|liveness`` and ``facegate bench``: accuracy and speed, printed as numbers."""
+"""``facegate eval pairs|identify|liveness`` and ``facegate bench``: accuracy and speed, printed as numbers."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import tempfile
 import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from ..benchmark import iter_frames, peak_rss_mb, reference_frame, run_pipeline, run_reference
+from ..benchmark import (
+    contention, cpu_report, iter_frames, peak_rss_mb, reference_frame, run_pipeline, run_reference,
+)
+from ..enrollment import ImageVerdict, capture_from_images
 from ..errors import FacegateError
 from ..evaluation import nearest_centre, read_pairs, score_pairs, verification_metrics
+from ..gallery import Gallery, GalleryConfig, create_gallery
+from ..identification import identify, read_people, split_people
 from ..images import read_image
 from ..liveness.evaluate import read_manifest, run_sample, summarise
 from ..liveness.policy import LivenessChecker
@@ -24,6 +30,7 @@ from .common import add_config_argument, config_from_args, print_json, progress
 
 
 WARMUP_FRAMES = 5
+MAX_CONTENDERS = 64
 
 
 def register(subparsers) -> None:
@@ -38,6 +45,20 @@ def register(subparsers) -> None:
     pairs.add_argument("--json", action="store_true", help="print JSON")
     add_config_argument(pairs, required=False)
     pairs.set_defaults(func=cmd_eval_pairs)
+
+    ident = kinds.add_parser("identify", help="open-set 1:N identification (FPIR, FNIR, rank-1)")
+    ident.add_argument("--images", required=True, type=Path,
+                       help="folder with one sub-folder of photos per person")
+    ident.add_argument("--enrol", type=int, default=1, metavar="K",
+                       help="enrol the first K photos of each person with more than K; "
+                       "people with K or fewer are strangers (default 1)")
+    ident.add_argument("--quality-gate", action=argparse.BooleanOptionalAction, default=True,
+                       help="search only with photos that pass the quality gate, as the door "
+                       "decides only on such frames (default); --no-quality-gate searches with "
+                       "every photo")
+    ident.add_argument("--json", action="store_true", help="print JSON")
+    add_config_argument(ident, required=False)
+    ident.set_defaults(func=cmd_eval_identify)
 
     liveness = kinds.add_parser("liveness", help="presentation-attack detection (ISO/IEC 30107-3)")
     liveness.add_argument("--manifest", required=True, type=Path,
@@ -56,6 +77,8 @@ def register(subparsers) -> None:
     source.add_argument("--video", type=Path, help="video file")
     bench.add_argument("--threads", type=int, default=2, help="CPU threads for both runtimes")
     bench.add_argument("--limit", type=int, default=200, help="most frames to time")
+    bench.add_argument("--contend", type=int, default=0, metavar="N",
+                       help=f"keep N other processes busy on the CPU meanwhile (0..{MAX_CONTENDERS})")
     bench.add_argument("--json", action="store_true", help="print JSON")
     add_config_argument(bench, required=False)
     bench.set_defaults(func=cmd_bench)
@@ -81,7 +104,7 @@ def _centre_face_embedder(detect, embed):
         faces = detect(image)
         if not faces:
             return None
-        return embed(image, nearest_centre(faces, image.shape[1], image.shape[0]))
+        return embed(image, nearest_centre(faces, image))
 
     return embed_image
 
@@ -120,6 +143,67 @@ def _print_eval(result: dict) -> None:
         print(f"{label:17} accuracy {100 * r['accuracy']:.2f}% ± {100 * r['accuracy_std']:.2f}"
               f"  threshold {r['threshold']:.3f}  TAR@FAR=1e-3 {100 * r['tar_at_far_1e-3']:.2f}%"
               f"  failed detections {r['failed_detections']}")
+
+
+def _search_capture(pipeline: Pipeline, quality_gate: bool):
+    """path -> the verdict on the face nearest the centre; None when the gate holds it back."""
+
+    def capture(path: Path) -> ImageVerdict | None:
+        image = read_image(path)
+        faces = pipeline.detect(image)
+        if not faces:
+            return ImageVerdict(path, "no face")
+        face = nearest_centre(faces, image)
+        aligned = pipeline.align(image, face)
+        if quality_gate and not pipeline.quality.assess(aligned).passed:
+            return None
+        return ImageVerdict(path, "ok", pipeline.embedder.embed(aligned), face.score)
+
+    return capture
+
+
+def cmd_eval_identify(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    split = split_people(read_people(args.images), args.enrol)
+    pipeline = Pipeline.from_config(config)
+
+    def capture_enrolment(path: Path) -> ImageVerdict:
+        (verdict,) = capture_from_images(pipeline, [path], choose=nearest_centre)
+        return verdict
+
+    with tempfile.TemporaryDirectory(prefix="facegate-identify-") as tmp:
+        store = GalleryConfig(path=str(Path(tmp) / "gallery.db"), key_file=str(Path(tmp) / "key"))
+        create_gallery(store)
+        with Gallery.from_config(store) as gallery:
+            result = identify(split, capture_enrolment, _search_capture(pipeline, args.quality_gate),
+                              gallery, config.enrollment, config.matcher.min_similarity,
+                              pipeline.model_id, progress("embedding photos"))
+    result.update(enrol=args.enrol, quality_gate=args.quality_gate, model=pipeline.model_id)
+    if args.json:
+        print_json(result)
+    else:
+        _print_identify(result)
+    return 0
+
+
+def _print_identify(r: dict) -> None:
+    print(f"{r['people']} people, {r['enrolled']} enrolled from {r['enrol']} photo(s) each "
+          f"({r['templates']} templates), model {r['model']}")
+    print(f"{r['failed_enrolments']} could not be enrolled (their {r['searches_of_unenrolled']} "
+          f"searches are left out)")
+    print(f"{r['mated_searches']} mated and {r['stranger_searches']} stranger searches, "
+          f"{r['searches_without_face']} without a face, {r['searches_gated']} held back by "
+          f"the quality gate")
+    print(f"rank-1 {100 * r['rank1']:.2f}%")
+    print(f"at min_similarity {r['threshold']:.3f}: FPIR {100 * r['fpir']:.2f}%  "
+          f"FNIR {100 * r['fnir']:.2f}%  (wrong person {100 * r['wrong_person']:.2f}%)")
+    for target, point in r["fnir_at_fpir"].items():
+        bound = "  (upper bound: too few strangers)" if point["bound"] else ""
+        print(f"at FPIR {float(target):g}: FNIR {100 * point['fnir']:.2f}%  "
+              f"threshold {point['threshold']:.3f}{bound}")
+    for size, point in r["by_gallery_size"].items():
+        print(f"gallery of {int(size):>5} people: FPIR {100 * point['fpir']:.2f}%  "
+              f"FNIR {100 * point['fnir']:.2f}%  ({point['draws']} draw(s))")
 
 
 def cmd_eval_liveness(args: argparse.Namespace) -> int:
@@ -169,8 +253,21 @@ def _print_liveness(r: dict) -> None:
 def cmd_bench(args: argparse.Namespace) -> int:
     if args.threads < 1:
         raise FacegateError("--threads must be at least 1")
+    if not 0 <= args.contend <= MAX_CONTENDERS:
+        raise FacegateError(f"--contend must be between 0 and {MAX_CONTENDERS}")
     config = _with_threads(config_from_args(args), args.threads)
     cv2.setNumThreads(args.threads)
+    with contention(args.contend):
+        result = _bench(config, args)
+    result.update(threads=args.threads, contenders=args.contend, cpu=cpu_report())
+    if args.json:
+        print_json(result)
+    else:
+        _print_bench(result)
+    return 0
+
+
+def _bench(config, args: argparse.Namespace) -> dict:
     start = time.perf_counter()
     pipeline = Pipeline.from_config(config)
     load_ms = (time.perf_counter() - start) * 1000
@@ -181,7 +278,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         pipeline.analyse(Frame(first, 0.0))
     liveness = LivenessChecker.from_config(config, pipeline.detector, ir_camera=False)
     result = run_pipeline(pipeline, iter_frames(args.images, args.video, args.limit), liveness)
-    result.update(threads=args.threads, detector_input_size=config.detector.input_size,
+    result.update(detector_input_size=config.detector.input_size,
                   model_load_ms=load_ms, cold_start_ms=cold_start_ms, peak_rss_mb=peak_rss_mb())
     reference = _reference(config)
     for _ in range(WARMUP_FRAMES):
@@ -189,15 +286,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
     result.update(run_reference(reference, iter_frames(args.images, args.video, args.limit)))
     result["speedup"] = result["opencv_median_ms"] / result["end_to_end_median_ms"]
     result["matching"] = {str(n): t for n, t in matching_benchmark().items()}
-    if args.json:
-        print_json(result)
-    else:
-        _print_bench(result)
-    return 0
+    return result
 
 
 def _print_bench(r: dict) -> None:
-    print(f"{r['frames']} frames, {r['threads']} threads, detection at {r['detector_input_size']} px")
+    cpu = r["cpu"]
+    print(f"CPU {cpu['model']} ({cpu['machine']}, {cpu['cores']} cores), ncnn can use: "
+          f"{' '.join(cpu['ncnn_isa']) or 'no vector extensions'}; "
+          f"OMP_WAIT_POLICY {cpu['omp_wait_policy']}, GOMP_SPINCOUNT {cpu['gomp_spincount']}")
+    print(f"{r['frames']} frames, {r['threads']} threads, detection at {r['detector_input_size']} px, "
+          f"{r['contenders']} busy processes alongside")
     stages = "  ".join(f"{k} {v:.2f}" for k, v in r["stages"].items())
     print(f"stages (median ms): {stages}")
     print(f"end to end: median {r['end_to_end_median_ms']:.2f} ms, p90 {r['end_to_end_p90_ms']:.2f} ms"
@@ -207,6 +305,8 @@ def _print_bench(r: dict) -> None:
               f"{r['liveness_median_ms']:.2f} ms, p90 {r['liveness_p90_ms']:.2f} ms")
     print(f"opencv FaceDetectorYN+FaceRecognizerSF: median {r['opencv_median_ms']:.2f} ms,"
           f" p90 {r['opencv_p90_ms']:.2f} ms")
+    print(f"CPU time per frame (all threads): ncnn pipeline {r['cpu_ms_per_frame']:.1f} ms,"
+          f" opencv {r['opencv_cpu_ms_per_frame']:.1f} ms")
     print(f"speedup {r['speedup']:.2f}x   model load {r['model_load_ms']:.0f} ms"
           f"   load to first result {r['cold_start_ms']:.0f} ms   peak RSS {r['peak_rss_mb']:.0f} MB")
     for size, t in r["matching"].items():
