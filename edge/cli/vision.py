@@ -141,7 +141,7 @@ def cmd_eval_liveness(args: argparse.Namespace) -> int:
         if report:
             report(i, len(samples))
     result = summarise(outcomes, checker.threshold, config.liveness.level)
-    result["model"] = checker.rgb.model_id
+    result["model"] = ", ".join(checker.rgb.model_ids)
     if args.json:
         print_json(result)
     else:

@@ -5,8 +5,8 @@ Levels:
 * ``off``: no liveness check; the daemon grants on recognition alone.
 * ``standard``: the passive RGB score, averaged over the face's recent frames,
   must reach ``threshold``; a face that turns and moves like a flat picture is a
-  spoof; with an IR camera, the NIR check must pass. Stillness is not held
-  against anyone.
+  spoof; with an IR camera, the NIR check must pass. Any one of these layers
+  saying spoof denies. Stillness is not held against anyone.
 
 The temporal cues follow the face mesh's points (the pipeline's, computed once per
 face), not the detector's: YuNet's five landmarks jitter by up to a fifth of the
@@ -36,7 +36,7 @@ from ..schema import setting
 from ..types import Face, Frame, Liveness, Mesh
 from .motion import PLANAR, THREE_D, blinked, motion
 from .nir import NirCheck
-from .rgb import PassiveRgb
+from .rgb import PassiveRgb, RgbModel
 
 LEVELS = ("off", "standard", "strict")
 
@@ -46,7 +46,9 @@ class LivenessConfig:
     level: str = setting(
         "standard", "presentation-attack checks: off, standard or strict (see README)",
         choices=LEVELS)
-    model: str = setting("liveness_rgb_v2", "passive RGB liveness model id in the manifest")
+    models: tuple[str, ...] = setting(
+        ("minifasnet_v2", "minifasnet_v1se"),
+        "passive RGB liveness model ids in the manifest; their live probabilities are averaged")
     threshold: float = setting(
         0.5, "standard: mean live score over the recent frames needed to pass", min=0.0, max=1.0)
     strict_threshold: float = setting(
@@ -79,6 +81,8 @@ class LivenessConfig:
         min=0.0, max=128.0)
 
     def validate(self) -> None:
+        if not self.models or len(set(self.models)) != len(self.models):
+            raise ConfigError("liveness.models: name one or more models, each once")
         if self.nir_brightness[0] >= self.nir_brightness[1]:
             raise ConfigError("liveness.nir_brightness: the first value must be below the second")
 
@@ -111,7 +115,7 @@ class LivenessChecker:
             return None
         models_dir = config.models.resolved_dir()
         threads = config.models.resolved_threads()
-        rgb = PassiveRgb(model_spec(models_dir, section.model), threads)
+        rgb = PassiveRgb([RgbModel(model_spec(models_dir, m), threads) for m in section.models])
         nir = None
         if ir_camera:
             nir = NirCheck(detector, section.nir_registration, section.nir_min_iou,
@@ -138,7 +142,7 @@ class LivenessChecker:
                                  float(np.mean(eye_openness(mesh.points)))))
         score = float(np.mean([s.score for s in self._track]))
         spoof: dict[str, str] = {}  # cue -> reason
-        if score < self.threshold:
+        if not score >= self.threshold:  # a NaN score is a spoof
             spoof["rgb"] = f"rgb score {score:.2f} below {self.threshold:g}"
         moved = motion([s.points for s in self._track], self.config.min_turn,
                        self.config.max_planar_parallax)
