@@ -50,6 +50,8 @@ EVENT_KINDS = frozenset(
         "door_forced",
         "door_held_open",
         "exit_request",
+        "liveness_calibrated",
+        "liveness_reverted",
     }
 )
 DELETED_NAME = "[deleted]"
@@ -96,6 +98,19 @@ class Event:
     reason: str | None
 
 
+@dataclass(frozen=True)
+class CalibrationRecord:
+    """One site calibration of the RGB liveness layer: its head and held-back report as
+    JSON (``edge/liveness/calibration.py`` reads them), when it was made, whether it is
+    the one in use."""
+
+    id: int
+    created: float
+    head: str
+    report: str
+    active: bool
+
+
 # --- schema and forward migrations -------------------------------------------------
 # Each migration takes the database from version i to i+1 inside the caller's
 # transaction. Append new ones; never edit a released one.
@@ -139,7 +154,26 @@ def _migrate_initial(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX events_by_person ON events (person_id)")
 
 
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_migrate_initial,)
+def _migrate_liveness_calibrations(db: sqlite_utils.Database) -> None:
+    # Every calibration attempt is kept with its report; at most one is active.
+    db.execute(
+        """CREATE TABLE liveness_calibrations (
+            id INTEGER PRIMARY KEY,
+            created REAL NOT NULL,
+            head TEXT NOT NULL,
+            report TEXT NOT NULL,
+            active INTEGER NOT NULL DEFAULT 0 CHECK (active IN (0, 1)))"""
+    )
+    db.execute(
+        "CREATE UNIQUE INDEX one_active_calibration ON liveness_calibrations (active)"
+        " WHERE active = 1"
+    )
+
+
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
+    _migrate_initial,
+    _migrate_liveness_calibrations,
+)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -537,6 +571,51 @@ class Gallery:
             sql += " WHERE " + " AND ".join(where)
         with self._errors():
             return [Event(**row) for row in self.db.query(sql + " ORDER BY time, id", params)]
+
+    # --- liveness calibration ---------------------------------------------------
+
+    def add_liveness_calibration(self, head: str, report: str, active: bool,
+                                 now: float | None = None) -> int:
+        """Store a calibration attempt; an ``active`` one replaces the one in use and is
+        logged as ``liveness_calibrated``. Returns its id."""
+        now = _wall(now)
+        with self._transaction(changes_people=False):
+            if active:
+                self._conn.execute("UPDATE liveness_calibrations SET active = 0 WHERE active = 1")
+            cursor = self._conn.execute(
+                "INSERT INTO liveness_calibrations (created, head, report, active)"
+                " VALUES (?, ?, ?, ?)",
+                [now, head, report, int(active)],
+            )
+            calibration_id = int(cursor.lastrowid)
+            if active:
+                self._insert_event("liveness_calibrated", now, None, None, None, None,
+                                   f"calibration #{calibration_id}")
+        return calibration_id
+
+    def liveness_calibrations(self) -> list[CalibrationRecord]:
+        """Every calibration attempt, newest first."""
+        with self._errors():
+            rows = self.db.query("SELECT * FROM liveness_calibrations ORDER BY id DESC")
+            return [CalibrationRecord(r["id"], r["created"], r["head"], r["report"],
+                                      bool(r["active"])) for r in rows]
+
+    def active_liveness_calibration(self) -> CalibrationRecord | None:
+        return next((c for c in self.liveness_calibrations() if c.active), None)
+
+    def revert_liveness_calibration(self, now: float | None = None) -> int | None:
+        """Stop using the active calibration (the default layer applies again); returns its
+        id, or None when none was active."""
+        now = _wall(now)
+        with self._transaction(changes_people=False):
+            row = self._conn.execute(
+                "SELECT id FROM liveness_calibrations WHERE active = 1").fetchone()
+            if row is None:
+                return None
+            self._conn.execute("UPDATE liveness_calibrations SET active = 0 WHERE id = ?", [row[0]])
+            self._insert_event("liveness_reverted", now, None, None, None, None,
+                               f"calibration #{row[0]}")
+        return int(row[0])
 
     # --- maintenance ------------------------------------------------------------
 

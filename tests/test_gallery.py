@@ -244,17 +244,18 @@ def test_schema_migrates_forward_and_refuses_newer(paths, monkeypatch):
         calls.append(2)
         db.execute("CREATE TABLE extra (x INTEGER)")
 
+    released = len(gallery_module.MIGRATIONS)
     monkeypatch.setattr(
         gallery_module, "MIGRATIONS", gallery_module.MIGRATIONS + (migration_2,)
     )
-    monkeypatch.setattr(gallery_module, "SCHEMA_VERSION", 2)
+    monkeypatch.setattr(gallery_module, "SCHEMA_VERSION", released + 1)
     with Gallery.open(path, key_path) as g:
         assert "extra" in g.db.table_names()
     with Gallery.open(path, key_path):
         pass
     assert calls == [2]  # ran once
-    monkeypatch.setattr(gallery_module, "MIGRATIONS", gallery_module.MIGRATIONS[:1])
-    monkeypatch.setattr(gallery_module, "SCHEMA_VERSION", 1)
+    monkeypatch.setattr(gallery_module, "MIGRATIONS", gallery_module.MIGRATIONS[:released])
+    monkeypatch.setattr(gallery_module, "SCHEMA_VERSION", released)
     before = sha(path)
     with pytest.raises(GalleryError, match="newer"):
         Gallery.open(path, key_path)
@@ -269,7 +270,7 @@ def test_failed_migration_rolls_back(paths, monkeypatch):
         raise RuntimeError("boom")
 
     monkeypatch.setattr(gallery_module, "MIGRATIONS", gallery_module.MIGRATIONS + (broken,))
-    monkeypatch.setattr(gallery_module, "SCHEMA_VERSION", 2)
+    monkeypatch.setattr(gallery_module, "SCHEMA_VERSION", len(gallery_module.MIGRATIONS))
     with pytest.raises(RuntimeError):
         Gallery.open(path, key_path)
     monkeypatch.undo()

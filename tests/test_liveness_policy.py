@@ -186,3 +186,14 @@ def test_a_nan_rgb_score_is_a_spoof():
     (verdict,) = run(checker, frames(STILL[:1]))
     assert verdict.verdict == "spoof" and verdict.cues == ("rgb",)
 
+
+@pytest.mark.parametrize("level", ["standard", "strict"])
+def test_a_calibrated_threshold_replaces_the_configured_one_at_both_levels(level):
+    config = LivenessConfig(level=level, threshold=0.5, strict_threshold=0.8)
+    checker = LivenessChecker(config, ScriptedRgb([0.3] * 6), calibrated_threshold=0.25)
+    assert checker.threshold == 0.25
+    verdicts = run(checker, frames(STILL))
+    # Passing the score is not enough at strict: a blink or a turn is still asked for.
+    assert verdicts[-1].verdict == ("live" if level == "standard" else "inconclusive")
+    checker = LivenessChecker(config, ScriptedRgb([0.2]), calibrated_threshold=0.25)
+    assert run(checker, frames(STILL[:1]))[0].verdict == "spoof"

@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "edge.cli.gallery",
     "edge.cli.events",
     "edge.cli.enroll",
+    "edge.cli.liveness",
     "edge.cli.run",
     "edge.cli.ops",
 )

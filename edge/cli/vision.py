@@ -13,7 +13,9 @@ import numpy as np
 from ..benchmark import iter_frames, peak_rss_mb, reference_frame, run_pipeline, run_reference
 from ..errors import FacegateError
 from ..evaluation import nearest_centre, read_pairs, score_pairs, verification_metrics
+from ..gallery import Gallery
 from ..images import read_image
+from ..liveness.calibration import active_head
 from ..liveness.evaluate import read_manifest, run_sample, summarise
 from ..liveness.policy import LivenessChecker
 from ..matcher import matching_benchmark
@@ -45,8 +47,9 @@ def register(subparsers) -> None:
     liveness.add_argument("--level", choices=("standard", "strict"),
                           help="liveness level to measure (default: the config's)")
     liveness.add_argument("--model", action="append", metavar="ID",
-                          help="measure the RGB layer made of this model; repeat for a fusion "
-                          "(default: the config's liveness.models)")
+                          help="measure the RGB layer made of this model, uncalibrated; repeat "
+                          "for a fusion (default: the config's layer with the site calibration "
+                          "in its gallery, if any)")
     liveness.add_argument("--fps", type=float, default=15.0,
                           help="frame rate of image sequences, for the checker's timing")
     liveness.add_argument("--json", action="store_true", help="print JSON")
@@ -138,8 +141,13 @@ def cmd_eval_liveness(args: argparse.Namespace) -> int:
     if args.fps <= 0:
         raise FacegateError("--fps must be positive")
     samples = read_manifest(args.manifest)
+    head = None
+    if args.config and not args.model and Path(config.gallery.path).exists():
+        with Gallery.from_config(config.gallery) as gallery:
+            head = active_head(gallery)
     pipeline = Pipeline.from_config(config)
-    checker = LivenessChecker.from_config(config, pipeline.detector, ir_camera=False)
+    checker = LivenessChecker.from_config(config, pipeline.detector, ir_camera=False,
+                                          calibration=head)
     report = progress("presentations")
     outcomes = []
     for i, sample in enumerate(samples, start=1):
@@ -148,6 +156,7 @@ def cmd_eval_liveness(args: argparse.Namespace) -> int:
             report(i, len(samples))
     result = summarise(outcomes, checker.threshold, section.level)
     result["models"] = list(checker.rgb.model_ids)
+    result["calibration"] = head.calibration_id if head is not None else None
     if args.json:
         print_json(result)
     else:
@@ -156,8 +165,10 @@ def cmd_eval_liveness(args: argparse.Namespace) -> int:
 
 
 def _print_liveness(r: dict) -> None:
-    print(f"{r['samples']} presentations, level {r['level']}, models {', '.join(r['models'])}, "
-          f"threshold {r['threshold']:.3f}")
+    layer = (f"site calibration #{r['calibration']}" if r["calibration"] is not None
+             else "mean live probability")
+    print(f"{r['samples']} presentations, level {r['level']}, models {', '.join(r['models'])} "
+          f"({layer}), threshold {r['threshold']:.3f}")
     for attack, rate in r["apcer"].items():
         print(f"APCER({attack}) {100 * rate:.2f}%")
     print(f"BPCER {100 * r['bpcer']:.2f}%   ACER {100 * r['acer']:.2f}%")

@@ -24,8 +24,10 @@ from ..errors import FacegateError
 from ..images import read_image, read_video
 from ..pipeline import Pipeline
 from ..types import Face, Frame, Liveness
+from .calibration import Presentation
 from .metrics import operating_points
 from .policy import LivenessChecker
+from .rgb import PassiveRgb
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".gif"}
 LABELS = ("live", "spoof")
@@ -113,6 +115,19 @@ def run_sample(checker: LivenessChecker, pipeline: Pipeline, sample: Sample, fps
         face, mesh = pipeline.refine(image, face)
         verdict = checker.check(Frame(image, (count - 1) / fps, seq=count), face, mesh)
     return Outcome(sample, count, verdict)
+
+
+def collect_outputs(samples: list[Sample], pipeline: Pipeline, rgb: PassiveRgb) -> list[Presentation]:
+    """Each sample's frames through the RGB models alone, for fitting a calibration."""
+    presentations = []
+    for sample in samples:
+        frames = []
+        for image in frames_of(sample.path):
+            face = presenter(pipeline.detect(image))
+            if face is not None:
+                frames.append(tuple(rgb.outputs(image, face)))
+        presentations.append(Presentation(sample.label, sample.attack, tuple(frames)))
+    return presentations
 
 
 def summarise(outcomes: list[Outcome], threshold: float, level: str) -> dict:

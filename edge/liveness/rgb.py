@@ -2,8 +2,9 @@
 
 The layer runs one or more networks, each on its own crop of the face (the scale
 is in its manifest entry), and keeps each network's three logits and the 128
-features under them. The live score is the mean of the networks' live
-probabilities, as the MiniFASNet authors fuse their pair.
+features under them. By default the live score is the mean of the networks' live
+probabilities, as the MiniFASNet authors fuse their pair; a site calibration
+(``calibration.py``) replaces that with a head fitted on the same outputs.
 """
 
 from __future__ import annotations
@@ -62,12 +63,17 @@ def fused_probability(outputs: Sequence[ModelOutputs]) -> float:
 
 
 class PassiveRgb:
-    """Scores one face in one frame; 1.0 is surely live, 0.0 surely an attack."""
+    """Scores one face in one frame; 1.0 is surely live, 0.0 surely an attack.
 
-    def __init__(self, models: Sequence[RgbModel]):
+    ``head`` (a fitted calibration, or None for the default fusion) maps the
+    networks' outputs to the score.
+    """
+
+    def __init__(self, models: Sequence[RgbModel], head=None):
         if not models:
             raise ValueError("the RGB layer needs at least one model")
         self.models = list(models)
+        self.head = head
 
     @property
     def model_ids(self) -> tuple[str, ...]:
@@ -77,4 +83,9 @@ class PassiveRgb:
         return [m.outputs(m.crop(image, face)) for m in self.models]
 
     def score(self, image: np.ndarray, face: Face) -> float:
-        return fused_probability(self.outputs(image, face))
+        return self.score_outputs(self.outputs(image, face))
+
+    def score_outputs(self, outputs: Sequence[ModelOutputs]) -> float:
+        if self.head is None:
+            return fused_probability(outputs)
+        return self.head.score(outputs)
