@@ -82,6 +82,12 @@ class LivenessConfig:
     nir_min_contrast: float = setting(
         6.0, "standard deviation of grey levels the inner face must reach in NIR",
         min=0.0, max=128.0)
+    nir_max_grain: float = setting(
+        0.15, "fine grain (what a 1.5 px blur removes, over the brightness) the inner face "
+        "may show in NIR; print dots and paper show more", min=0.0, max=10.0)
+    nir_max_saturated: float = setting(
+        0.10, "share of the inner face that may be clipped white (>= 250) in NIR; lit paper "
+        "clips more", min=0.0, max=1.0)
 
     def validate(self) -> None:
         if not self.models or len(set(self.models)) != len(self.models):
@@ -129,7 +135,8 @@ class LivenessChecker:
         nir = None
         if ir_camera:
             nir = NirCheck(detector, section.nir_registration, section.nir_min_iou,
-                           section.nir_brightness, section.nir_min_contrast)
+                           section.nir_brightness, section.nir_min_contrast,
+                           section.nir_max_grain, section.nir_max_saturated)
         return cls(section, PassiveRgb(models, calibration), nir,
                    calibration.threshold if calibration is not None else None)
 
