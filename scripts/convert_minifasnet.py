@@ -9,6 +9,11 @@ network is traced with a second output, the 128 features that feed the last laye
 (site calibration may use them), and converted with pnnx at fp32 (pnnx's fp16
 default moves probabilities by up to 0.036).
 
+The authors cut their crops around the boxes of another detector, wider and lower
+than YuNet's. The script measures how on their own sample (image_T1, where the
+weights' README gives their box): the manifest's box_adjust moves and resizes a
+YuNet box onto theirs, so the networks see the crops they were trained on.
+
 The authors' licence is copied beside the models as LICENSE.minifasnet. The
 script then cuts the authors' crop (edge.liveness.crop) from real faces, runs
 torch and ncnn on the same crops, exits if they differ by more than 1e-4, and
@@ -36,7 +41,7 @@ sys.path.insert(0, str(REPO))
 
 from edge.config import default_config  # noqa: E402
 from edge.images import read_image  # noqa: E402
-from edge.liveness.crop import scaled_crop  # noqa: E402
+from edge.liveness.crop import scaled_crop, training_box  # noqa: E402
 from edge.liveness.rgb import RgbModel  # noqa: E402
 from edge.models import ModelSpec, sha256_file, update_manifest  # noqa: E402
 from edge.pipeline import Pipeline  # noqa: E402
@@ -62,6 +67,8 @@ SOURCES = {
 FACES = ("silentface_samples_minivision/image_T1.jpg", "silentface_samples_minivision/image_F1.jpg",
          "silentface_samples_minivision/image_F2.jpg")
 OWN_FACES = ("tests/data/faces/obama_1.jpg",)
+# The authors' detector box (x, y, width, height) on image_T1, from the weights' README.
+AUTHORS_BOX = (106.0, 147.0, 207.0, 213.0)
 REFERENCE = REPO / "tests" / "data" / "minifasnet_reference.npz"
 TOLERANCE = 1e-4
 
@@ -172,7 +179,21 @@ def load_state(path: Path, sha256: str) -> dict:
     return {k.removeprefix("module."): v for k, v in state.items()}
 
 
-def manifest_entry(model_id: str, src: dict, param: Path, weights: Path, parameters: int) -> dict:
+def measure_box_adjust(pipeline: Pipeline, data: Path) -> list[float]:
+    """(dx, dy, sx, sy) taking our detector's box on image_T1 onto the authors' box."""
+    face = presenter(pipeline, read_image(data / FACES[0]))
+    x, y, w, h = AUTHORS_BOX
+    (cx, cy), (our_w, our_h) = face.center, (face.width, face.height)
+    adjust = [(x + w / 2 - cx) / our_w, (y + h / 2 - cy) / our_h, w / our_w, h / our_h]
+    return [round(v, 3) for v in adjust]
+
+
+def presenter(pipeline: Pipeline, image: np.ndarray):
+    return max(pipeline.detect(image), key=lambda f: f.width * f.height)
+
+
+def manifest_entry(model_id: str, src: dict, param: Path, weights: Path, parameters: int,
+                   box_adjust: list[float]) -> dict:
     return {
         "role": "liveness",
         "licence": "Apache-2.0",
@@ -185,8 +206,10 @@ def manifest_entry(model_id: str, src: dict, param: Path, weights: Path, paramet
             "mean": [0.0, 0.0, 0.0],
             "norm": [1.0, 1.0, 1.0],
             "crop_scale": src["scale"],
-            "note": "raw 0-255 values; the crop is crop_scale x the face box, shifted inside "
-                    "the frame (edge/liveness/crop.py)",
+            "box_adjust": box_adjust,
+            "note": "raw 0-255 values; the crop is crop_scale x the face box (first moved by "
+                    "(dx, dy) box sides and scaled by (sx, sy), box_adjust, onto the box of the "
+                    "authors' detector), shifted inside the frame (edge/liveness/crop.py)",
         },
         "precision": "fp32",
         "outputs": {"logits": "out0", "features": "out1", "live_index": 1, "classes": 3},
@@ -206,13 +229,13 @@ def manifest_entry(model_id: str, src: dict, param: Path, weights: Path, paramet
     }
 
 
-def reference_crops(scale: float, data: Path) -> np.ndarray:
-    pipeline = Pipeline.from_config(default_config())
+def reference_crops(pipeline: Pipeline, scale: float, box_adjust: list[float],
+                    data: Path) -> np.ndarray:
     crops = []
     for path in [data / f for f in FACES] + [REPO / f for f in OWN_FACES]:
         image = read_image(path)
-        face = max(pipeline.detect(image), key=lambda f: f.width * f.height)
-        crops.append(scaled_crop(image, face, scale, SIZE))
+        crops.append(scaled_crop(image, training_box(presenter(pipeline, image), box_adjust),
+                                 scale, SIZE))
     return np.stack(crops)
 
 
@@ -227,6 +250,9 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=REPO / "models_ncnn")
     args = parser.parse_args()
 
+    pipeline = Pipeline.from_config(default_config())
+    box_adjust = measure_box_adjust(pipeline, args.data)
+    print(f"box_adjust (dx, dy, sx, sy) from image_T1: {box_adjust}")
     entries, reference = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         for model_id, src in SOURCES.items():
@@ -239,9 +265,10 @@ def main() -> int:
             shutil.copyfile(param, out_param)
             shutil.copyfile(weights, out_bin)
             parameters = sum(p.numel() for p in net.parameters())
-            entries[model_id] = manifest_entry(model_id, src, out_param, out_bin, parameters)
+            entries[model_id] = manifest_entry(model_id, src, out_param, out_bin, parameters,
+                                               box_adjust)
 
-            crops = reference_crops(src["scale"], args.data)
+            crops = reference_crops(pipeline, src["scale"], box_adjust, args.data)
             with torch.no_grad():
                 logits, features = net(torch.from_numpy(crops).permute(0, 3, 1, 2).float())
             reference[f"{model_id}_crops"] = crops

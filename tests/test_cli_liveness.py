@@ -143,7 +143,7 @@ def test_the_service_loads_the_calibration_and_refuses_one_for_other_models(
     daemon = build_daemon(config, clock, threaded=False, gpio_backend=MockGpio(clock))
     try:
         assert daemon.liveness.rgb.head.calibration_id == 1
-        assert daemon.liveness.threshold == daemon.liveness.rgb.head.threshold < 0.999
+        assert daemon.liveness.threshold == daemon.liveness.rgb.head.threshold != 0.999
     finally:
         daemon.door.close()
         daemon.gallery.close()

@@ -9,7 +9,7 @@ without torch.
 import numpy as np
 import pytest
 
-from edge.liveness.crop import scaled_crop
+from edge.liveness.crop import scaled_crop, training_box
 from edge.liveness.policy import LivenessConfig
 from edge.liveness.rgb import ModelOutputs, PassiveRgb, RgbModel, fused_probability
 from edge.models import bundled_models_dir, model_spec
@@ -84,6 +84,24 @@ def test_a_crop_crossing_the_edge_is_shifted_inside_not_padded():
     dark_columns = np.flatnonzero(crop[40, :, 0] < 100)
     assert len(dark_columns) == pytest.approx(80 * 10 / 270, abs=1.5)
     assert dark_columns.min() == 0
+
+
+def test_the_training_box_moves_and_resizes_the_detected_box():
+    moved = training_box(box(100, 100, 200, 300), (0.1, -0.05, 1.5, 0.5))
+    assert moved.bbox == pytest.approx((85.0, 140.0, 235.0, 240.0))
+
+
+def test_on_the_authors_sample_our_box_lands_on_theirs(shared_data, models):
+    import cv2
+
+    from .vision_helpers import pipeline
+
+    image = cv2.imread(str(shared_data / "silentface_samples_minivision" / "image_T1.jpg"))
+    face = max(pipeline().detect(image), key=lambda f: f.width)
+    for model in models.values():
+        x1, y1, x2, y2 = training_box(face, model.box_adjust).bbox
+        # Their detector's box, x, y, w, h = 106, 147, 207, 213 (the weights' README).
+        assert (x1, y1, x2 - x1, y2 - y1) == pytest.approx((106, 147, 207, 213), abs=1.0)
 
 
 def test_a_crop_larger_than_the_frame_shrinks_to_fit():

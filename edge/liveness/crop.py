@@ -6,14 +6,31 @@ ratio. Where the rectangle would cross the frame's edge it is shifted back
 inside rather than clipped or padded, so the face sits off-centre but at its
 trained size; where it could not fit at all, the scale shrinks until it does.
 A different recipe (square, padded, clipped) changes the scores the models give.
+
+Their boxes came from another detector, wider and lower on the face than YuNet's;
+``training_box`` moves and resizes a YuNet box to match (the manifest's
+``box_adjust``, measured on the authors' sample image, see
+scripts/convert_minifasnet.py).
 """
 
 from __future__ import annotations
+
+from typing import Sequence
 
 import cv2
 import numpy as np
 
 from ..types import Face
+
+
+def training_box(face: Face, adjust: Sequence[float]) -> Face:
+    """``face`` with its box centre moved by (dx, dy) box sides and its sides scaled by
+    (sx, sy): ``adjust`` is (dx, dy, sx, sy)."""
+    dx, dy, sx, sy = adjust
+    cx, cy = face.center
+    cx, cy = cx + dx * face.width, cy + dy * face.height
+    half_w, half_h = sx * face.width / 2, sy * face.height / 2
+    return Face((cx - half_w, cy - half_h, cx + half_w, cy + half_h), face.landmarks, face.score)
 
 
 def scaled_crop(image: np.ndarray, face: Face, scale: float, size: int) -> np.ndarray:

@@ -17,7 +17,7 @@ import numpy as np
 from ..models import ModelSpec
 from ..ncnn_model import ImageInput, NcnnModel
 from ..types import Face
-from .crop import scaled_crop
+from .crop import scaled_crop, training_box
 
 
 @dataclass(frozen=True, eq=False)
@@ -43,12 +43,14 @@ class RgbModel:
         self.net = NcnnModel(spec, threads)
         self._image = ImageInput(spec)
         self.scale = float(spec.input["crop_scale"])
+        self.box_adjust = tuple(float(v) for v in spec.input["box_adjust"])
         self._logits = spec.outputs["logits"]
         self._features = spec.outputs["features"]
         self._live = int(spec.outputs["live_index"])
 
     def crop(self, image: np.ndarray, face: Face) -> np.ndarray:
-        return scaled_crop(image, face, self.scale, self._image.size[0])
+        return scaled_crop(image, training_box(face, self.box_adjust), self.scale,
+                           self._image.size[0])
 
     def outputs(self, crop: np.ndarray) -> ModelOutputs:
         logits, features = self.net.run({self.spec.input["blob"]: self._image.mat(crop)},
