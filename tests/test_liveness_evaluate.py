@@ -147,12 +147,13 @@ def test_eval_liveness_refuses_level_off(tmp_path, capsys):
 def test_nuaa_manifest_script_writes_manifests_the_evaluator_reads(shared_data, tmp_path):
     script = Path(__file__).resolve().parent.parent / "scripts" / "nuaa_liveness_manifest.py"
     subprocess.run([sys.executable, str(script), "--data", str(shared_data / "nuaa_train"),
-                    "--out", str(tmp_path), "--subjects", "0009", "--run", "5"], check=True,
-                   capture_output=True)
+                    "--out", str(tmp_path), "--subjects", "0009", "--session", "02", "--run", "5"],
+                   check=True, capture_output=True)
     frames = read_manifest(tmp_path / "frames.tsv")
     runs = read_manifest(tmp_path / "sequences.tsv")
     assert {s.label for s in frames} == {"live", "spoof"} == {s.label for s in runs}
-    assert all("0009" in s.path.name for s in frames)
+    # NUAA names are SUBJECT_GLASSES_POSITION_SESSION_FRAME.
+    assert {tuple(s.path.name.split("_")[i] for i in (0, 3)) for s in frames} == {("0009", "02")}
     listed = [line for s in runs for line in s.path.read_text().split()]
     assert len(listed) == 5 * len(runs)
     assert all((runs[0].path.parent / line).is_file() for line in listed)
