@@ -85,7 +85,7 @@ def test_calibrate_status_eval_and_revert(shared_data, tmp_path, capsys):
     manifest = nuaa_manifest(tmp_path, shared_data)
     capsys.readouterr()
     assert main(["liveness", "calibrate", "--config", str(config), "--manifest", str(manifest),
-                 "--json"]) == ExitCode.OK
+                 "--require-attacks", "print", "--json"]) == ExitCode.OK
     report = json.loads(capsys.readouterr().out)
     assert report["applied"] and report["id"] == 1
     assert report["held_back"] == {"live": {"presentations": 1, "frames": 3},
@@ -119,11 +119,22 @@ def test_calibrate_status_eval_and_revert(shared_data, tmp_path, capsys):
         assert [e.kind for e in gallery.events()] == ["liveness_calibrated", "liveness_reverted"]
 
 
+def test_calibration_refuses_a_manifest_without_replays_unless_told(shared_data, tmp_path, capsys):
+    config = write_config(tmp_path)
+    manifest = nuaa_manifest(tmp_path, shared_data)  # prints only
+    code = main(["liveness", "calibrate", "--config", str(config), "--manifest", str(manifest)])
+    assert code == ExitCode.FAILURE
+    assert "no captures of attack type(s) replay" in capsys.readouterr().err
+    with Gallery.from_config(load_config(config).gallery) as gallery:
+        assert gallery.liveness_calibrations() == []
+
+
 def test_a_calibration_that_does_not_help_is_stored_but_not_applied(shared_data, tmp_path, capsys):
     config = write_config(tmp_path)  # threshold 0.5: no errors on these frames to beat
     manifest = nuaa_manifest(tmp_path, shared_data)
     capsys.readouterr()
-    assert main(["liveness", "calibrate", "--config", str(config), "--manifest", str(manifest)]) == 0
+    assert main(["liveness", "calibrate", "--config", str(config), "--manifest", str(manifest),
+                 "--require-attacks", "print"]) == 0
     out = capsys.readouterr().out
     assert "not applied" in out and "uncalibrated threshold 0.500" in out
     with Gallery.from_config(load_config(config).gallery) as gallery:
@@ -137,7 +148,7 @@ def test_the_service_loads_the_calibration_and_refuses_one_for_other_models(
     config_path = write_config(tmp_path, threshold=0.999, level="standard")
     manifest = nuaa_manifest(tmp_path, shared_data)
     assert main(["liveness", "calibrate", "--config", str(config_path), "--manifest",
-                 str(manifest)]) == 0
+                 str(manifest), "--require-attacks", "print"]) == 0
     config = load_config(config_path)
     clock = FakeClock()
     daemon = build_daemon(config, clock, threaded=False, gpio_backend=MockGpio(clock))

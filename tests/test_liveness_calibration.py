@@ -85,6 +85,15 @@ def test_calibration_refuses_too_few_presentations():
         calibrate(presentations, MODELS, HASHES, 0.5)
 
 
+def test_calibration_refuses_captures_without_every_required_attack_type():
+    rng = np.random.default_rng(8)
+    prints_only = captures(rng, SHIFTED_LIVE, {"print": ATTACKS["print"]})
+    with pytest.raises(FacegateError, match="too few of: replay"):
+        calibrate(prints_only, MODELS, HASHES, 0.5)
+    _, report = calibrate(prints_only, MODELS, HASHES, 0.5, required_attacks=("print",))
+    assert report["required_attacks"] == ["print"]
+
+
 def test_a_head_fails_closed_on_nan_and_refuses_other_models():
     rng = np.random.default_rng(5)
     head, _ = calibrate(captures(rng, SHIFTED_LIVE, ATTACKS), MODELS, HASHES, 0.5)

@@ -55,6 +55,9 @@ def register(subparsers) -> None:
                                help="share of held-back live frames the threshold may refuse "
                                "(default 0.02)")
     calibrate_cmd.add_argument("--seed", type=int, default=0, help="seed of the split")
+    calibrate_cmd.add_argument("--require-attacks", default="print,replay", metavar="TYPES",
+                               help="comma-separated attack types the captures must hold "
+                               "(default print,replay): a head never shown one can accept it")
     calibrate_cmd.add_argument("--json", action="store_true", help="print the report as JSON")
     add_config_argument(calibrate_cmd)
     calibrate_cmd.set_defaults(func=cmd_calibrate)
@@ -134,7 +137,13 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     config = dataclasses.replace(
         config, liveness=dataclasses.replace(config.liveness, level="standard"))
+    required = [a for a in args.require_attacks.split(",") if a]
     samples = read_manifest(args.manifest)
+    missing = sorted(set(required) - {s.attack for s in samples})
+    if missing:  # before the slow part
+        raise FacegateError(f"{args.manifest}: no captures of attack type(s) {', '.join(missing)}; "
+                            "record them (facegate liveness capture --label spoof --attack ...) "
+                            "or name the types this door must refuse with --require-attacks")
     with open_gallery(args) as gallery:  # before the slow part: a wrong key fails at once
         pipeline = Pipeline.from_config(config)
         rgb = LivenessChecker.from_config(config, pipeline.detector, ir_camera=False).rgb
@@ -146,7 +155,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
                 report_progress(i, len(samples))
         head, report = calibrate(
             presentations, rgb.model_ids, [m.spec.bin_sha256 for m in rgb.models],
-            config.liveness.threshold, held_back=args.held_back, bpcer=args.bpcer, seed=args.seed)
+            config.liveness.threshold, held_back=args.held_back, bpcer=args.bpcer, seed=args.seed,
+            required_attacks=required)
         report["manifest"] = str(args.manifest.resolve())
         report["no_face"] = sum(not p.frames for p in presentations)
         report["id"] = gallery.add_liveness_calibration(

@@ -228,18 +228,26 @@ def _scores(presentations: Sequence[Presentation], score) -> tuple[np.ndarray, d
 
 def calibrate(presentations: Sequence[Presentation], models: Sequence[str],
               model_sha256: Sequence[str], default_threshold: float, *,
-              held_back: float = 0.3, bpcer: float = 0.02, seed: int = 0) -> tuple[Head, dict]:
+              held_back: float = 0.3, bpcer: float = 0.02, seed: int = 0,
+              required_attacks: Sequence[str] = ("print", "replay")) -> tuple[Head, dict]:
     """Fit a head on part of the captures and judge it on the rest (see the module).
 
     Returns the head and its report; ``report["applied"]`` says whether it beat the
     uncalibrated layer on the held-back part. Raises FacegateError when there are
-    too few presentations of either class to hold some back.
+    too few presentations of either class, or of any ``required_attacks`` type, to
+    fit on some and hold some back: a head never shown an attack type can learn to
+    accept it (one fitted on NUAA's prints alone accepted a tablet replay).
     """
     usable = [p for p in presentations if p.frames]
     counts = {label: sum(p.label == label for p in usable) for label in ("live", "spoof")}
     if min(counts.values()) < 2:
         raise FacegateError(f"calibration needs at least 2 live and 2 attack presentations "
                             f"with a face; got {counts['live']} and {counts['spoof']}")
+    short = [a for a in required_attacks
+             if sum(p.label == "spoof" and p.attack == a for p in usable) < 2]
+    if short:
+        raise FacegateError(f"calibration needs at least 2 presentations with a face of every "
+                            f"attack type the door must refuse; too few of: {', '.join(short)}")
     rng = np.random.default_rng(seed)
     fit, back = split(usable, held_back, rng)
     candidates = [(inputs, penalty) for inputs in INPUTS for penalty in PENALTIES]
@@ -261,6 +269,7 @@ def calibrate(presentations: Sequence[Presentation], models: Sequence[str],
     report = {
         "fitted_on": _counts(fit), "held_back": _counts(back), "inputs": inputs,
         "penalty": penalty, "bpcer_target": bpcer, "seed": seed,
+        "required_attacks": list(required_attacks),
         "calibrated": calibrated, "uncalibrated": uncalibrated, "applied": applied,
     }
     return head, report
