@@ -171,7 +171,8 @@ def _held_out_loss(presentations: list[Presentation], inputs: str, penalty: floa
     total = 0.0
     for fold in folds:
         test = [presentations[i] for i in fold]
-        train = [p for i, p in enumerate(presentations) if i not in set(fold)]
+        left_out = set(fold)
+        train = [p for i, p in enumerate(presentations) if i not in left_out]
         mean, scale, weights, bias = _fit(train, inputs, penalty)
         x, y, w = _frames(test, inputs)
         p = np.clip(_sigmoid(((x - mean) / scale) @ weights + bias), 1e-9, 1 - 1e-9)
