@@ -27,6 +27,7 @@ from .door import DoorController, DoorEvent
 from .enrollment import COLLECTING, COMPLETE, TIMED_OUT, EnrollmentSession, enroll
 from .errors import FacegateError, GalleryUnavailableError
 from .gallery import Gallery
+from .liveness.calibration import active_head
 from .liveness.policy import LivenessChecker
 from .matcher import Matcher
 from .notify import Notifier
@@ -392,7 +393,8 @@ def build_daemon(config, clock: Clock, *, threaded: bool = True,
         matcher = Matcher(gallery, config.matcher, pipeline.model_id)
         matcher.refresh()
         liveness = LivenessChecker.from_config(config, pipeline.detector,
-                                               ir_camera=config.camera.ir_camera >= 0)
+                                               ir_camera=config.camera.ir_camera >= 0,
+                                               calibration=active_head(gallery))
         decision = DecisionMachine(config.decision, gallery.access_status, liveness is not None)
         camera = CameraSupervisor.from_config(create_source(config.camera, clock), config.camera, clock)
         enrollment = EnrollmentSession(config.enrollment, clock, liveness is not None)

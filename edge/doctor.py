@@ -230,7 +230,7 @@ def run_checks(config: Any) -> list[Check]:
         check_model(models_dir, config.embedder.model),
     ]
     if config.liveness.level != "off":
-        checks.append(check_model(models_dir, config.liveness.model))
+        checks += [check_model(models_dir, model) for model in config.liveness.models]
     checks.append(check_gallery_key(config.gallery.key_file))
     if checks[-1].status == OK:
         checks.append(check_gallery(config.gallery))

@@ -70,6 +70,8 @@ EVENT_KINDS = frozenset(
         "door_forced",
         "door_held_open",
         "exit_request",
+        "liveness_calibrated",
+        "liveness_reverted",
     }
 )
 DELETED_NAME = "[deleted]"
@@ -129,6 +131,19 @@ class Event:
     score: float | None
     liveness: float | None
     reason: str | None
+
+
+@dataclass(frozen=True)
+class CalibrationRecord:
+    """One site calibration of the RGB liveness layer: its head and held-back report as
+    JSON (``edge/liveness/calibration.py`` reads them), when it was made, whether it is
+    the one in use."""
+
+    id: int
+    created: float
+    head: str
+    report: str
+    active: bool
 
 
 # --- schema and forward migrations -------------------------------------------------
@@ -216,9 +231,26 @@ def _migrate_weekly_schedule(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE people ADD COLUMN schedule TEXT")
 
 
+def _migrate_liveness_calibrations(db: sqlite_utils.Database) -> None:
+    # Every calibration attempt is kept with its report; at most one is active.
+    db.execute(
+        """CREATE TABLE liveness_calibrations (
+            id INTEGER PRIMARY KEY,
+            created REAL NOT NULL,
+            head TEXT NOT NULL,
+            report TEXT NOT NULL,
+            active INTEGER NOT NULL DEFAULT 0 CHECK (active IN (0, 1)))"""
+    )
+    db.execute(
+        "CREATE UNIQUE INDEX one_active_calibration ON liveness_calibrations (active)"
+        " WHERE active = 1"
+    )
+
+
 MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
     _migrate_initial,
     _migrate_weekly_schedule,
+    _migrate_liveness_calibrations,
     _migrate_retired_keys,
     _migrate_clean_names,
 )
@@ -699,6 +731,51 @@ class Gallery:
             sql += " WHERE " + " AND ".join(where)
         with self._errors():
             return [Event(**row) for row in self.db.query(sql + " ORDER BY time, id", params)]
+
+    # --- liveness calibration ---------------------------------------------------
+
+    def add_liveness_calibration(self, head: str, report: str, active: bool,
+                                 now: float | None = None) -> int:
+        """Store a calibration attempt; an ``active`` one replaces the one in use and is
+        logged as ``liveness_calibrated``. Returns its id."""
+        now = _wall(now)
+        with self._transaction(changes_people=False):
+            if active:
+                self._conn.execute("UPDATE liveness_calibrations SET active = 0 WHERE active = 1")
+            cursor = self._conn.execute(
+                "INSERT INTO liveness_calibrations (created, head, report, active)"
+                " VALUES (?, ?, ?, ?)",
+                [now, head, report, int(active)],
+            )
+            calibration_id = int(cursor.lastrowid)
+            if active:
+                self._insert_event("liveness_calibrated", now, None, None, None, None,
+                                   f"calibration #{calibration_id}")
+        return calibration_id
+
+    def liveness_calibrations(self) -> list[CalibrationRecord]:
+        """Every calibration attempt, newest first."""
+        with self._errors():
+            rows = self.db.query("SELECT * FROM liveness_calibrations ORDER BY id DESC")
+            return [CalibrationRecord(r["id"], r["created"], r["head"], r["report"],
+                                      bool(r["active"])) for r in rows]
+
+    def active_liveness_calibration(self) -> CalibrationRecord | None:
+        return next((c for c in self.liveness_calibrations() if c.active), None)
+
+    def revert_liveness_calibration(self, now: float | None = None) -> int | None:
+        """Stop using the active calibration (the default layer applies again); returns its
+        id, or None when none was active."""
+        now = _wall(now)
+        with self._transaction(changes_people=False):
+            row = self._conn.execute(
+                "SELECT id FROM liveness_calibrations WHERE active = 1").fetchone()
+            if row is None:
+                return None
+            self._conn.execute("UPDATE liveness_calibrations SET active = 0 WHERE id = ?", [row[0]])
+            self._insert_event("liveness_reverted", now, None, None, None, None,
+                               f"calibration #{row[0]}")
+        return int(row[0])
 
     # --- maintenance ------------------------------------------------------------
 

@@ -35,6 +35,13 @@ class NcnnModel:
         self.net = ncnn.Net()
         self.net.opt.num_threads = threads
         self.net.opt.use_vulkan_compute = False
+        if spec.entry.get("precision") == "fp32":
+            # ncnn stores activations in fp16 where the CPU allows (x86 F16C, ARMv8.2):
+            # networks fed raw 0-255 pixels then drift by 1e-3 in their logits.
+            self.net.opt.use_fp16_storage = False
+            self.net.opt.use_fp16_packed = False
+            self.net.opt.use_fp16_arithmetic = False
+            self.net.opt.use_bf16_storage = False
         if self.net.load_param(str(spec.param_path)) != 0:
             raise ModelError(f"ncnn could not parse {spec.param_path}")
         if self.net.load_model(str(spec.bin_path)) != 0:

@@ -1,18 +1,21 @@
 #!/usr/bin/env python3
-"""Write `facegate eval liveness` manifests for held-out NUAA subjects.
+"""Write `facegate eval liveness` (and `liveness calibrate`) manifests from NUAA.
 
 Two manifests come out in --out:
 
-* ``frames.tsv``: every frame of the held-out subjects as its own presentation
-  (the passive RGB layer alone, one frame at a time);
+* ``frames.tsv``: every chosen frame as its own presentation (the passive RGB
+  layer alone, one frame at a time);
 * ``sequences.tsv``: each recorded sequence cut into runs of --run frames, each run
   one presentation written as a .txt frame list (what the daemon sees over a
-  decision window, so the temporal cues apply).
+  decision window, so the temporal cues apply, and what a calibration holds back
+  whole).
 
-The default subjects are the ones scripts/train_liveness.py holds out, so neither
-manifest contains a face the model was trained on.
+NUAA's train split was recorded in two sessions (the fourth field of every file
+name). Anything fitted on NUAA must be judged on the other session: a split of
+one session measures the session, not liveness. --session picks one.
 
-Usage: python scripts/nuaa_liveness_manifest.py --data ../shared/data/nuaa_train --out /tmp/nuaa
+Usage: python scripts/nuaa_liveness_manifest.py --data ../shared/data/nuaa_train
+           --out /tmp/nuaa-02 --session 02
 """
 
 from __future__ import annotations
@@ -33,11 +36,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="the nuaa_train folder")
     parser.add_argument("--out", type=Path, required=True, help="folder for the manifests")
-    parser.add_argument("--subjects", default="0007,0008,0009", help="comma-separated subjects")
+    parser.add_argument("--session", choices=("01", "02"), help="one session (default: both)")
+    parser.add_argument("--subjects", help="comma-separated subjects (default: all)")
     parser.add_argument("--run", type=int, default=10, help="frames per sequence presentation")
     args = parser.parse_args()
 
-    subjects = set(args.subjects.split(","))
+    subjects = set(args.subjects.split(",")) if args.subjects else None
     table = args.data / "sequences.tsv"
     if not table.is_file():
         sys.exit(f"{table}: not found (is --data the nuaa_train folder?)")
@@ -48,7 +52,8 @@ def main() -> int:
     frames_rows, run_rows = [], []
     for line in table.read_text().splitlines()[1:]:
         label, subject, glasses, pos, session, _, frames = line.split("\t")
-        if subject not in subjects:
+        if (subjects is not None and subject not in subjects) or (
+                args.session is not None and session != args.session):
             continue
         live = label == "live"
         tag = ("live", "none") if live else ("spoof", "print")
@@ -62,8 +67,9 @@ def main() -> int:
             run_rows.append(f"{tag[0]}\t{tag[1]}\truns/{run_file.name}\n")
     (args.out / "frames.tsv").write_text(HEADER + "".join(frames_rows))
     (args.out / "sequences.tsv").write_text(HEADER + "".join(run_rows))
-    print(f"{len(frames_rows)} frames and {len(run_rows)} runs of {args.run} frames "
-          f"of subjects {','.join(sorted(subjects))} in {args.out}")
+    chosen = ",".join(sorted(subjects)) if subjects else "all"
+    print(f"{len(frames_rows)} frames and {len(run_rows)} runs of {args.run} frames of session "
+          f"{args.session or '01 and 02'}, subjects {chosen}, in {args.out}")
     return 0
 
 

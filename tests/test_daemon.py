@@ -308,7 +308,7 @@ def nuaa_replay(root: Path, frames: list[Path], name: str) -> Path:
 
 def test_with_liveness_on_a_printed_photo_is_denied_and_the_live_person_granted(
         tmp_path, shared_data, pipeline, rigs):
-    # Subject 0009 was held out of the liveness model's training (see its manifest).
+    # NUAA subject 0009: frames nothing in facegate was fitted or tuned on.
     live = sorted((shared_data / "nuaa_train" / "ClientRaw" / "0009").glob("*_01_*.jpg"))
     prints = sorted((shared_data / "nuaa_train" / "ImposterRaw" / "0009").glob("*.jpg"))
     enrol_image = cv2.imread(str(live[0]))

@@ -42,7 +42,7 @@ def config_file(tmp_path: Path) -> Path:
     path.write_text(
         f'[models]\ndir = "{tmp_path / "models"}"\n'
         '[detector]\nmodel = "det-test"\n[embedder]\nmodel = "emb-test"\n'
-        '[landmarks]\nmodel = "mesh-test"\n[liveness]\nmodel = "live-test"\n'
+        '[landmarks]\nmodel = "mesh-test"\n[liveness]\nmodels = ["live-test"]\n'
         f'[gallery]\npath = "{tmp_path / "state" / "g.db"}"\n'
         f'key_file = "{tmp_path / "keys" / "g.key"}"\n'
         '[gpio]\nbackend = "mock"\n'

@@ -77,6 +77,10 @@ def test_summary_counts_only_live_verdicts_as_accepted():
     assert r["acer"] == pytest.approx(0.5)
     assert r["verdicts"]["live"] == {"live": 2, "inconclusive": 1, "no_face": 1}
     assert r["verdicts"]["print"] == {"spoof": 1, "live": 1}
+    # Scores alone: the no-face live sample scores 0, below every attack.
+    assert r["scores"]["auc"] == pytest.approx((4 + 4 + 4 + 0) / 16)
+    assert r["scores"]["bpcer_at_apcer"] == 0.25  # only the no-face sample under 0.6+
+    assert set(r["scores"]["apcer_at_bpcer"]) == {"print", "replay"}
 
 
 def test_summary_says_which_layer_refused_and_which_refused_alone():
@@ -110,6 +114,25 @@ def test_eval_liveness_command_on_nuaa_frames(shared_data, tmp_path, capsys):
     assert sum(result["verdicts"]["live"].values()) == 4
     assert sum(result["verdicts"]["print"].values()) == 3
     assert result["level"] == "standard"
+    assert result["models"] == ["minifasnet_v2", "minifasnet_v1se"]
+    assert 0.0 <= result["scores"]["auc"] <= 1.0
+    assert set(result["scores"]["apcer_at_bpcer"]) == {"print"}
+
+
+def test_eval_liveness_measures_one_model_or_refuses_an_unknown_one(shared_data, tmp_path, capsys):
+    live = sorted((shared_data / "nuaa_train" / "ClientRaw" / "0009").glob("*.jpg"))[0]
+    spoof = sorted((shared_data / "nuaa_train" / "ImposterRaw" / "0009").glob("*.jpg"))[0]
+    manifest = write(tmp_path / "m.tsv", f"label\tattack\tpath\nlive\tnone\t{live}\n"
+                                         f"spoof\tprint\t{spoof}\n")
+    assert main(["eval", "liveness", "--manifest", str(manifest), "--model", "minifasnet_v2",
+                 "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["models"] == ["minifasnet_v2"] and result["samples"] == 2
+    assert main(["eval", "liveness", "--manifest", str(manifest), "--model", "nope"]) == 79
+    assert "model 'nope' not in" in capsys.readouterr().err
+    assert main(["eval", "liveness", "--manifest", str(manifest), "--model", "minifasnet_v2",
+                 "--model", "minifasnet_v2"]) == 78
+    assert "each once" in capsys.readouterr().err
 
 
 def test_eval_liveness_refuses_level_off(tmp_path, capsys):
@@ -124,12 +147,13 @@ def test_eval_liveness_refuses_level_off(tmp_path, capsys):
 def test_nuaa_manifest_script_writes_manifests_the_evaluator_reads(shared_data, tmp_path):
     script = Path(__file__).resolve().parent.parent / "scripts" / "nuaa_liveness_manifest.py"
     subprocess.run([sys.executable, str(script), "--data", str(shared_data / "nuaa_train"),
-                    "--out", str(tmp_path), "--subjects", "0009", "--run", "5"], check=True,
-                   capture_output=True)
+                    "--out", str(tmp_path), "--subjects", "0009", "--session", "02", "--run", "5"],
+                   check=True, capture_output=True)
     frames = read_manifest(tmp_path / "frames.tsv")
     runs = read_manifest(tmp_path / "sequences.tsv")
     assert {s.label for s in frames} == {"live", "spoof"} == {s.label for s in runs}
-    assert all("0009" in s.path.name for s in frames)
+    # NUAA names are SUBJECT_GLASSES_POSITION_SESSION_FRAME.
+    assert {tuple(s.path.name.split("_")[i] for i in (0, 3)) for s in frames} == {("0009", "02")}
     listed = [line for s in runs for line in s.path.read_text().split()]
     assert len(listed) == 5 * len(runs)
     assert all((runs[0].path.parent / line).is_file() for line in listed)

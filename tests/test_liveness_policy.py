@@ -162,3 +162,38 @@ def test_a_frame_the_mesh_does_not_see_as_a_face_is_inconclusive_and_not_remembe
 def test_level_off_has_no_checker():
     with pytest.raises(ValueError):
         LivenessChecker(LivenessConfig(level="off"), ScriptedRgb([]))
+
+
+IR = np.zeros((480, 640), np.uint8)
+
+
+@pytest.mark.parametrize("rgb, nir_passes, turning_flat, cues", [
+    (0.95, False, False, ("nir",)),       # IR says spoof, RGB says live: denied
+    (0.95, True, True, ("flat",)),        # moves like a picture, RGB and IR say live
+    (0.10, True, False, ("rgb",)),        # RGB says spoof, IR says live
+    (0.10, False, True, ("rgb", "flat", "nir")),
+])
+def test_any_enabled_layer_saying_spoof_denies(rgb, nir_passes, turning_flat, cues):
+    tracks = [project(flat(FACE_3D), y) for y in TURN] if turning_flat else STILL
+    nir = ScriptedNir(NirResult(True) if nir_passes else NirResult(False, "paper in infrared"))
+    checker = LivenessChecker(LivenessConfig(), ScriptedRgb([rgb] * 6), nir)
+    verdict = run(checker, frames(tracks, ir=IR))[-1]
+    assert verdict.verdict == "spoof" and verdict.cues == cues
+
+
+def test_a_nan_rgb_score_is_a_spoof():
+    checker = LivenessChecker(LivenessConfig(), ScriptedRgb([float("nan")]))
+    (verdict,) = run(checker, frames(STILL[:1]))
+    assert verdict.verdict == "spoof" and verdict.cues == ("rgb",)
+
+
+@pytest.mark.parametrize("level", ["standard", "strict"])
+def test_a_calibrated_threshold_replaces_the_configured_one_at_both_levels(level):
+    config = LivenessConfig(level=level, threshold=0.5, strict_threshold=0.8)
+    checker = LivenessChecker(config, ScriptedRgb([0.3] * 6), calibrated_threshold=0.25)
+    assert checker.threshold == 0.25
+    verdicts = run(checker, frames(STILL))
+    # Passing the score is not enough at strict: a blink or a turn is still asked for.
+    assert verdicts[-1].verdict == ("live" if level == "standard" else "inconclusive")
+    checker = LivenessChecker(config, ScriptedRgb([0.2]), calibrated_threshold=0.25)
+    assert run(checker, frames(STILL[:1]))[0].verdict == "spoof"

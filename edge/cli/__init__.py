@@ -20,12 +20,14 @@ COMMAND_MODULES = (
     "edge.cli.gallery",
     "edge.cli.events",
     "edge.cli.enroll",
+    "edge.cli.liveness",
     "edge.cli.run",
     "edge.cli.ops",
 )
 # Commands that read the gallery key: as root they run as its owner (privileges.py).
 KEY_OWNER_COMMANDS = frozenset(
-    {"init", "people", "gallery", "enroll", "events", "attendance", "run", "doctor"}
+    {"init", "people", "gallery", "enroll", "events", "attendance", "run", "doctor",
+     "liveness"}
 )
 
 

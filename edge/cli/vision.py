@@ -20,6 +20,7 @@ from ..evaluation import nearest_centre, read_pairs, score_pairs, verification_m
 from ..gallery import Gallery, GalleryConfig, create_gallery
 from ..identification import identify, read_people, split_people
 from ..images import read_image
+from ..liveness.calibration import active_head
 from ..liveness.evaluate import read_manifest, run_sample, summarise
 from ..liveness.policy import LivenessChecker
 from ..matcher import matching_benchmark
@@ -65,6 +66,10 @@ def register(subparsers) -> None:
                           help="TSV with header 'label attack path' (see README)")
     liveness.add_argument("--level", choices=("standard", "strict"),
                           help="liveness level to measure (default: the config's)")
+    liveness.add_argument("--model", action="append", metavar="ID",
+                          help="measure the RGB layer made of this model, uncalibrated; repeat "
+                          "for a fusion (default: the config's layer with the site calibration "
+                          "in its gallery, if any)")
     liveness.add_argument("--fps", type=float, default=15.0,
                           help="frame rate of image sequences, for the checker's timing")
     liveness.add_argument("--json", action="store_true", help="print JSON")
@@ -208,24 +213,33 @@ def _print_identify(r: dict) -> None:
 
 def cmd_eval_liveness(args: argparse.Namespace) -> int:
     config = config_from_args(args)
-    if args.level:
-        config = dataclasses.replace(
-            config, liveness=dataclasses.replace(config.liveness, level=args.level))
-    if config.liveness.level == "off":
+    changes = {"level": args.level} if args.level else {}
+    if args.model:
+        changes["models"] = tuple(args.model)
+    section = dataclasses.replace(config.liveness, **changes)
+    section.validate()
+    config = dataclasses.replace(config, liveness=section)
+    if section.level == "off":
         raise FacegateError("liveness.level is off: pass --level standard or --level strict")
     if args.fps <= 0:
         raise FacegateError("--fps must be positive")
     samples = read_manifest(args.manifest)
+    head = None
+    if args.config and not args.model and Path(config.gallery.path).exists():
+        with Gallery.from_config(config.gallery) as gallery:
+            head = active_head(gallery)
     pipeline = Pipeline.from_config(config)
-    checker = LivenessChecker.from_config(config, pipeline.detector, ir_camera=False)
+    checker = LivenessChecker.from_config(config, pipeline.detector, ir_camera=False,
+                                          calibration=head)
     report = progress("presentations")
     outcomes = []
     for i, sample in enumerate(samples, start=1):
         outcomes.append(run_sample(checker, pipeline, sample, args.fps))
         if report:
             report(i, len(samples))
-    result = summarise(outcomes, checker.threshold, config.liveness.level)
-    result["model"] = checker.rgb.model_id
+    result = summarise(outcomes, checker.threshold, section.level)
+    result["models"] = list(checker.rgb.model_ids)
+    result["calibration"] = head.calibration_id if head is not None else None
     if args.json:
         print_json(result)
     else:
@@ -234,8 +248,10 @@ def cmd_eval_liveness(args: argparse.Namespace) -> int:
 
 
 def _print_liveness(r: dict) -> None:
-    print(f"{r['samples']} presentations, level {r['level']}, model {r['model']}, "
-          f"threshold {r['threshold']:g}")
+    layer = (f"site calibration #{r['calibration']}" if r["calibration"] is not None
+             else "mean live probability")
+    print(f"{r['samples']} presentations, level {r['level']}, models {', '.join(r['models'])} "
+          f"({layer}), threshold {r['threshold']:.3f}")
     for attack, rate in r["apcer"].items():
         print(f"APCER({attack}) {100 * rate:.2f}%")
     print(f"BPCER {100 * r['bpcer']:.2f}%   ACER {100 * r['acer']:.2f}%")
@@ -244,10 +260,15 @@ def _print_liveness(r: dict) -> None:
         by = f"  (refused by: {', '.join(f'{c} {n}' for c, n in sorted(refused.items()))})"
         print(f"  {kind}: " + ", ".join(f"{v} {n}" for v, n in sorted(verdicts.items()))
               + (by if refused else ""))
-    if "score_threshold_at_bpcer_2pct" in r:
-        rates = ", ".join(f"{a} {100 * v:.2f}%" for a, v in r["apcer_at_bpcer_2pct"].items())
-        print(f"by score alone, at BPCER <= 2% (threshold "
-              f"{r['score_threshold_at_bpcer_2pct']:.3f}): APCER {rates}")
+    s = r["scores"]
+    print(f"by score alone: AUC {s['auc']:.4f}", end="")
+    if "apcer_at_bpcer" in s:
+        rates = ", ".join(f"{a} {100 * v:.2f}%" for a, v in s["apcer_at_bpcer"].items())
+        print(f"; at BPCER <= 2% (threshold {s['threshold_at_bpcer']:.3f}) APCER {rates}", end="")
+    if "bpcer_at_apcer" in s:
+        print(f"; at APCER <= 2% (threshold {s['threshold_at_apcer']:.3f}) "
+              f"BPCER {100 * s['bpcer_at_apcer']:.2f}%", end="")
+    print()
 
 
 def cmd_bench(args: argparse.Namespace) -> int:

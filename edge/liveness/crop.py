@@ -1,12 +1,21 @@
-"""The context crop the passive RGB liveness model sees, shared by training and runtime.
+"""The crop the passive RGB liveness models see, cut as their authors cut it.
 
-A square around the detected box, ``scale`` times the box's longer side, resized to
-``size`` pixels in one warp. The context matters: a print's edge, the fingers that
-hold it and a screen's bezel sit outside the face box. Parts of the square beyond
-the frame are black, the same in training as at the door.
+The MiniFASNet models were trained on a rectangle ``scale`` times the face box,
+centred on the box and resized to the input size without keeping the aspect
+ratio. Where the rectangle would cross the frame's edge it is shifted back
+inside rather than clipped or padded, so the face sits off-centre but at its
+trained size; where it could not fit at all, the scale shrinks until it does.
+A different recipe (square, padded, clipped) changes the scores the models give.
+
+Their boxes came from another detector, wider and lower on the face than YuNet's;
+``training_box`` moves and resizes a YuNet box to match (the manifest's
+``box_adjust``, measured on the authors' sample image, see
+scripts/convert_minifasnet.py).
 """
 
 from __future__ import annotations
+
+from typing import Sequence
 
 import cv2
 import numpy as np
@@ -14,16 +23,27 @@ import numpy as np
 from ..types import Face
 
 
-def context_crop(image: np.ndarray, face: Face, scale: float, size: int,
-                 shift: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
-    """``size`` x ``size`` BGR crop centred on the face box (plus ``shift`` box-sides)."""
-    side = scale * max(face.width, face.height)
+def training_box(face: Face, adjust: Sequence[float]) -> Face:
+    """``face`` with its box centre moved by (dx, dy) box sides and its sides scaled by
+    (sx, sy): ``adjust`` is (dx, dy, sx, sy)."""
+    dx, dy, sx, sy = adjust
     cx, cy = face.center
-    cx += shift[0] * side
-    cy += shift[1] * side
-    k = size / side
-    # Maps frame pixels to crop pixels: scale about the square's corner.
-    matrix = np.array([[k, 0.0, size / 2.0 - k * cx],
-                       [0.0, k, size / 2.0 - k * cy]], dtype=np.float64)
-    return cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
+    cx, cy = cx + dx * face.width, cy + dy * face.height
+    half_w, half_h = sx * face.width / 2, sy * face.height / 2
+    return Face((cx - half_w, cy - half_h, cx + half_w, cy + half_h), face.landmarks, face.score)
+
+
+def scaled_crop(image: np.ndarray, face: Face, scale: float, size: int) -> np.ndarray:
+    """``size`` x ``size`` BGR crop of ``scale`` times the face box (see the module)."""
+    height, width = image.shape[:2]
+    x1, y1, x2, y2 = face.bbox
+    box_w, box_h = max(x2 - x1, 1.0), max(y2 - y1, 1.0)
+    scale = min(scale, (height - 1) / box_h, (width - 1) / box_w)
+    crop_w, crop_h = scale * box_w, scale * box_h
+    cx, cy = face.center
+    left = min(max(cx - crop_w / 2, 0.0), width - 1 - crop_w)
+    top = min(max(cy - crop_h / 2, 0.0), height - 1 - crop_h)
+    # Whole pixels, both ends inclusive, as the authors cut them.
+    cols = slice(int(left), int(left + crop_w) + 1)
+    rows = slice(int(top), int(top + crop_h) + 1)
+    return cv2.resize(image[rows, cols], (size, size), interpolation=cv2.INTER_LINEAR)

@@ -23,9 +23,11 @@ import numpy as np
 from ..errors import FacegateError
 from ..images import read_image, read_video
 from ..pipeline import Pipeline
-from ..types import Frame, Liveness
-from .metrics import error_rates, threshold_for_bpcer
+from ..types import Face, Frame, Liveness
+from .calibration import Presentation
+from .metrics import operating_points
 from .policy import LivenessChecker
+from .rgb import PassiveRgb
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".gif"}
 LABELS = ("live", "spoof")
@@ -97,17 +99,35 @@ def frames_of(path: Path) -> Iterator[np.ndarray]:
         yield read_image(path)
 
 
+def presenter(faces: list[Face]) -> Face | None:
+    """The biggest face: the person presenting, not someone passing behind."""
+    return max(faces, key=lambda f: f.width * f.height, default=None)
+
+
 def run_sample(checker: LivenessChecker, pipeline: Pipeline, sample: Sample, fps: float) -> Outcome:
-    """Feed a sample's frames to a fresh history; the biggest face is the presenter."""
+    """Feed a sample's frames to a fresh history."""
     checker.reset()
     verdict, count = None, 0
     for count, image in enumerate(frames_of(sample.path), start=1):
-        faces = pipeline.detect(image)
-        if not faces:
+        face = presenter(pipeline.detect(image))
+        if face is None:
             continue
-        face, mesh = pipeline.refine(image, max(faces, key=lambda f: f.width * f.height))
+        face, mesh = pipeline.refine(image, face)
         verdict = checker.check(Frame(image, (count - 1) / fps, seq=count), face, mesh)
     return Outcome(sample, count, verdict)
+
+
+def collect_outputs(samples: list[Sample], pipeline: Pipeline, rgb: PassiveRgb) -> list[Presentation]:
+    """Each sample's frames through the RGB models alone, for fitting a calibration."""
+    presentations = []
+    for sample in samples:
+        frames = []
+        for image in frames_of(sample.path):
+            face = presenter(pipeline.detect(image))
+            if face is not None:
+                frames.append(tuple(rgb.outputs(image, face)))
+        presentations.append(Presentation(sample.label, sample.attack, tuple(frames)))
+    return presentations
 
 
 def summarise(outcomes: list[Outcome], threshold: float, level: str) -> dict:
@@ -146,12 +166,9 @@ def summarise(outcomes: list[Outcome], threshold: float, level: str) -> dict:
         "verdicts": counts,
         "refused_by": refused_by,
     }
-    if live:
-        # The operating point a stricter threshold would give: APCER with BPCER <= 2%.
-        live_scores = np.array([o.score for o in live])
-        at = threshold_for_bpcer(live_scores, 0.02)
-        result["score_threshold_at_bpcer_2pct"] = at
-        result["apcer_at_bpcer_2pct"] = {
-            a: error_rates(live_scores, np.array([o.score for o in group]), at).apcer
-            for a, group in sorted(by_attack.items())}
+    # The layer's score alone, at the two ISO operating points: how this layer compares
+    # with another whatever threshold each is run at.
+    result["scores"] = operating_points(
+        np.array([o.score for o in live]),
+        {a: np.array([o.score for o in group]) for a, group in by_attack.items()})
     return result

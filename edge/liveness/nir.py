@@ -1,12 +1,22 @@
 """Near-infrared check: the face seen in colour must also be there, as skin, in NIR.
 
 A phone or tablet screen emits visible light only, so under NIR illumination it
-shows no face at all; a print does show one, but skin and paper reflect NIR
-differently. The colour camera's face box is mapped into the IR frame by an affine
-registration from the config (measured once when the cameras are mounted), and a
-face found there by the same detector must overlap it. Within that face the NIR
-brightness must be in the range lit skin gives and must have texture: a flat,
-saturated or black patch is not a face.
+shows no face at all. A print can show one: black carbon ink and toner absorb NIR
+while paper reflects it strongly (more than skin), so a black-and-white laser print,
+or the black ink of a colour print, draws the face in NIR. Finding a face is
+therefore only the first test. The colour camera's face box is mapped into the IR
+frame by an affine registration from the config (measured once when the cameras
+are mounted), and a face found there by the same detector must overlap it. Within
+that face (its inner half: cheeks, nose, eyes) the NIR image must look like lit
+skin: brightness in skin's range, some contrast (a blank or black patch is not a
+face), little fine grain (skin scatters NIR under its surface and looks smooth,
+while a print's halftone dots and paper fibres show as grain when the camera
+resolves them), and little clipped white (paper under the illuminator saturates
+where skin seldom does).
+
+These statistics catch prints whose dots or paper show. A carbon print with a
+screen too fine for the camera to resolve, of a photo taken in NIR, shows neither:
+the RGB model and the flatness cue must catch that one.
 """
 
 from __future__ import annotations
@@ -36,12 +46,15 @@ def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
 
 class NirCheck:
     def __init__(self, detector: Detector, registration: tuple[float, ...], min_iou: float,
-                 brightness: tuple[float, float], min_contrast: float):
+                 brightness: tuple[float, float], min_contrast: float, max_grain: float,
+                 max_saturated: float):
         self.detector = detector
         self.registration = np.asarray(registration, dtype=np.float64).reshape(2, 3)
         self.min_iou = min_iou
         self.brightness = brightness
         self.min_contrast = min_contrast
+        self.max_grain = max_grain
+        self.max_saturated = max_saturated
 
     def expected_box(self, face: Face) -> tuple[float, float, float, float]:
         """The colour face box mapped into IR pixels (the box around its mapped corners)."""
@@ -80,4 +93,13 @@ class NirCheck:
         if not contrast >= self.min_contrast:
             return NirResult(False, f"infrared face has no texture (contrast {contrast:.1f} "
                                     f"< {self.min_contrast:g})")
+        # Grain: what a 1.5 px blur removes, relative to the brightness.
+        grain = float(np.std(grey - cv2.GaussianBlur(grey, (0, 0), 1.5))) / mean
+        if not grain <= self.max_grain:
+            return NirResult(False, f"infrared face is grainy like print dots or paper "
+                                    f"(grain {grain:.3f} > {self.max_grain:g})")
+        saturated = float(np.mean(grey >= 250))
+        if not saturated <= self.max_saturated:
+            return NirResult(False, f"infrared face is clipped white like lit paper "
+                                    f"({100 * saturated:.0f}% of it > {100 * self.max_saturated:g}%)")
         return NirResult(True)

@@ -4,9 +4,10 @@ Levels:
 
 * ``off``: no liveness check; the daemon grants on recognition alone.
 * ``standard``: the passive RGB score, averaged over the face's recent frames,
-  must reach ``threshold``; a face that turns and moves like a flat picture is a
-  spoof; with an IR camera, the NIR check must pass. Stillness is not held
-  against anyone.
+  must reach ``threshold`` (or the site calibration's threshold, when one is
+  active); a face that turns and moves like a flat picture is a spoof; with an IR
+  camera, the NIR check must pass. Any one of these layers saying spoof denies.
+  Stillness is not held against anyone.
 
 The temporal cues follow the face mesh's points (the pipeline's, computed once per
 face), not the detector's: YuNet's five landmarks jitter by up to a fifth of the
@@ -34,9 +35,10 @@ from ..landmarks import MIN_PRESENCE, eye_openness
 from ..models import model_spec
 from ..schema import setting
 from ..types import Face, Frame, Liveness, Mesh
+from .calibration import Head
 from .motion import PLANAR, THREE_D, blinked, motion
 from .nir import NirCheck
-from .rgb import PassiveRgb
+from .rgb import PassiveRgb, RgbModel
 
 LEVELS = ("off", "standard", "strict")
 
@@ -46,9 +48,12 @@ class LivenessConfig:
     level: str = setting(
         "standard", "presentation-attack checks: off, standard or strict (see README)",
         choices=LEVELS)
-    model: str = setting("liveness_rgb_v2", "passive RGB liveness model id in the manifest")
+    models: tuple[str, ...] = setting(
+        ("minifasnet_v2", "minifasnet_v1se"),
+        "passive RGB liveness model ids in the manifest; their live probabilities are averaged")
     threshold: float = setting(
-        0.5, "standard: mean live score over the recent frames needed to pass", min=0.0, max=1.0)
+        0.5, "standard: mean live score over the recent frames needed to pass (a site "
+        "calibration brings its own)", min=0.0, max=1.0)
     strict_threshold: float = setting(
         0.8, "strict: the same, at the strict level", min=0.0, max=1.0)
     window_frames: int = setting(
@@ -77,8 +82,16 @@ class LivenessConfig:
     nir_min_contrast: float = setting(
         6.0, "standard deviation of grey levels the inner face must reach in NIR",
         min=0.0, max=128.0)
+    nir_max_grain: float = setting(
+        0.15, "fine grain (what a 1.5 px blur removes, over the brightness) the inner face "
+        "may show in NIR; print dots and paper show more", min=0.0, max=10.0)
+    nir_max_saturated: float = setting(
+        0.10, "share of the inner face that may be clipped white (>= 250) in NIR; lit paper "
+        "clips more", min=0.0, max=1.0)
 
     def validate(self) -> None:
+        if not self.models or len(set(self.models)) != len(self.models):
+            raise ConfigError("liveness.models: name one or more models, each once")
         if self.nir_brightness[0] >= self.nir_brightness[1]:
             raise ConfigError("liveness.nir_brightness: the first value must be below the second")
 
@@ -95,32 +108,45 @@ class _Seen:
 class LivenessChecker:
     """One verdict per frame for the face at the door (see the module's levels)."""
 
-    def __init__(self, config: LivenessConfig, rgb: PassiveRgb, nir: NirCheck | None = None):
+    def __init__(self, config: LivenessConfig, rgb: PassiveRgb, nir: NirCheck | None = None,
+                 calibrated_threshold: float | None = None):
         if config.level == "off":
             raise ValueError("no checker at level 'off'")
         self.config = config
         self.rgb = rgb
         self.nir = nir
+        self.calibrated_threshold = calibrated_threshold
         self._track: deque[_Seen] = deque(maxlen=config.window_frames)
 
     @classmethod
-    def from_config(cls, config: Any, detector, ir_camera: bool) -> "LivenessChecker | None":
-        """None at level 'off'. ``detector`` is shared with the pipeline for the NIR frame."""
+    def from_config(cls, config: Any, detector, ir_camera: bool,
+                    calibration: Head | None = None) -> "LivenessChecker | None":
+        """None at level 'off'. ``detector`` is shared with the pipeline for the NIR frame;
+        ``calibration`` is the site's active head (ModelError if it was fitted on other
+        models)."""
         section: LivenessConfig = config.liveness
         if section.level == "off":
             return None
         models_dir = config.models.resolved_dir()
         threads = config.models.resolved_threads()
-        rgb = PassiveRgb(model_spec(models_dir, section.model), threads)
+        models = [RgbModel(model_spec(models_dir, m), threads) for m in section.models]
+        if calibration is not None:
+            calibration.check_models(section.models, [m.spec.bin_sha256 for m in models])
         nir = None
         if ir_camera:
             nir = NirCheck(detector, section.nir_registration, section.nir_min_iou,
-                           section.nir_brightness, section.nir_min_contrast)
-        return cls(section, rgb, nir)
+                           section.nir_brightness, section.nir_min_contrast,
+                           section.nir_max_grain, section.nir_max_saturated)
+        return cls(section, PassiveRgb(models, calibration), nir,
+                   calibration.threshold if calibration is not None else None)
 
     @property
     def threshold(self) -> float:
+        """The calibration's threshold at both levels when one is active (strict still asks
+        for a blink or a turn), else the configured one for the level."""
         c = self.config
+        if self.calibrated_threshold is not None:
+            return self.calibrated_threshold
         return c.strict_threshold if c.level == "strict" else c.threshold
 
     def reset(self) -> None:
