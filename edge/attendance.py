@@ -51,7 +51,9 @@ def attendance(events: Iterable[Event], tz: dt.tzinfo | None = None) -> list[Att
         key = (local_day(event.time, tz), event.person_id)
         row = rows.get(key)
         if row is None:
-            rows[key] = AttendanceRow(key[0], event.person_id, event.name or "", event.time, event.time, 1)
+            rows[key] = AttendanceRow(
+                key[0], event.person_id, event.name or "", event.time, event.time, 1
+            )
         else:
             rows[key] = AttendanceRow(
                 row.day,

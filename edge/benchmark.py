@@ -34,12 +34,26 @@ from .types import Frame
 # (x86 "flags", aarch64 "Features"). Where ncnn's Python module exposes its own
 # check (cpu_support_x86_avx2, ...), that answer is used instead.
 NCNN_ISA = {
-    "x86_64": ("avx", "fma", "f16c", "avx2", "avx_vnni", "avx512f", "avx512_vnni",
-               "avx512_bf16", "avx512_fp16", "xop"),
+    "x86_64": (
+        "avx",
+        "fma",
+        "f16c",
+        "avx2",
+        "avx_vnni",
+        "avx512f",
+        "avx512_vnni",
+        "avx512_bf16",
+        "avx512_fp16",
+        "xop",
+    ),
     "aarch64": ("asimd", "asimdhp", "asimddp", "asimdfhm", "bf16", "i8mm", "sve", "sve2"),
 }
-NCNN_CHECKS = {"avx": "cpu_support_x86_avx", "avx2": "cpu_support_x86_avx2",
-               "asimd": "cpu_support_arm_neon", "asimdhp": "cpu_support_arm_asimdhp"}
+NCNN_CHECKS = {
+    "avx": "cpu_support_x86_avx",
+    "avx2": "cpu_support_x86_avx2",
+    "asimd": "cpu_support_arm_neon",
+    "asimdhp": "cpu_support_arm_asimdhp",
+}
 
 
 def read_cpuinfo(text: str) -> tuple[str, set[str]]:
@@ -76,10 +90,14 @@ def cpu_report() -> dict:
     cpuinfo = Path("/proc/cpuinfo")
     model, flags = read_cpuinfo(cpuinfo.read_text() if cpuinfo.exists() else "")
     machine = platform.machine()
-    return {"model": model or platform.processor() or machine, "machine": machine,
-            "cores": os.cpu_count() or 1, "ncnn_isa": ncnn_isa(machine, flags, ask_ncnn),
-            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"),
-            "gomp_spincount": os.environ.get("GOMP_SPINCOUNT", "default")}
+    return {
+        "model": model or platform.processor() or machine,
+        "machine": machine,
+        "cores": os.cpu_count() or 1,
+        "ncnn_isa": ncnn_isa(machine, flags, ask_ncnn),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"),
+        "gomp_spincount": os.environ.get("GOMP_SPINCOUNT", "default"),
+    }
 
 
 def _busy(parent: int, deadline: float) -> None:
@@ -97,8 +115,10 @@ def contention(workers: int, limit_s: float = 1800.0) -> Iterator[list]:
     ends, when this process dies, or after ``limit_s`` seconds, whichever is first."""
     context = multiprocessing.get_context("spawn")  # no copy of loaded models or threads
     deadline = time.monotonic() + limit_s  # CLOCK_MONOTONIC is system-wide on Linux
-    procs = [context.Process(target=_busy, args=(os.getpid(), deadline), daemon=True)
-             for _ in range(workers)]
+    procs = [
+        context.Process(target=_busy, args=(os.getpid(), deadline), daemon=True)
+        for _ in range(workers)
+    ]
     for proc in procs:
         proc.start()
     try:
@@ -136,8 +156,12 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def run_pipeline(pipeline: Pipeline, frames: Iterator[np.ndarray],
-                 liveness: LivenessChecker | None = None, fps: float = 15.0) -> dict:
+def run_pipeline(
+    pipeline: Pipeline,
+    frames: Iterator[np.ndarray],
+    liveness: LivenessChecker | None = None,
+    fps: float = 15.0,
+) -> dict:
     """Pipeline latency per frame; the liveness check of the person at the door is timed
     on its own, since OpenCV's pipeline has none to compare with."""
     stopwatch = Stopwatch()
@@ -188,5 +212,8 @@ def run_reference(reference: OpenCVReference, frames: Iterator[np.ndarray]) -> d
         totals.append((time.perf_counter() - start) * 1000)
         cpu.append((time.process_time() - start_cpu) * 1000)
     median, p90 = percentiles(totals)
-    return {"opencv_median_ms": median, "opencv_p90_ms": p90,
-            "opencv_cpu_ms_per_frame": float(np.mean(cpu)) if cpu else float("nan")}
+    return {
+        "opencv_median_ms": median,
+        "opencv_p90_ms": p90,
+        "opencv_cpu_ms_per_frame": float(np.mean(cpu)) if cpu else float("nan"),
+    }

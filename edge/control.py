@@ -55,10 +55,13 @@ class ControlConfig:
 
     socket: str = setting(
         "/run/facegate/control.sock",
-        "unix socket the daemon serves for local tools (owner-only); empty = no socket")
+        "unix socket the daemon serves for local tools (owner-only); empty = no socket",
+    )
     allow_remote_unlock: bool = setting(
-        False, "let local tools (web app, Home Assistant through the broker client) ask "
-        "for an unlock pulse; each one is logged with who asked")
+        False,
+        "let local tools (web app, Home Assistant through the broker client) ask "
+        "for an unlock pulse; each one is logged with who asked",
+    )
 
 
 class ControlError(FacegateError, ConnectionError):
@@ -190,15 +193,17 @@ class ControlHub:
             with self._lock:
                 self._subscribers.discard(subscription)
 
-    def submit(self, op: str, args: dict[str, Any],
-               timeout: float = COMMAND_TIMEOUT_S) -> dict[str, Any]:
+    def submit(
+        self, op: str, args: dict[str, Any], timeout: float = COMMAND_TIMEOUT_S
+    ) -> dict[str, Any]:
         """Queue a command for the loop and wait for its result; raises ControlError
         when the loop refused it or did not take it in time (then it never applies)."""
         command = Command(op, args)
         self._commands.put(command)
         if not command.wait(timeout):
-            raise ControlError(f"the door loop did not take {op!r} within {timeout:g} s; "
-                               "nothing was done")
+            raise ControlError(
+                f"the door loop did not take {op!r} within {timeout:g} s; nothing was done"
+            )
         if command.error is not None:
             raise ControlError(command.error)
         return command.result
@@ -280,8 +285,9 @@ class ControlServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
             super().__init__(str(self.path), _Handler)
         finally:
             os.umask(old_umask)
-        self._thread = threading.Thread(target=self.serve_forever, name="control",
-                                        kwargs={"poll_interval": 0.2}, daemon=True)
+        self._thread = threading.Thread(
+            target=self.serve_forever, name="control", kwargs={"poll_interval": 0.2}, daemon=True
+        )
 
     def start(self) -> None:
         self._thread.start()
@@ -346,8 +352,9 @@ def _decisions(hub: ControlHub, request: dict[str, Any]) -> Stream:
 def _unlock(hub: ControlHub, request: dict[str, Any]) -> dict[str, Any]:
     if not hub.allow_remote_unlock:
         raise ControlError("remote unlock is off; set [control] allow_remote_unlock = true")
-    return hub.submit("unlock", {"by": _text(request, "by"),
-                                 "reason": str(request.get("reason") or "")[:200]})
+    return hub.submit(
+        "unlock", {"by": _text(request, "by"), "reason": str(request.get("reason") or "")[:200]}
+    )
 
 
 OPERATIONS: dict[str, Callable[[ControlHub, dict[str, Any]], Any]] = {
@@ -371,8 +378,10 @@ class ControlClient:
             self._sock.connect(str(self.path))
         except OSError as exc:
             self._sock.close()
-            raise ControlError(f"cannot reach the facegate daemon at {self.path}: "
-                               f"{exc.strerror or exc}; is it running?") from None
+            raise ControlError(
+                f"cannot reach the facegate daemon at {self.path}: "
+                f"{exc.strerror or exc}; is it running?"
+            ) from None
         self._file = self._sock.makefile("rb")
         self._next_id = 0
 

@@ -53,8 +53,10 @@ class DaemonConfig:
     """What the service prints to its log (the journal)."""
 
     log_names: bool = setting(
-        False, "print people's names in the service log; by default it names them by "
-        "person id only, so that 'facegate people delete' leaves no name behind anywhere")
+        False,
+        "print people's names in the service log; by default it names them by "
+        "person id only, so that 'facegate people delete' leaves no name behind anywhere",
+    )
 
 
 @dataclass
@@ -241,19 +243,44 @@ class Daemon:
         match = self.matcher.match(subject.embedding)
         if match.known:
             self._maybe_authorise(match)
-        observation = Observation(frame.timestamp, match.person_id, match.name, match.similarity,
-                                  liveness=liveness.verdict if liveness else None,
-                                  reasons=liveness.reasons if liveness else ())
-        verdict = {"liveness": liveness.verdict if liveness else "off",
-                   "liveness_score": liveness.score if liveness else None}
+        observation = Observation(
+            frame.timestamp,
+            match.person_id,
+            match.name,
+            match.similarity,
+            liveness=liveness.verdict if liveness else None,
+            reasons=liveness.reasons if liveness else (),
+        )
+        verdict = {
+            "liveness": liveness.verdict if liveness else "off",
+            "liveness_score": liveness.score if liveness else None,
+        }
         for command in self.decision.observe(observation, self.clock.wall()):
             if isinstance(command, Grant):
-                self._grant(Decision(command.time, command.kind, command.person_id, command.name,
-                                     command.similarity, action="unlock", **verdict))
+                self._grant(
+                    Decision(
+                        command.time,
+                        command.kind,
+                        command.person_id,
+                        command.name,
+                        command.similarity,
+                        action="unlock",
+                        **verdict,
+                    )
+                )
             elif isinstance(command, Deny):
-                self._log(Decision(command.time, command.kind, command.person_id,
-                                   command.name or match.name, command.similarity,
-                                   action="stay locked", reason=command.reason, **verdict))
+                self._log(
+                    Decision(
+                        command.time,
+                        command.kind,
+                        command.person_id,
+                        command.name or match.name,
+                        command.similarity,
+                        action="stay locked",
+                        reason=command.reason,
+                        **verdict,
+                    )
+                )
 
     # --- side effects ---------------------------------------------------------------
 
@@ -296,13 +323,25 @@ class Daemon:
         try:
             self._flush()
         except GalleryUnavailableError as exc:
-            self.report(Decision(self.clock.now(), "events_lost", action="-",
-                                 reason=f"{len(self._backlog)} event(s) never written: {exc}"))
+            self.report(
+                Decision(
+                    self.clock.now(),
+                    "events_lost",
+                    action="-",
+                    reason=f"{len(self._backlog)} event(s) never written: {exc}",
+                )
+            )
 
     def _refuse(self, pending: _PendingGrant, why: str) -> None:
         self._pending = None
-        self._log(replace(pending.decision, kind="denied_unrecorded", action="stay locked",
-                          reason=f"the grant could not be recorded: {why}"))
+        self._log(
+            replace(
+                pending.decision,
+                kind="denied_unrecorded",
+                action="stay locked",
+                reason=f"the grant could not be recorded: {why}",
+            )
+        )
 
     def _log(self, decision: Decision) -> None:
         """Record a decision in the event log (or the backlog) and the summary; report it."""
@@ -311,13 +350,20 @@ class Daemon:
             self._flush()
         except GalleryUnavailableError as exc:
             note = f"not in the event log yet: {exc}"
-            decision = replace(decision, reason=f"{decision.reason}; {note}" if decision.reason
-                               else note)
+            decision = replace(
+                decision, reason=f"{decision.reason}; {note}" if decision.reason else note
+            )
         self._count(decision)
 
     def _record(self, decision: Decision) -> _Record:
-        return _Record(decision.kind, self.clock.wall(), decision.person_id, decision.similarity,
-                       decision.liveness_score, decision.reason or None)
+        return _Record(
+            decision.kind,
+            self.clock.wall(),
+            decision.person_id,
+            decision.similarity,
+            decision.liveness_score,
+            decision.reason or None,
+        )
 
     def _flush(self) -> None:
         """Write the backlog, oldest first; what cannot be written stays."""
@@ -326,9 +372,14 @@ class Daemon:
             self._backlog.popleft()
 
     def _write(self, record: _Record) -> None:
-        self.gallery.log_event(record.kind, record.wall, person_id=record.person_id,
-                               score=record.score, liveness=record.liveness,
-                               reason=record.reason)
+        self.gallery.log_event(
+            record.kind,
+            record.wall,
+            person_id=record.person_id,
+            score=record.score,
+            liveness=record.liveness,
+            reason=record.reason,
+        )
 
     def _count(self, decision: Decision) -> None:
         self.summary.kinds[decision.kind] += 1
@@ -365,8 +416,16 @@ class Daemon:
             self.report(Decision(now, "enrolment_failed", reason=str(exc)))
             return
         self.summary.kinds["enrolled"] += 1
-        self.report(Decision(now, "enrolled", person_id, name, action=f"person #{person_id}",
-                             reason=f"authorised by #{admin}; rename with 'facegate people rename'"))
+        self.report(
+            Decision(
+                now,
+                "enrolled",
+                person_id,
+                name,
+                action=f"person #{person_id}",
+                reason=f"authorised by #{admin}; rename with 'facegate people rename'",
+            )
+        )
 
     def _set_status(self, text: str) -> None:
         if text != self._status:
@@ -374,9 +433,14 @@ class Daemon:
             self.notifier.status(text)
 
 
-def build_daemon(config, clock: Clock, *, threaded: bool = True,
-                 report: Callable[[Decision], None] | None = None,
-                 gpio_backend=None) -> Daemon:
+def build_daemon(
+    config,
+    clock: Clock,
+    *,
+    threaded: bool = True,
+    report: Callable[[Decision], None] | None = None,
+    gpio_backend=None,
+) -> Daemon:
     """Wire a Daemon from the config; the door is locked before anything else loads.
 
     ``gpio_backend`` lets tests pass a MockGpio they keep a handle on; otherwise the
@@ -392,15 +456,31 @@ def build_daemon(config, clock: Clock, *, threaded: bool = True,
         gallery = Gallery.from_config(config.gallery, busy_timeout=GALLERY_WAIT_S)
         matcher = Matcher(gallery, config.matcher, pipeline.model_id)
         matcher.refresh()
-        liveness = LivenessChecker.from_config(config, pipeline.detector,
-                                               ir_camera=config.camera.ir_camera >= 0,
-                                               calibration=active_head(gallery))
+        liveness = LivenessChecker.from_config(
+            config,
+            pipeline.detector,
+            ir_camera=config.camera.ir_camera >= 0,
+            calibration=active_head(gallery),
+        )
         decision = DecisionMachine(config.decision, gallery.access_status, liveness is not None)
-        camera = CameraSupervisor.from_config(create_source(config.camera, clock), config.camera, clock)
+        camera = CameraSupervisor.from_config(
+            create_source(config.camera, clock), config.camera, clock
+        )
         enrollment = EnrollmentSession(config.enrollment, clock, liveness is not None)
     except BaseException:
         door.close()
         raise
-    return Daemon(pipeline=pipeline, matcher=matcher, gallery=gallery, decision=decision,
-                  door=door, camera=camera, enrollment=enrollment, notifier=Notifier(),
-                  clock=clock, liveness=liveness, threaded=threaded, report=report)
+    return Daemon(
+        pipeline=pipeline,
+        matcher=matcher,
+        gallery=gallery,
+        decision=decision,
+        door=door,
+        camera=camera,
+        enrollment=enrollment,
+        notifier=Notifier(),
+        clock=clock,
+        liveness=liveness,
+        threaded=threaded,
+        report=report,
+    )

@@ -37,8 +37,13 @@ from .errors import ConfigError
 from .schema import setting
 
 LIVENESS_VERDICTS = ("live", "spoof", "inconclusive")
-DENY_KINDS = ("denied_unknown", "denied_spoof", "denied_schedule", "denied_disabled",
-              "denied_lockout")
+DENY_KINDS = (
+    "denied_unknown",
+    "denied_spoof",
+    "denied_schedule",
+    "denied_disabled",
+    "denied_lockout",
+)
 
 # access_check(person_id, wall_time) -> None when access is allowed now, else a
 # reason: 'disabled', 'not_yet_valid', 'expired' or 'outside_schedule'.
@@ -50,31 +55,49 @@ class DecisionConfig:
     """How many frames must agree, and how failures are rate-limited."""
 
     votes_required: int = setting(
-        3, "K: frames that must agree on the same person (or on unknown/spoof) to decide",
-        min=1, max=30)
+        3,
+        "K: frames that must agree on the same person (or on unknown/spoof) to decide",
+        min=1,
+        max=30,
+    )
     vote_frames: int = setting(
-        5, "N: the K agreeing frames are counted among the last N observations", min=1, max=60)
+        5, "N: the K agreeing frames are counted among the last N observations", min=1, max=60
+    )
     vote_window_seconds: float = setting(
-        2.0, "observations older than this no longer vote", min=0.1, max=30.0)
+        2.0, "observations older than this no longer vote", min=0.1, max=30.0
+    )
     cooldown_seconds: float = setting(
-        10.0, "after a decision about a person, ignore them until unseen this long",
-        min=0.0, max=3600.0)
+        10.0,
+        "after a decision about a person, ignore them until unseen this long",
+        min=0.0,
+        max=3600.0,
+    )
     denial_log_seconds: float = setting(
-        10.0, "at most one denied_unknown and one denied_spoof per this many seconds; "
-        "each logged one counts as a failure", min=0.0, max=3600.0)
+        10.0,
+        "at most one denied_unknown and one denied_spoof per this many seconds; "
+        "each logged one counts as a failure",
+        min=0.0,
+        max=3600.0,
+    )
     lockout_failures: int = setting(
-        5, "this many failures (unknown or spoof) within lockout_window_seconds lock out",
-        min=1, max=1000)
+        5,
+        "this many failures (unknown or spoof) within lockout_window_seconds lock out",
+        min=1,
+        max=1000,
+    )
     lockout_window_seconds: float = setting(
-        60.0, "failures older than this are forgotten", min=1.0, max=86400.0)
+        60.0, "failures older than this are forgotten", min=1.0, max=86400.0
+    )
     lockout_seconds: float = setting(
-        30.0, "how long a lockout lasts; nobody is granted meanwhile", min=1.0, max=86400.0)
+        30.0, "how long a lockout lasts; nobody is granted meanwhile", min=1.0, max=86400.0
+    )
 
     def validate(self) -> None:
         if self.votes_required > self.vote_frames:
             raise ConfigError(
                 f"decision.votes_required: {self.votes_required} is more than "
-                f"decision.vote_frames ({self.vote_frames})")
+                f"decision.vote_frames ({self.vote_frames})"
+            )
 
 
 @dataclass(frozen=True)
@@ -96,7 +119,8 @@ class Observation:
         if self.liveness is not None and self.liveness not in LIVENESS_VERDICTS:
             raise ValueError(
                 f"liveness must be one of {', '.join(LIVENESS_VERDICTS)} or None, "
-                f"got {self.liveness!r}")
+                f"got {self.liveness!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -133,8 +157,9 @@ class DecisionMachine:
     'live' frames vote for a grant and 'spoof' frames vote for denied_spoof.
     """
 
-    def __init__(self, config: DecisionConfig, access_check: AccessCheck,
-                 require_liveness: bool) -> None:
+    def __init__(
+        self, config: DecisionConfig, access_check: AccessCheck, require_liveness: bool
+    ) -> None:
         self._config = config
         self._require_liveness = require_liveness
         self._access_check = access_check
@@ -171,8 +196,11 @@ class DecisionMachine:
             if self._count(self._is_unknown) >= self._config.votes_required:
                 return self._fail("denied_unknown", obs, "no match")
             return []
-        agreeing = [o for o in self._votes
-                    if o.person_id == pid and self._is_live(o) and math.isfinite(o.similarity)]
+        agreeing = [
+            o
+            for o in self._votes
+            if o.person_id == pid and self._is_live(o) and math.isfinite(o.similarity)
+        ]
         if len(agreeing) >= self._config.votes_required:
             return [self._decide(pid, obs, agreeing, wall_time)]
         return []
@@ -190,7 +218,8 @@ class DecisionMachine:
     def _advance(self, time: float) -> None:
         if not time >= self._last_time:  # NaN included
             raise ValueError(
-                f"decision input at {time} is older than the previous one at {self._last_time}")
+                f"decision input at {time} is older than the previous one at {self._last_time}"
+            )
         self._last_time = time
         self._cooldown_until = {p: t for p, t in self._cooldown_until.items() if t > time}
 
@@ -206,8 +235,9 @@ class DecisionMachine:
     def _count(self, predicate: Callable[[Observation], bool]) -> int:
         return sum(1 for o in self._votes if predicate(o))
 
-    def _decide(self, pid: int, obs: Observation, agreeing: list[Observation],
-                wall_time: float) -> Command:
+    def _decide(
+        self, pid: int, obs: Observation, agreeing: list[Observation], wall_time: float
+    ) -> Command:
         self._votes.clear()
         self._cooldown_until[pid] = obs.time + self._config.cooldown_seconds
         refusal = self._access_check(pid, wall_time)
@@ -229,9 +259,11 @@ class DecisionMachine:
             self._failures.popleft()
         if len(self._failures) >= self._config.lockout_failures:
             self._lockout_until = t + self._config.lockout_seconds
-            reason = (f"{len(self._failures)} failures within "
-                      f"{self._config.lockout_window_seconds:g} s; "
-                      f"no grants for {self._config.lockout_seconds:g} s")
+            reason = (
+                f"{len(self._failures)} failures within "
+                f"{self._config.lockout_window_seconds:g} s; "
+                f"no grants for {self._config.lockout_seconds:g} s"
+            )
             self._failures.clear()
             commands.append(Deny("denied_lockout", t, reason=reason))
         return commands

@@ -25,11 +25,15 @@ STRIDE_ALIGN = 32  # YuNet's coarsest stride: input sides must be multiples of i
 class DetectorConfig:
     model: str = setting("yunet_2023mar", "detector model id in models_ncnn/manifest.json")
     input_size: int = setting(
-        320, "longer side (px) of the image detection runs on; frames are never upscaled",
-        min=64, max=1920,
+        320,
+        "longer side (px) of the image detection runs on; frames are never upscaled",
+        min=64,
+        max=1920,
     )
     min_score: float = setting(0.7, "minimum face score (higher = stricter)", min=0.05, max=1.0)
-    nms_iou: float = setting(0.3, "boxes overlapping more than this IoU are merged", min=0.05, max=0.95)
+    nms_iou: float = setting(
+        0.3, "boxes overlapping more than this IoU are merged", min=0.05, max=0.95
+    )
     max_faces: int = setting(16, "most faces reported per frame, best first", min=1, max=256)
 
     def validate(self) -> None:
@@ -111,8 +115,9 @@ class Detector:
             )
         if (pad_w, pad_h) != (det_w, det_h):
             # Pad bottom/right only, so detection pixels keep their origin.
-            mat = ncnn.copy_make_border(mat, 0, pad_h - det_h, 0, pad_w - det_w,
-                                        int(ncnn.BorderType.BORDER_CONSTANT), 0.0)
+            mat = ncnn.copy_make_border(
+                mat, 0, pad_h - det_h, 0, pad_w - det_w, int(ncnn.BorderType.BORDER_CONSTANT), 0.0
+            )
         blobs = self.net.run({self._input: mat}, self._blob_names)
         boxes, landmarks, scores = self._decode(blobs, pad_w, pad_h)
         if not len(scores):
@@ -127,7 +132,9 @@ class Detector:
             box[[0, 2]] = np.clip(box[[0, 2]], 0, width)
             box[[1, 3]] = np.clip(box[[1, 3]], 0, height)
             points = landmarks[i] / factor[:2]
-            faces.append(Face(bbox=tuple(float(v) for v in box), landmarks=points, score=float(scores[i])))
+            faces.append(
+                Face(bbox=tuple(float(v) for v in box), landmarks=points, score=float(scores[i]))
+            )
         return faces
 
     def _decode(self, blobs: list[np.ndarray], width: int, height: int):

@@ -51,11 +51,11 @@ def config_warnings(config: Any) -> list[str]:
     """Valid choices that should never reach a real door."""
     warnings = []
     if config.gpio.backend == "mock":
-        warnings.append("mock GPIO: the door is not driven (gpio.backend = \"mock\")")
+        warnings.append('mock GPIO: the door is not driven (gpio.backend = "mock")')
     if config.camera.source == "replay":
         warnings.append(
             f"replay camera: frames come from {config.camera.replay_path}, not a camera "
-            "(camera.source = \"replay\")"
+            '(camera.source = "replay")'
         )
     return warnings
 
@@ -95,7 +95,8 @@ def check_gallery(config: Any) -> Check:
         return Check("gallery", FAIL, str(exc))
     if problems:
         return Check(
-            "gallery", FAIL,
+            "gallery",
+            FAIL,
             f"{config.path}: {'; '.join(problems)}; restore it from a backup",
         )
     return Check("gallery", OK, f"{config.path}: integrity ok, {people} people")
@@ -117,7 +118,8 @@ def check_disk_space(folder: str | Path) -> Check:
         free = shutil.disk_usage(folder).free
     except OSError as exc:
         return Check(
-            "disk space", FAIL,
+            "disk space",
+            FAIL,
             f"cannot examine {folder}: {exc.strerror}; create it or fix gallery.path",
         )
     return disk_space_status(folder, free)
@@ -156,8 +158,12 @@ def check_camera(config: Any, timeout_s: float = CAMERA_TIMEOUT_S) -> Check:
     worker.join(timeout_s)
     name = f"camera ({config.source})"
     if worker.is_alive():
-        return Check(name, FAIL, f"no frame within {timeout_s:g} s; is the camera connected, "
-                                 "and is the facegate service (which holds it) stopped?")
+        return Check(
+            name,
+            FAIL,
+            f"no frame within {timeout_s:g} s; is the camera connected, "
+            "and is the facegate service (which holds it) stopped?",
+        )
     if "error" in outcome:
         return Check(name, FAIL, outcome["error"])
     height, width = outcome["frame"].image.shape[:2]
@@ -170,8 +176,9 @@ def check_camera(config: Any, timeout_s: float = CAMERA_TIMEOUT_S) -> Check:
 def check_gpio(config: Any) -> Check:
     """The GPIO library imports. No pin is configured: the door may be in use."""
     if config.backend == "mock":
-        return Check("gpio", WARN, "mock GPIO: the door is not driven; set gpio.backend = "
-                                   "\"rpi\" at a door")
+        return Check(
+            "gpio", WARN, 'mock GPIO: the door is not driven; set gpio.backend = "rpi" at a door'
+        )
     from .gpio.rpi import import_gpio_module  # the only path that may import RPi.GPIO
 
     try:
@@ -191,7 +198,9 @@ def ntp_synchronized(run: Callable[..., Any] = subprocess.run) -> bool | None:
     try:
         result = run(
             ["timedatectl", "show", "-p", "NTPSynchronized", "--value"],
-            capture_output=True, text=True, timeout=5,
+            capture_output=True,
+            text=True,
+            timeout=5,
         )
     except (OSError, subprocess.SubprocessError):
         return None
@@ -203,14 +212,25 @@ def check_clock(wall: float, synchronized: bool | None) -> Check:
     """A wall clock before MIN_YEAR was never set; schedules and the log need it."""
     year = dt.datetime.fromtimestamp(wall, dt.timezone.utc).year
     if year < MIN_YEAR:
-        return Check("clock", FAIL, f"the system clock says {year}; set the time (or enable "
-                                    "NTP): schedules and the event log depend on it")
+        return Check(
+            "clock",
+            FAIL,
+            f"the system clock says {year}; set the time (or enable "
+            "NTP): schedules and the event log depend on it",
+        )
     if synchronized is None:
-        return Check("clock", WARN, "NTP sync unknown (no timedatectl answer); make sure the "
-                                    "time is kept, e.g. by systemd-timesyncd")
+        return Check(
+            "clock",
+            WARN,
+            "NTP sync unknown (no timedatectl answer); make sure the "
+            "time is kept, e.g. by systemd-timesyncd",
+        )
     if not synchronized:
-        return Check("clock", WARN, "not synchronised with NTP; enable it with "
-                                    "'timedatectl set-ntp true' or fit an RTC")
+        return Check(
+            "clock",
+            WARN,
+            "not synchronised with NTP; enable it with 'timedatectl set-ntp true' or fit an RTC",
+        )
     return Check("clock", OK, "synchronised with NTP")
 
 

@@ -34,13 +34,20 @@ def _pin(default: int, what: str, required: bool = False) -> int:
 
 
 def _polarity(default: str, active: str) -> str:
-    return setting(default, f"'active_high' if a high level means {active}, else 'active_low'",
-                   choices=POLARITIES)
+    return setting(
+        default,
+        f"'active_high' if a high level means {active}, else 'active_low'",
+        choices=POLARITIES,
+    )
 
 
 def _pull(what: str) -> str:
-    return setting("up", f"internal pull on the {what} input: 'up', 'down' or 'off' "
-                   "(Jetson ignores internal pulls: fit resistors)", choices=PULLS)
+    return setting(
+        "up",
+        f"internal pull on the {what} input: 'up', 'down' or 'off' "
+        "(Jetson ignores internal pulls: fit resistors)",
+        choices=PULLS,
+    )
 
 
 @dataclass(frozen=True)
@@ -54,8 +61,11 @@ class DoorConfig:
     door_contact_polarity: str = _polarity("active_high", "the door is open")
     door_contact_pull: str = _pull("door contact")
     held_open_seconds: float = setting(
-        30.0, "door open longer than this raises 'door_held_open' and the buzzer", min=1.0,
-        max=3600.0)
+        30.0,
+        "door open longer than this raises 'door_held_open' and the buzzer",
+        min=1.0,
+        max=3600.0,
+    )
     exit_button_pin: int = _pin(0, "exit (request-to-exit) button")
     exit_button_polarity: str = _polarity("active_low", "the exit button is pressed")
     exit_button_pull: str = _pull("exit button")
@@ -63,17 +73,21 @@ class DoorConfig:
     enrol_button_polarity: str = _polarity("active_low", "the enrol button is pressed")
     enrol_button_pull: str = _pull("enrol button")
     enrol_hold_seconds: float = setting(
-        3.0, "how long the enrol button must be held to raise 'enrol_pressed'", min=0.5,
-        max=30.0)
+        3.0, "how long the enrol button must be held to raise 'enrol_pressed'", min=0.5, max=30.0
+    )
     debounce_seconds: float = setting(
-        0.05, "an input change counts once it has been stable this long", min=0.0, max=1.0)
+        0.05, "an input change counts once it has been stable this long", min=0.0, max=1.0
+    )
     led_pin: int = _pin(0, "status LED (lit while the door is unlocked)")
     led_polarity: str = _polarity("active_high", "the LED is lit")
     buzzer_pin: int = _pin(0, "buzzer")
     buzzer_polarity: str = _polarity("active_high", "the buzzer sounds")
     alarm_seconds: float = setting(
-        10.0, "how long the buzzer sounds after 'door_forced' or 'door_held_open'", min=0.1,
-        max=600.0)
+        10.0,
+        "how long the buzzer sounds after 'door_forced' or 'door_held_open'",
+        min=0.1,
+        max=600.0,
+    )
 
     def validate(self) -> None:
         """Two roles on one fitted pin is a wiring error."""
@@ -85,8 +99,7 @@ class DoorConfig:
             if pin == 0:
                 continue
             if pin in used:
-                raise ConfigError(
-                    f"door.{f.name}: GPIO{pin} is already used by door.{used[pin]}")
+                raise ConfigError(f"door.{f.name}: GPIO{pin} is already used by door.{used[pin]}")
             used[pin] = f.name
 
 
@@ -121,8 +134,9 @@ class _Input:
     """A debounced input: ``active`` changes once the new level has held for
     ``debounce`` seconds; ``since`` is when that new level was first seen."""
 
-    def __init__(self, backend: GpioBackend, pin: int, polarity: str, pull: str,
-                 debounce: float, now: float) -> None:
+    def __init__(
+        self, backend: GpioBackend, pin: int, polarity: str, pull: str, debounce: float, now: float
+    ) -> None:
         self._backend = backend
         self._pin = pin
         self._active_high = polarity == "active_high"
@@ -167,12 +181,15 @@ class DoorController:
             self._relay = _Output(backend, config.relay_pin, config.relay_polarity)
             self._led = self._output(config.led_pin, config.led_polarity)
             self._buzzer = self._output(config.buzzer_pin, config.buzzer_polarity)
-            self._contact = self._input(config.door_contact_pin, config.door_contact_polarity,
-                                        config.door_contact_pull, now)
-            self._exit = self._input(config.exit_button_pin, config.exit_button_polarity,
-                                     config.exit_button_pull, now)
-            self._enrol = self._input(config.enrol_button_pin, config.enrol_button_polarity,
-                                      config.enrol_button_pull, now)
+            self._contact = self._input(
+                config.door_contact_pin, config.door_contact_polarity, config.door_contact_pull, now
+            )
+            self._exit = self._input(
+                config.exit_button_pin, config.exit_button_polarity, config.exit_button_pull, now
+            )
+            self._enrol = self._input(
+                config.enrol_button_pin, config.enrol_button_polarity, config.enrol_button_pull, now
+            )
         except BaseException:
             backend.close()
             raise
@@ -270,7 +287,9 @@ class DoorController:
         self._enrol.update(now)
         if not self._enrol.active:
             self._enrol_reported = False
-        elif not self._enrol_reported and now - self._enrol.since >= self._config.enrol_hold_seconds:
+        elif (
+            not self._enrol_reported and now - self._enrol.since >= self._config.enrol_hold_seconds
+        ):
             self._enrol_reported = True
             events.append(DoorEvent("enrol_pressed", now))
 
@@ -282,8 +301,11 @@ class DoorController:
             if not self._contact.since <= self._pulse_end:
                 events.append(DoorEvent("door_forced", now, "opened while locked"))
                 self._alarm(now)
-        if (self._contact.active and not self._held_reported
-                and now - self._contact.since >= self._config.held_open_seconds):
+        if (
+            self._contact.active
+            and not self._held_reported
+            and now - self._contact.since >= self._config.held_open_seconds
+        ):
             self._held_reported = True
             open_for = now - self._contact.since
             events.append(DoorEvent("door_held_open", now, f"open for {open_for:.0f} s"))

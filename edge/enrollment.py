@@ -35,28 +35,38 @@ class EnrollmentConfig:
 
     frames: int = setting(10, "good camera frames to collect for one enrollment", min=1, max=100)
     min_templates: int = setting(
-        3, "fewest captures that must agree with each other to enrol (camera or photos)",
-        min=1, max=50,
+        3,
+        "fewest captures that must agree with each other to enrol (camera or photos)",
+        min=1,
+        max=50,
     )
     max_templates: int = setting(5, "most templates stored per person", min=1, max=50)
     outlier_min_similarity: float = setting(
         0.45,
         "a capture whose cosine similarity to the robust centre of all captures is "
         "below this is dropped as an outlier (bigger = stricter)",
-        min=-1.0, max=1.0,
+        min=-1.0,
+        max=1.0,
     )
     admin_window_s: float = setting(
-        10.0, "seconds after an administrator is recognised during which the enrol "
-        "button starts an enrollment", min=1.0, max=120.0,
+        10.0,
+        "seconds after an administrator is recognised during which the enrol "
+        "button starts an enrollment",
+        min=1.0,
+        max=120.0,
     )
     timeout_s: float = setting(
-        30.0, "seconds to collect the frames before the enrollment is abandoned",
-        min=5.0, max=600.0,
+        30.0,
+        "seconds to collect the frames before the enrollment is abandoned",
+        min=5.0,
+        max=600.0,
     )
     max_photo_pixels: int = setting(
-        MAX_PIXELS, "photos given to 'facegate enroll' with more pixels than this are refused "
+        MAX_PIXELS,
+        "photos given to 'facegate enroll' with more pixels than this are refused "
         "from their header, before they are decoded (3 bytes of memory per pixel)",
-        min=100_000, max=1_000_000_000,
+        min=100_000,
+        max=1_000_000_000,
     )
 
     def validate(self) -> None:
@@ -229,9 +239,12 @@ class ImageVerdict:
 ChooseFace = Callable[[list[Face], np.ndarray], Face]
 
 
-def capture_from_images(pipeline: FacePipeline, paths: Sequence[Path],
-                        max_pixels: int = MAX_PIXELS,
-                        choose: ChooseFace | None = None) -> list[ImageVerdict]:
+def capture_from_images(
+    pipeline: FacePipeline,
+    paths: Sequence[Path],
+    max_pixels: int = MAX_PIXELS,
+    choose: ChooseFace | None = None,
+) -> list[ImageVerdict]:
     """Detect, check and embed the face of each photo; one verdict each.
 
     A photo must show a single face, unless ``choose`` picks one of several (an
@@ -289,6 +302,10 @@ def enroll(
             )
 
     return gallery.add_person(
-        name, role, list(templates.embeddings), list(templates.qualities), now=now,
+        name,
+        role,
+        list(templates.embeddings),
+        list(templates.qualities),
+        now=now,
         check=None if force else refuse_a_known_face,
     )

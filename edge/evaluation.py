@@ -50,7 +50,9 @@ def read_pairs(path: Path) -> list[Pair]:
     try:
         numbers = [int(v) for v in header]
     except ValueError:
-        raise FacegateError(f"{path}:1: expected a count header, got {' '.join(header)!r}") from None
+        raise FacegateError(
+            f"{path}:1: expected a count header, got {' '.join(header)!r}"
+        ) from None
     explicit_folds = len(numbers) == 2
     per_fold = numbers[1] if explicit_folds else None
     pairs, counters = [], {True: 0, False: 0}
@@ -65,7 +67,9 @@ def read_pairs(path: Path) -> list[Pair]:
             else:
                 raise ValueError
         except ValueError:
-            raise FacegateError(f"{path}:{lineno}: expected 'name i j' or 'name1 i name2 j'") from None
+            raise FacegateError(
+                f"{path}:{lineno}: expected 'name i j' or 'name1 i name2 j'"
+            ) from None
         if explicit_folds:
             fold = (lineno - 2) // (2 * per_fold)
         else:
@@ -127,7 +131,9 @@ def verification_metrics(scores: np.ndarray, same: np.ndarray, folds: np.ndarray
 def nearest_centre(faces: list, image: np.ndarray):
     """The face whose box centre is nearest the image centre (LFW centres the subject)."""
     height, width = image.shape[:2]
-    return min(faces, key=lambda f: (f.center[0] - width / 2) ** 2 + (f.center[1] - height / 2) ** 2)
+    return min(
+        faces, key=lambda f: (f.center[0] - width / 2) ** 2 + (f.center[1] - height / 2) ** 2
+    )
 
 
 def score_pairs(
@@ -149,7 +155,8 @@ def score_pairs(
     failed = sum(v is None for v in vectors.values())
     scores = np.array(
         [
-            -1.0 if vectors[p.first] is None or vectors[p.second] is None
+            -1.0
+            if vectors[p.first] is None or vectors[p.second] is None
             else float(vectors[p.first] @ vectors[p.second])
             for p in pairs
         ]

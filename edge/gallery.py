@@ -221,7 +221,8 @@ def _migrate_clean_names(db: sqlite_utils.Database) -> None:
         taken.add(new)
         db.execute("UPDATE people SET name = ? WHERE id = ?", [new, person_id])
     for event_id, name in db.execute(
-            "SELECT id, name FROM events WHERE name IS NOT NULL").fetchall():
+        "SELECT id, name FROM events WHERE name IS NOT NULL"
+    ).fetchall():
         if clean(name) != name:
             db.execute("UPDATE events SET name = ? WHERE id = ?", [clean(name), event_id])
 
@@ -286,24 +287,29 @@ def _gallery_error(path: Path, exc: sqlcipher3.Error) -> GalleryError:
     if code in (_SQLITE_BUSY, _SQLITE_LOCKED):
         return GalleryUnavailableError(
             f"gallery {path} is locked by another process (an enrolment or an "
-            "administrator's command); try again when it is done")
+            "administrator's command); try again when it is done"
+        )
     if code in (_SQLITE_FULL, _SQLITE_IOERR):
         free = _free_bytes(path.parent)
         if code == _SQLITE_FULL or (free is not None and free < _FULL_BELOW_BYTES):
             left = "" if free is None else f" ({free // 1024} KiB free)"
             return GalleryUnavailableError(
                 f"the disk holding {path.parent} is full{left}: nothing can be written to "
-                f"gallery {path}; free some space")
+                f"gallery {path}; free some space"
+            )
     return GalleryError(f"gallery {path}: {exc}")
 
 
-def _connect(path: Path, key: bytes, key_path: Path, create: bool,
-             busy_timeout: float) -> sqlcipher3.Connection:
+def _connect(
+    path: Path, key: bytes, key_path: Path, create: bool, busy_timeout: float
+) -> sqlcipher3.Connection:
     """Open and unlock ``path``; nothing is written to the file here."""
     mode = "rwc" if create else "rw"
     try:
         conn = sqlcipher3.connect(
-            f"file:{quote(str(path))}?mode={mode}", uri=True, isolation_level=None,
+            f"file:{quote(str(path))}?mode={mode}",
+            uri=True,
+            isolation_level=None,
             timeout=busy_timeout,
         )
     except sqlcipher3.Error as exc:
@@ -323,8 +329,9 @@ def _connect(path: Path, key: bytes, key_path: Path, create: bool,
     return conn
 
 
-def _unlock(path: Path, key_path: Path, create: bool,
-            busy_timeout: float) -> tuple[sqlcipher3.Connection, str]:
+def _unlock(
+    path: Path, key_path: Path, create: bool, busy_timeout: float
+) -> tuple[sqlcipher3.Connection, str]:
     """Open with the key file, finishing a rekey that a crash interrupted; returns the
     connection and what was found of such a rekey ('' when nothing).
 
@@ -342,12 +349,16 @@ def _unlock(path: Path, key_path: Path, create: bool,
         conn = _connect(path, read_key(pending), pending, False, busy_timeout)
         os.replace(pending, key_path)
         fsync_dir(key_path.parent)
-        return conn, (f"finished an interrupted rekey: the new key from {pending.name} "
-                      f"opens the gallery and is now {key_path}")
+        return conn, (
+            f"finished an interrupted rekey: the new key from {pending.name} "
+            f"opens the gallery and is now {key_path}"
+        )
     if pending.exists():
         pending.unlink()
-        return conn, (f"rolled back an interrupted rekey: the gallery never switched to the "
-                      f"key in {pending.name}, which was removed; {key_path} still opens it")
+        return conn, (
+            f"rolled back an interrupted rekey: the gallery never switched to the "
+            f"key in {pending.name}, which was removed; {key_path} still opens it"
+        )
     return conn, ""
 
 
@@ -369,7 +380,8 @@ def normalise_name(name: str) -> str:
         if unicodedata.category(char) in _REFUSED_IN_NAMES:
             what = unicodedata.name(char, "a control character")
             raise RefusedError(
-                f"a name cannot contain U+{ord(char):04X} ({what}), as {name!r} does")
+                f"a name cannot contain U+{ord(char):04X} ({what}), as {name!r} does"
+            )
     if name.isdigit():
         raise RefusedError(f"a name cannot be only digits ({name!r} would read as a person id)")
     if name == DELETED_NAME:
@@ -386,8 +398,14 @@ class Gallery:
     NotFoundError / RefusedError) and change nothing.
     """
 
-    def __init__(self, conn: sqlcipher3.Connection, path: Path, key_path: Path,
-                 lock: GalleryLock, recovered: str = ""):
+    def __init__(
+        self,
+        conn: sqlcipher3.Connection,
+        path: Path,
+        key_path: Path,
+        lock: GalleryLock,
+        recovered: str = "",
+    ):
         self._conn = conn
         self._lock = lock
         self.db = sqlite_utils.Database(conn)
@@ -399,8 +417,13 @@ class Gallery:
     # --- lifecycle ------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: str | Path, key_path: str | Path, create: bool = False,
-             busy_timeout: float = BUSY_TIMEOUT_S) -> "Gallery":
+    def open(
+        cls,
+        path: str | Path,
+        key_path: str | Path,
+        create: bool = False,
+        busy_timeout: float = BUSY_TIMEOUT_S,
+    ) -> "Gallery":
         """Open (or with ``create``, create) the gallery and migrate it forward.
 
         A missing, damaged or newer-than-this-code file is an error and is left
@@ -435,8 +458,7 @@ class Gallery:
         return gallery
 
     @classmethod
-    def from_config(cls, config: GalleryConfig,
-                    busy_timeout: float = BUSY_TIMEOUT_S) -> "Gallery":
+    def from_config(cls, config: GalleryConfig, busy_timeout: float = BUSY_TIMEOUT_S) -> "Gallery":
         """Open the existing gallery named by the ``[gallery]`` section."""
         return cls.open(config.path, config.key_file, busy_timeout=busy_timeout)
 
@@ -658,8 +680,7 @@ class Gallery:
         """(person_ids int64 (n,), unit float32 matrix (n, d)) of one model, sorted by person."""
         with self._errors():
             rows = self._conn.execute(
-                "SELECT person_id, vector FROM templates WHERE model_id = ?"
-                " ORDER BY person_id, id",
+                "SELECT person_id, vector FROM templates WHERE model_id = ? ORDER BY person_id, id",
                 [model_id],
             ).fetchall()
         if not rows:
@@ -734,8 +755,9 @@ class Gallery:
 
     # --- liveness calibration ---------------------------------------------------
 
-    def add_liveness_calibration(self, head: str, report: str, active: bool,
-                                 now: float | None = None) -> int:
+    def add_liveness_calibration(
+        self, head: str, report: str, active: bool, now: float | None = None
+    ) -> int:
         """Store a calibration attempt; an ``active`` one replaces the one in use and is
         logged as ``liveness_calibrated``. Returns its id."""
         now = _wall(now)
@@ -749,16 +771,25 @@ class Gallery:
             )
             calibration_id = int(cursor.lastrowid)
             if active:
-                self._insert_event("liveness_calibrated", now, None, None, None, None,
-                                   f"calibration #{calibration_id}")
+                self._insert_event(
+                    "liveness_calibrated",
+                    now,
+                    None,
+                    None,
+                    None,
+                    None,
+                    f"calibration #{calibration_id}",
+                )
         return calibration_id
 
     def liveness_calibrations(self) -> list[CalibrationRecord]:
         """Every calibration attempt, newest first."""
         with self._errors():
             rows = self.db.query("SELECT * FROM liveness_calibrations ORDER BY id DESC")
-            return [CalibrationRecord(r["id"], r["created"], r["head"], r["report"],
-                                      bool(r["active"])) for r in rows]
+            return [
+                CalibrationRecord(r["id"], r["created"], r["head"], r["report"], bool(r["active"]))
+                for r in rows
+            ]
 
     def active_liveness_calibration(self) -> CalibrationRecord | None:
         return next((c for c in self.liveness_calibrations() if c.active), None)
@@ -769,12 +800,14 @@ class Gallery:
         now = _wall(now)
         with self._transaction(changes_people=False):
             row = self._conn.execute(
-                "SELECT id FROM liveness_calibrations WHERE active = 1").fetchone()
+                "SELECT id FROM liveness_calibrations WHERE active = 1"
+            ).fetchone()
             if row is None:
                 return None
             self._conn.execute("UPDATE liveness_calibrations SET active = 0 WHERE id = ?", [row[0]])
-            self._insert_event("liveness_reverted", now, None, None, None, None,
-                               f"calibration #{row[0]}")
+            self._insert_event(
+                "liveness_reverted", now, None, None, None, None, f"calibration #{row[0]}"
+            )
         return int(row[0])
 
     # --- maintenance ------------------------------------------------------------
@@ -795,14 +828,16 @@ class Gallery:
                 for row in self._conn.execute("PRAGMA integrity_check").fetchall()
                 if row[0] != "ok"
             ]
-            failed = [row[0] for row in
-                      self._conn.execute("PRAGMA cipher_integrity_check").fetchall()]
+            failed = [
+                row[0] for row in self._conn.execute("PRAGMA cipher_integrity_check").fetchall()
+            ]
             if failed and copied < logged:
                 problems.append(
                     f"{len(failed)} page(s) of {self.path} failed authentication, but "
                     f"{logged - copied} newer page(s) are still in its write-ahead log "
                     "(another process has the gallery open): stop the service and check "
-                    "again before restoring anything")
+                    "again before restoring anything"
+                )
             else:
                 problems += [f"page authentication failed: {message}" for message in failed]
             problems += [
@@ -880,7 +915,9 @@ class Gallery:
             with self._transaction(changes_people=False):
                 self._conn.execute(
                     "INSERT OR REPLACE INTO retired_keys (fingerprint, key, retired)"
-                    " VALUES (?, ?, ?)", [key_fingerprint(old_key), old_key, _wall(now)])
+                    " VALUES (?, ?, ?)",
+                    [key_fingerprint(old_key), old_key, _wall(now)],
+                )
             pending = pending_key_path(self.key_path)
             write_key(pending, new_key, replace=True)
             # If this fails, the pending key stays; the next open keeps whichever key works.
@@ -899,7 +936,8 @@ class Gallery:
         """Fingerprint -> key of every key a rekey replaced, newest first."""
         with self._errors():
             rows = self._conn.execute(
-                "SELECT fingerprint, key FROM retired_keys ORDER BY retired DESC").fetchall()
+                "SELECT fingerprint, key FROM retired_keys ORDER BY retired DESC"
+            ).fetchall()
         return {fingerprint: bytes(key) for fingerprint, key in rows}
 
     def keep_retired_keys(self, keys: dict[str, bytes], now: float | None = None) -> None:
@@ -907,7 +945,8 @@ class Gallery:
         with self._transaction(changes_people=False):
             self._conn.executemany(
                 "INSERT OR IGNORE INTO retired_keys (fingerprint, key, retired) VALUES (?, ?, ?)",
-                [(fingerprint, key, _wall(now)) for fingerprint, key in keys.items()])
+                [(fingerprint, key, _wall(now)) for fingerprint, key in keys.items()],
+            )
 
 
 def _person(row: dict) -> Person:
@@ -942,8 +981,9 @@ def create_gallery(config: GalleryConfig) -> None:
         try:
             write_key(key_path, generate_key())
         except OSError as exc:
-            raise GalleryKeyError(f"cannot create the gallery key {key_path}: "
-                                  f"{exc.strerror}") from None
+            raise GalleryKeyError(
+                f"cannot create the gallery key {key_path}: {exc.strerror}"
+            ) from None
     _make_folder(path.parent, GalleryError)
     Gallery.open(path, key_path, create=True).close()
 
@@ -953,7 +993,6 @@ def _make_folder(folder: Path, error: type[GalleryError]) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     except FileExistsError:
-        raise error(f"cannot create the folder {folder}: a file of that name is there") \
-            from None
+        raise error(f"cannot create the folder {folder}: a file of that name is there") from None
     except OSError as exc:
         raise error(f"cannot create the folder {folder}: {exc.strerror}") from None

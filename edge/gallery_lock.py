@@ -30,15 +30,17 @@ class GalleryLock:
         try:
             self._fd: int | None = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
         except OSError as exc:
-            raise GalleryError(f"cannot open the gallery's lock file {path}: {exc.strerror}") \
-                from None
+            raise GalleryError(
+                f"cannot open the gallery's lock file {path}: {exc.strerror}"
+            ) from None
         try:
             fcntl.flock(self._fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
             self.release()
             raise GalleryUnavailableError(
                 f"gallery {gallery_path} is being re-keyed or restored by another command; "
-                "try again when it is done") from None
+                "try again when it is done"
+            ) from None
 
     def exclusive(self, action: str) -> None:
         """Hold the gallery alone, to ``action`` it; RefusedError while anyone else
@@ -49,7 +51,8 @@ class GalleryLock:
             raise RefusedError(
                 f"cannot {action} gallery {self.gallery_path} while another process has it "
                 "open: stop the service first ('systemctl stop facegate') and let other "
-                "facegate commands finish") from None
+                "facegate commands finish"
+            ) from None
 
     def shared(self) -> None:
         """Let others open the gallery again."""

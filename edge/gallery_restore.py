@@ -51,8 +51,9 @@ def _opens(path: Path, key: bytes) -> bool:
         conn.close()
 
 
-def _known_keys(config: GalleryConfig, current: bytes,
-                key_files: Sequence[Path]) -> dict[str, tuple[bytes, str]]:
+def _known_keys(
+    config: GalleryConfig, current: bytes, key_files: Sequence[Path]
+) -> dict[str, tuple[bytes, str]]:
     """Fingerprint -> (key, where it came from) of every key a restore may try."""
     keys = {key_fingerprint(current): (current, "the current key")}
     if Path(config.path).exists():
@@ -73,8 +74,9 @@ def _remove(work: Path, work_key: Path) -> None:
         leftover.unlink(missing_ok=True)
 
 
-def restore_gallery(config: GalleryConfig, backup: str | Path,
-                    key_files: Sequence[Path] = ()) -> Restored:
+def restore_gallery(
+    config: GalleryConfig, backup: str | Path, key_files: Sequence[Path] = ()
+) -> Restored:
     """Check ``backup`` and, if sound, make it the gallery (see the module doc).
 
     Raises NotFoundError for a missing backup, GalleryKeyError when no known key
@@ -96,15 +98,20 @@ def restore_gallery(config: GalleryConfig, backup: str | Path,
         lock.exclusive("restore")
         _remove(work, work_key)
         shutil.copyfile(backup, work)
-        found = next(((fp, key, source) for fp, (key, source) in keys.items()
-                      if _opens(work, key)), None)
+        found = next(
+            ((fp, key, source) for fp, (key, source) in keys.items() if _opens(work, key)), None
+        )
         if found is None:
             sidecar = fingerprint_path(backup)
-            needed = (f"it needs the key {sidecar.read_text().strip()} (from {sidecar.name}); "
-                      if sidecar.exists() else "")
+            needed = (
+                f"it needs the key {sidecar.read_text().strip()} (from {sidecar.name}); "
+                if sidecar.exists()
+                else ""
+            )
             raise GalleryKeyError(
                 f"no known key opens backup {backup}: {needed}tried {', '.join(keys)}; name "
-                "the key file that opens it with --key")
+                "the key file that opens it with --key"
+            )
         fingerprint, key, source = found
         write_key(work_key, key)
         with _checked(work, work_key, backup) as copy:
@@ -131,8 +138,9 @@ def _checked(work: Path, work_key: Path, backup: Path) -> Gallery:
     if problems:
         if copy is not None:
             copy.close()
-        raise GalleryError(f"backup {backup} fails its check, so nothing was replaced: "
-                           + "; ".join(problems))
+        raise GalleryError(
+            f"backup {backup} fails its check, so nothing was replaced: " + "; ".join(problems)
+        )
     return copy
 
 

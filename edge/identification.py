@@ -86,20 +86,30 @@ def split_people(people: Sequence[Person], k: int) -> Split:
     return Split(enrol, mated, strangers)
 
 
-def enrol_people(gallery: Gallery, split: Split, captures: dict[Path, ImageVerdict],
-                 config: EnrollmentConfig, model_id: str) -> tuple[dict[str, int], list[str]]:
+def enrol_people(
+    gallery: Gallery,
+    split: Split,
+    captures: dict[Path, ImageVerdict],
+    config: EnrollmentConfig,
+    model_id: str,
+) -> tuple[dict[str, int], list[str]]:
     """Enrol everyone in ``split`` from their captures; ({name: person id}, names refused)."""
     k = max(len(paths) for paths in split.enrol.values())
-    config = dataclasses.replace(config, min_templates=k, frames=max(config.frames, k),
-                                 max_templates=max(config.max_templates, k))
+    config = dataclasses.replace(
+        config,
+        min_templates=k,
+        frames=max(config.frames, k),
+        max_templates=max(config.max_templates, k),
+    )
     # force: the evaluation enrols look-alikes too; refusing them is a policy, not a match.
     matcher = Matcher(gallery, MatcherConfig(), model_id)
     ids, refused = {}, []
     for name, paths in split.enrol.items():
         usable = [captures[p] for p in paths if captures[p].ok]
         try:
-            templates = build_templates([v.embedding for v in usable],
-                                        [v.quality for v in usable], config)
+            templates = build_templates(
+                [v.embedding for v in usable], [v.quality for v in usable], config
+            )
         except RefusedError:
             refused.append(name)
             continue
@@ -123,8 +133,9 @@ class Searches:
         return self.truth != STRANGER
 
 
-def search(index: TemplateIndex, truth: Sequence[int],
-           vectors: Sequence[np.ndarray | None]) -> Searches:
+def search(
+    index: TemplateIndex, truth: Sequence[int], vectors: Sequence[np.ndarray | None]
+) -> Searches:
     """Search every vector (None: no face found) in ``index``."""
     rows = [index.search(v) if v is not None else (None, -1.0, -1.0) for v in vectors]
     return Searches(
@@ -142,7 +153,11 @@ def accepted(searches: Searches, threshold: float) -> np.ndarray:
 
 def fpir(searches: Searches, threshold: float) -> float:
     strangers = ~searches.mated
-    return float(np.mean(accepted(searches, threshold)[strangers])) if strangers.any() else float("nan")
+    return (
+        float(np.mean(accepted(searches, threshold)[strangers]))
+        if strangers.any()
+        else float("nan")
+    )
 
 
 def fnir(searches: Searches, threshold: float) -> float:
@@ -170,7 +185,9 @@ def open_set_metrics(searches: Searches, threshold: float) -> dict:
     for target in FPIR_POINTS:
         t = threshold_at_fpir(searches, target)
         at_fpir[f"{target:g}"] = {
-            "threshold": t, "fnir": fnir(searches, t), "fpir": fpir(searches, t),
+            "threshold": t,
+            "fnir": fnir(searches, t),
+            "fpir": fpir(searches, t),
             # Too few strangers to see FPIR this small: the threshold admits none of
             # them, so the FNIR is an upper bound.
             "bound": strangers * target < 1,
@@ -179,7 +196,9 @@ def open_set_metrics(searches: Searches, threshold: float) -> dict:
         "mated_searches": int(np.sum(mated)),
         "stranger_searches": strangers,
         "threshold": threshold,
-        "rank1": float(np.mean((searches.best == searches.truth)[mated])) if mated.any() else float("nan"),
+        "rank1": float(np.mean((searches.best == searches.truth)[mated]))
+        if mated.any()
+        else float("nan"),
         "fpir": fpir(searches, threshold),
         "fnir": fnir(searches, threshold),
         "wrong_person": float(np.mean(wrong[mated])) if mated.any() else float("nan"),
@@ -187,10 +206,16 @@ def open_set_metrics(searches: Searches, threshold: float) -> dict:
     }
 
 
-def by_gallery_size(person_ids: np.ndarray, matrix: np.ndarray, truth: Sequence[int],
-                    vectors: Sequence[np.ndarray | None], threshold: float,
-                    sizes: Sequence[int] = GALLERY_SIZES, draws: int = DRAWS,
-                    seed: int = 0) -> dict:
+def by_gallery_size(
+    person_ids: np.ndarray,
+    matrix: np.ndarray,
+    truth: Sequence[int],
+    vectors: Sequence[np.ndarray | None],
+    threshold: float,
+    sizes: Sequence[int] = GALLERY_SIZES,
+    draws: int = DRAWS,
+    seed: int = 0,
+) -> dict:
     """FPIR and FNIR at ``threshold`` in random sub-galleries of each size (mean of
     ``draws`` draws), and in the whole gallery; strangers are the same throughout."""
     truth = np.asarray(truth, dtype=np.int64)
@@ -203,19 +228,30 @@ def by_gallery_size(person_ids: np.ndarray, matrix: np.ndarray, truth: Sequence[
             chosen = rng.choice(people, size, replace=False) if size < len(people) else people
             keep = np.isin(person_ids, chosen)
             rows = np.flatnonzero((truth == STRANGER) | np.isin(truth, chosen))
-            found = search(TemplateIndex(person_ids[keep], matrix[keep]), truth[rows],
-                           [vectors[i] for i in rows])
+            found = search(
+                TemplateIndex(person_ids[keep], matrix[keep]),
+                truth[rows],
+                [vectors[i] for i in rows],
+            )
             runs.append((fpir(found, threshold), fnir(found, threshold)))
-        result[str(size)] = {"fpir": float(np.mean([r[0] for r in runs])),
-                             "fnir": float(np.mean([r[1] for r in runs])),
-                             "draws": len(runs)}
+        result[str(size)] = {
+            "fpir": float(np.mean([r[0] for r in runs])),
+            "fnir": float(np.mean([r[1] for r in runs])),
+            "draws": len(runs),
+        }
     return result
 
 
-def identify(split: Split, capture_enrolment: Callable[[Path], ImageVerdict],
-             capture_search: Callable[[Path], ImageVerdict | None], gallery: Gallery,
-             enrolment: EnrollmentConfig, threshold: float, model_id: str,
-             progress: Callable[[int, int], None] | None = None) -> dict:
+def identify(
+    split: Split,
+    capture_enrolment: Callable[[Path], ImageVerdict],
+    capture_search: Callable[[Path], ImageVerdict | None],
+    gallery: Gallery,
+    enrolment: EnrollmentConfig,
+    threshold: float,
+    model_id: str,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict:
     """The whole protocol: enrol, search, measure.
 
     ``capture_enrolment`` turns one enrolment photo into a verdict as enrolment does.

@@ -19,8 +19,7 @@ from .errors import ImageError
 FORMATS = ("JPEG", "PNG", "WebP", "BMP")
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # JPEG start-of-frame markers (every coding process; not DHT C4, JPG C8 or DAC CC).
-_SOF = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE,
-                  0xCF})
+_SOF = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})
 _SOS, _EOI = 0xDA, 0xD9
 _STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})  # TEM, RST0-7: no length field
 
@@ -67,9 +66,9 @@ def _jpeg(data: bytes) -> ImageHeader:
         if marker in _STANDALONE:
             pos += 2
             continue
-        (length,) = struct.unpack(">H", data[pos + 2:pos + 4])
+        (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
         if marker in _SOF and pos + 9 <= len(data):
-            height, width = struct.unpack(">HH", data[pos + 5:pos + 9])
+            height, width = struct.unpack(">HH", data[pos + 5 : pos + 9])
             size = (width, height)
         if marker == _SOS:
             if size is None:
@@ -89,7 +88,7 @@ def _png(data: bytes) -> ImageHeader:
     alpha = colour in (4, 6)  # grey + alpha, RGBA
     pos = 8
     while pos + 8 <= len(data):
-        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
         if kind == b"tRNS":  # transparency for palette, grey or RGB images
             alpha = True
         end = pos + 12 + length  # length, type, data, CRC

@@ -49,8 +49,10 @@ def read_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
         with open(path, "rb") as f:
             size = os.fstat(f.fileno()).st_size
             if size > BYTES_PER_PIXEL * max_pixels:
-                raise ImageError(f"{path}: {size / 1e6:.0f} MB is more than an image of "
-                                 f"{max_pixels / 1e6:g} million pixels needs")
+                raise ImageError(
+                    f"{path}: {size / 1e6:.0f} MB is more than an image of "
+                    f"{max_pixels / 1e6:g} million pixels needs"
+                )
             data = f.read()
     except FileNotFoundError:
         raise ImageError(f"{path}: no such image file") from None
@@ -67,22 +69,28 @@ def read_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     if header.pixels > max_pixels:
         raise ImageError(
             f"{path}: {header.width} x {header.height} is {header.pixels / 1e6:.1f} million "
-            f"pixels, more than the {max_pixels / 1e6:g} million allowed")
+            f"pixels, more than the {max_pixels / 1e6:g} million allowed"
+        )
     if not header.complete:
         raise ImageError(f"{path}: the {header.format} file is truncated")
     pixels = np.frombuffer(data, np.uint8)
     try:
         if header.alpha:
             unchanged = cv2.imdecode(pixels, cv2.IMREAD_UNCHANGED)
-            if unchanged is not None and unchanged.ndim == 3 and unchanged.shape[2] == 4 \
-                    and not unchanged[..., 3].any():
+            if (
+                unchanged is not None
+                and unchanged.ndim == 3
+                and unchanged.shape[2] == 4
+                and not unchanged[..., 3].any()
+            ):
                 raise ImageError(f"{path}: fully transparent: there is nothing to see")
         # IMREAD_COLOR applies EXIF orientation and gives 8-bit BGR whatever the file
         # holds (grey, 16-bit, alpha), which is exactly what the pipeline wants.
         image = cv2.imdecode(pixels, cv2.IMREAD_COLOR)
     except cv2.error as exc:
-        raise ImageError(f"{path}: cannot decode the {header.format} data: "
-                         f"{getattr(exc, 'err', None) or exc}") from None
+        raise ImageError(
+            f"{path}: cannot decode the {header.format} data: {getattr(exc, 'err', None) or exc}"
+        ) from None
     if image is None:
         raise ImageError(f"{path}: cannot decode the {header.format} data")
     return image

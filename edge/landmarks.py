@@ -61,8 +61,10 @@ def crop_transform(face: Face, size: int) -> np.ndarray:
 @dataclass(frozen=True)
 class LandmarksConfig:
     model: str = setting(
-        "face_landmark_2019jan", "face mesh model id: its five points align faces for the "
-        "embedder, and the liveness cues follow it")
+        "face_landmark_2019jan",
+        "face mesh model id: its five points align faces for the "
+        "embedder, and the liveness cues follow it",
+    )
 
 
 class FaceMesh:
@@ -80,8 +82,13 @@ class FaceMesh:
     def landmarks(self, image_bgr: np.ndarray, face: Face) -> Mesh:
         transform = crop_transform(face, self.size)
         # Replicated borders, as in MediaPipe's own crop, for faces near the frame's edge.
-        crop = cv2.warpAffine(image_bgr, transform, (self.size, self.size), flags=cv2.INTER_LINEAR,
-                              borderMode=cv2.BORDER_REPLICATE)
+        crop = cv2.warpAffine(
+            image_bgr,
+            transform,
+            (self.size, self.size),
+            flags=cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_REPLICATE,
+        )
         points, presence = self.run(crop)
         return Mesh(points=_to_frame(points, transform), presence=presence)
 
@@ -90,8 +97,10 @@ class FaceMesh:
         and the presence score."""
         raw, logit = self.net.run({self._input: self._image.mat(crop_bgr)}, self._outputs)
         if raw.size != 3 * self._points or logit.size != 1:
-            raise ModelError(f"{self.model_id}: expected {3 * self._points} coordinates and one score, "
-                             f"got {raw.size} and {logit.size}")
+            raise ModelError(
+                f"{self.model_id}: expected {3 * self._points} coordinates and one score, "
+                f"got {raw.size} and {logit.size}"
+            )
         # tanh form of the sigmoid: no overflow for any logit
         presence = 0.5 * (1.0 + math.tanh(float(logit.reshape(-1)[0]) / 2))
         return raw.reshape(self._points, 3), presence
@@ -110,8 +119,15 @@ def five_points(points: np.ndarray) -> np.ndarray:
     eye centres (mid-corners), nose tip, mouth corners. The mesh places them far more
     steadily than YuNet, which matters for the liveness flatness cue."""
     xy = np.asarray(points, np.float32)[:, :2]
-    return np.stack([xy[list(RIGHT_EYE[0])].mean(axis=0), xy[list(LEFT_EYE[0])].mean(axis=0),
-                     xy[NOSE_TIP], xy[MOUTH_CORNERS[0]], xy[MOUTH_CORNERS[1]]])
+    return np.stack(
+        [
+            xy[list(RIGHT_EYE[0])].mean(axis=0),
+            xy[list(LEFT_EYE[0])].mean(axis=0),
+            xy[NOSE_TIP],
+            xy[MOUTH_CORNERS[0]],
+            xy[MOUTH_CORNERS[1]],
+        ]
+    )
 
 
 def eye_openness(points: np.ndarray) -> tuple[float, float]:

@@ -58,7 +58,10 @@ class ModelSpec:
 
     def verify(self) -> None:
         """Raise ModelError unless both files exist with the manifest's sha256."""
-        for path, expected in ((self.param_path, self.param_sha256), (self.bin_path, self.bin_sha256)):
+        for path, expected in (
+            (self.param_path, self.param_sha256),
+            (self.bin_path, self.bin_sha256),
+        ):
             if not path.is_file():
                 raise ModelError(f"model file missing: {path} (expected sha256 {expected})")
             actual = sha256_file(path)
@@ -119,8 +122,9 @@ def update_manifest(models_dir: Path, entries: dict[str, dict]) -> None:
     path = Path(models_dir) / MANIFEST_NAME
     manifest = load_manifest(models_dir) if path.exists() else {"format": 1, "models": {}}
     if manifest.get("format") != 1:
-        raise ModelError(f"{path}: manifest format {manifest.get('format')!r} is not 1; "
-                         "refusing to rewrite it")
+        raise ModelError(
+            f"{path}: manifest format {manifest.get('format')!r} is not 1; refusing to rewrite it"
+        )
     models = {**manifest["models"], **entries}
     manifest["models"] = dict(sorted(models.items()))
     tmp = path.with_name(path.name + ".tmp")

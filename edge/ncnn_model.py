@@ -58,7 +58,9 @@ class NcnnModel:
             for name in outputs:
                 ret, mat = ex.extract(name)
                 if ret != 0:
-                    raise ModelError(f"{self.spec.model_id}: extracting blob {name!r} failed ({ret})")
+                    raise ModelError(
+                        f"{self.spec.model_id}: extracting blob {name!r} failed ({ret})"
+                    )
                 results.append(np.array(mat, copy=True))
             return results
 

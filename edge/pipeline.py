@@ -52,8 +52,9 @@ def person_at_the_door(results: list[FaceAnalysis]) -> FaceAnalysis | None:
 
 
 class Pipeline:
-    def __init__(self, detector: Detector, mesh: FaceMesh, embedder: Embedder,
-                 quality: QualityGate):
+    def __init__(
+        self, detector: Detector, mesh: FaceMesh, embedder: Embedder, quality: QualityGate
+    ):
         self.detector = detector
         self.mesh = mesh
         self.embedder = embedder

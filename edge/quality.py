@@ -28,24 +28,38 @@ LOW_SCORE = "low_score"
 @dataclass(frozen=True)
 class QualityConfig:
     min_face_px: float = setting(
-        60.0, "minimum inter-ocular-based face size in frame pixels (bigger = stricter)",
-        min=10.0, max=2000.0,
+        60.0,
+        "minimum inter-ocular-based face size in frame pixels (bigger = stricter)",
+        min=10.0,
+        max=2000.0,
     )
     min_score: float = setting(0.8, "minimum detector score (bigger = stricter)", min=0.0, max=1.0)
     min_sharpness: float = setting(
-        40.0, "minimum variance of the Laplacian on the aligned grey crop (bigger = stricter)",
-        min=0.0, max=10000.0,
+        40.0,
+        "minimum variance of the Laplacian on the aligned grey crop (bigger = stricter)",
+        min=0.0,
+        max=10000.0,
     )
-    min_brightness: float = setting(40.0, "minimum mean grey level of the aligned crop", min=0.0, max=255.0)
-    max_brightness: float = setting(215.0, "maximum mean grey level of the aligned crop", min=0.0, max=255.0)
-    max_roll_deg: float = setting(25.0, "maximum head roll (eye-line tilt) in degrees", min=0.0, max=90.0)
+    min_brightness: float = setting(
+        40.0, "minimum mean grey level of the aligned crop", min=0.0, max=255.0
+    )
+    max_brightness: float = setting(
+        215.0, "maximum mean grey level of the aligned crop", min=0.0, max=255.0
+    )
+    max_roll_deg: float = setting(
+        25.0, "maximum head roll (eye-line tilt) in degrees", min=0.0, max=90.0
+    )
     max_yaw: float = setting(
-        0.35, "maximum nose offset from the eye midpoint, in inter-eye distances (turned head)",
-        min=0.0, max=2.0,
+        0.35,
+        "maximum nose offset from the eye midpoint, in inter-eye distances (turned head)",
+        min=0.0,
+        max=2.0,
     )
     pitch_range: tuple[float, float] = setting(
-        (0.25, 0.75), "allowed nose height between eye line (0) and mouth line (1)",
-        min=0.0, max=1.0,
+        (0.25, 0.75),
+        "allowed nose height between eye line (0) and mouth line (1)",
+        min=0.0,
+        max=1.0,
     )
 
     def validate(self) -> None:
@@ -104,13 +118,17 @@ class QualityGate:
             reasons.append(TOO_SMALL)
         if not face.score >= c.min_score:
             reasons.append(LOW_SCORE)
-        if not (abs(roll) <= c.max_roll_deg and abs(yaw) <= c.max_yaw
-                and c.pitch_range[0] <= pitch <= c.pitch_range[1]):
+        if not (
+            abs(roll) <= c.max_roll_deg
+            and abs(yaw) <= c.max_yaw
+            and c.pitch_range[0] <= pitch <= c.pitch_range[1]
+        ):
             reasons.append(POSE)
         return reasons, {"size_px": size, "roll_deg": roll, "yaw": yaw, "pitch": pitch}
 
-    def assess(self, aligned: AlignedFace,
-               geometry: tuple[list[str], dict] | None = None) -> Quality:
+    def assess(
+        self, aligned: AlignedFace, geometry: tuple[list[str], dict] | None = None
+    ) -> Quality:
         """All checks on an aligned face; ``reasons`` lists every failed one.
 
         ``geometry`` is ``check_geometry``'s result when the caller already has it.

@@ -39,7 +39,9 @@ def source_onnx(models_dir: Path, model_id: str, search_dir: Path | None = None)
         raise ModelError(f"reference ONNX missing: {path} (expected sha256 {source['sha256']})")
     actual = sha256_file(path)
     if actual != source["sha256"]:
-        raise ModelError(f"reference ONNX altered: {path}: expected sha256 {source['sha256']}, found {actual}")
+        raise ModelError(
+            f"reference ONNX altered: {path}: expected sha256 {source['sha256']}, found {actual}"
+        )
     return path
 
 
@@ -47,14 +49,25 @@ class OpenCVReference:
     """FaceDetectorYN + FaceRecognizerSF used the usual way (detector at frame size)."""
 
     def __init__(self, detector_onnx: Path, recognizer_onnx: Path, score_threshold: float = 0.7):
-        self._detector = cv2.FaceDetectorYN.create(str(detector_onnx), "", (320, 320), score_threshold, 0.3, 5000)
+        self._detector = cv2.FaceDetectorYN.create(
+            str(detector_onnx), "", (320, 320), score_threshold, 0.3, 5000
+        )
         self._recognizer = cv2.FaceRecognizerSF.create(str(recognizer_onnx), "")
 
     @classmethod
-    def from_manifest(cls, models_dir: Path, detector_id: str, embedder_id: str,
-                      search_dir: Path | None = None, score_threshold: float = 0.7) -> "OpenCVReference":
-        return cls(source_onnx(models_dir, detector_id, search_dir),
-                   source_onnx(models_dir, embedder_id, search_dir), score_threshold)
+    def from_manifest(
+        cls,
+        models_dir: Path,
+        detector_id: str,
+        embedder_id: str,
+        search_dir: Path | None = None,
+        score_threshold: float = 0.7,
+    ) -> "OpenCVReference":
+        return cls(
+            source_onnx(models_dir, detector_id, search_dir),
+            source_onnx(models_dir, embedder_id, search_dir),
+            score_threshold,
+        )
 
     def detect(self, image: np.ndarray) -> list[Face]:
         h, w = image.shape[:2]
@@ -64,14 +77,19 @@ class OpenCVReference:
             return []
         rows = rows[np.argsort(-rows[:, 14])]
         return [
-            Face(bbox=(float(r[0]), float(r[1]), float(r[0] + r[2]), float(r[1] + r[3])),
-                 landmarks=r[4:14].reshape(5, 2).astype(np.float32), score=float(r[14]))
+            Face(
+                bbox=(float(r[0]), float(r[1]), float(r[0] + r[2]), float(r[1] + r[3])),
+                landmarks=r[4:14].reshape(5, 2).astype(np.float32),
+                score=float(r[14]),
+            )
             for r in rows
         ]
 
     def embed(self, image: np.ndarray, face: Face) -> np.ndarray:
         """Unit-length SFace feature of ``face`` as OpenCV computes it."""
         x1, y1, x2, y2 = face.bbox
-        row = np.array([[x1, y1, x2 - x1, y2 - y1, *face.landmarks.ravel(), face.score]], np.float32)
+        row = np.array(
+            [[x1, y1, x2 - x1, y2 - y1, *face.landmarks.ravel(), face.score]], np.float32
+        )
         feature = self._recognizer.feature(self._recognizer.alignCrop(image, row)).ravel()
         return feature / np.linalg.norm(feature)

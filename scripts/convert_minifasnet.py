@@ -48,9 +48,11 @@ from edge.pipeline import Pipeline  # noqa: E402
 from pnnx_convert import pnnx  # noqa: E402
 
 SIZE = 80
-UPSTREAM = ("Silent-Face-Anti-Spoofing by Minivision, github.com/minivision-ai/"
-            "Silent-Face-Anti-Spoofing commit b6d5f04ad78778917853b25c778acef6d5626d15, "
-            "resources/anti_spoof_models/")
+UPSTREAM = (
+    "Silent-Face-Anti-Spoofing by Minivision, github.com/minivision-ai/"
+    "Silent-Face-Anti-Spoofing commit b6d5f04ad78778917853b25c778acef6d5626d15, "
+    "resources/anti_spoof_models/"
+)
 SOURCES = {
     "minifasnet_v2": {
         "file": "2.7_80x80_MiniFASNetV2.pth",
@@ -64,8 +66,11 @@ SOURCES = {
     },
 }
 # Real faces for the parity check (Apache-2.0 and MIT, see tests/data/SOURCES.md).
-FACES = ("silentface_samples_minivision/image_T1.jpg", "silentface_samples_minivision/image_F1.jpg",
-         "silentface_samples_minivision/image_F2.jpg")
+FACES = (
+    "silentface_samples_minivision/image_T1.jpg",
+    "silentface_samples_minivision/image_F1.jpg",
+    "silentface_samples_minivision/image_F2.jpg",
+)
 OWN_FACES = ("tests/data/faces/obama_1.jpg",)
 # The authors' detector box (x, y, width, height) on image_T1, from the weights' README.
 AUTHORS_BOX = (106.0, 147.0, 207.0, 213.0)
@@ -87,8 +92,15 @@ def build_network(state: dict):
 
         def __init__(self, cin, cout, kernel, stride, groups=1, act=True):
             super().__init__()
-            self.conv = nn.Conv2d(cin, cout, kernel, stride, kernel // 2 if kernel == 3 else 0,
-                                  groups=groups, bias=False)
+            self.conv = nn.Conv2d(
+                cin,
+                cout,
+                kernel,
+                stride,
+                kernel // 2 if kernel == 3 else 0,
+                groups=groups,
+                bias=False,
+            )
             self.bn = nn.BatchNorm2d(cout)
             if act:
                 self.prelu = nn.PReLU(cout)
@@ -133,8 +145,12 @@ def build_network(state: dict):
         def __init__(self, prefix, channels):
             super().__init__()
             count = len({k.split(".")[2] for k in state if k.startswith(f"{prefix}.model.")})
-            self.model = nn.Sequential(*[Separable(f"{prefix}.model.{i}", channels, channels, 1, True)
-                                         for i in range(count)])
+            self.model = nn.Sequential(
+                *[
+                    Separable(f"{prefix}.model.{i}", channels, channels, 1, True)
+                    for i in range(count)
+                ]
+            )
 
         def forward(self, x):
             return self.model(x)
@@ -157,8 +173,18 @@ def build_network(state: dict):
             self.prob = nn.Linear(128, 3, bias=False)
 
         def forward(self, x):
-            for stage in (self.conv1, self.conv2_dw, self.conv_23, self.conv_3, self.conv_34,
-                          self.conv_4, self.conv_45, self.conv_5, self.conv_6_sep, self.conv_6_dw):
+            for stage in (
+                self.conv1,
+                self.conv2_dw,
+                self.conv_23,
+                self.conv_3,
+                self.conv_34,
+                self.conv_4,
+                self.conv_45,
+                self.conv_5,
+                self.conv_6_sep,
+                self.conv_6_dw,
+            ):
                 x = stage(x)
             features = self.bn(self.linear(torch.flatten(x, 1)))
             return self.prob(features), features
@@ -192,8 +218,9 @@ def presenter(pipeline: Pipeline, image: np.ndarray):
     return max(pipeline.detect(image), key=lambda f: f.width * f.height)
 
 
-def manifest_entry(model_id: str, src: dict, param: Path, weights: Path, parameters: int,
-                   box_adjust: list[float]) -> dict:
+def manifest_entry(
+    model_id: str, src: dict, param: Path, weights: Path, parameters: int, box_adjust: list[float]
+) -> dict:
     return {
         "role": "liveness",
         "licence": "Apache-2.0",
@@ -208,13 +235,13 @@ def manifest_entry(model_id: str, src: dict, param: Path, weights: Path, paramet
             "crop_scale": src["scale"],
             "box_adjust": box_adjust,
             "note": "raw 0-255 values; the crop is crop_scale x the face box (first moved by "
-                    "(dx, dy) box sides and scaled by (sx, sy), box_adjust, onto the box of the "
-                    "authors' detector), shifted inside the frame (edge/liveness/crop.py)",
+            "(dx, dy) box sides and scaled by (sx, sy), box_adjust, onto the box of the "
+            "authors' detector), shifted inside the frame (edge/liveness/crop.py)",
         },
         "precision": "fp32",
         "outputs": {"logits": "out0", "features": "out1", "live_index": 1, "classes": 3},
         "notes": "softmax over 3 logits; class 1 is a live face, 0 and 2 are attacks. "
-                 "features: the 128 values that feed the last layer.",
+        "features: the 128 values that feed the last layer.",
         "training_data": "the authors' own, not published",
         "source": {
             "file": src["file"],
@@ -223,19 +250,21 @@ def manifest_entry(model_id: str, src: dict, param: Path, weights: Path, paramet
             "script": "scripts/convert_minifasnet.py",
         },
         "conversion": "network written from the published structure, torch.jit.trace, "
-                      "pnnx fp16=0 (ncnn fp32)",
+        "pnnx fp16=0 (ncnn fp32)",
         "param": {"file": param.name, "sha256": sha256_file(param)},
         "bin": {"file": weights.name, "sha256": sha256_file(weights)},
     }
 
 
-def reference_crops(pipeline: Pipeline, scale: float, box_adjust: list[float],
-                    data: Path) -> np.ndarray:
+def reference_crops(
+    pipeline: Pipeline, scale: float, box_adjust: list[float], data: Path
+) -> np.ndarray:
     crops = []
     for path in [data / f for f in FACES] + [REPO / f for f in OWN_FACES]:
         image = read_image(path)
-        crops.append(scaled_crop(image, training_box(presenter(pipeline, image), box_adjust),
-                                 scale, SIZE))
+        crops.append(
+            scaled_crop(image, training_box(presenter(pipeline, image), box_adjust), scale, SIZE)
+        )
     return np.stack(crops)
 
 
@@ -243,10 +272,18 @@ def main() -> int:
     import torch
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--weights", type=Path, default=REPO.parent / "shared" / "models" / "minifasnet",
-                        help="folder holding the two released .pth files")
-    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data",
-                        help="the shared data folder (faces for the parity check)")
+    parser.add_argument(
+        "--weights",
+        type=Path,
+        default=REPO.parent / "shared" / "models" / "minifasnet",
+        help="folder holding the two released .pth files",
+    )
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=REPO.parent / "shared" / "data",
+        help="the shared data folder (faces for the parity check)",
+    )
     parser.add_argument("--out", type=Path, default=REPO / "models_ncnn")
     args = parser.parse_args()
 
@@ -265,8 +302,9 @@ def main() -> int:
             shutil.copyfile(param, out_param)
             shutil.copyfile(weights, out_bin)
             parameters = sum(p.numel() for p in net.parameters())
-            entries[model_id] = manifest_entry(model_id, src, out_param, out_bin, parameters,
-                                               box_adjust)
+            entries[model_id] = manifest_entry(
+                model_id, src, out_param, out_bin, parameters, box_adjust
+            )
 
             crops = reference_crops(pipeline, src["scale"], box_adjust, args.data)
             with torch.no_grad():
@@ -274,16 +312,27 @@ def main() -> int:
             reference[f"{model_id}_crops"] = crops
             reference[f"{model_id}_logits"] = logits.numpy()
             reference[f"{model_id}_features"] = features.numpy()
-            spec = ModelSpec(model_id, out_param, out_bin, entries[model_id]["param"]["sha256"],
-                             entries[model_id]["bin"]["sha256"], entries[model_id])
+            spec = ModelSpec(
+                model_id,
+                out_param,
+                out_bin,
+                entries[model_id]["param"]["sha256"],
+                entries[model_id]["bin"]["sha256"],
+                entries[model_id],
+            )
             ours = RgbModel(spec, threads=1)
             worst = 0.0
             for crop, want_logits, want_features in zip(crops, logits.numpy(), features.numpy()):
                 got = ours.outputs(crop)
-                worst = max(worst, float(np.abs(got.logits - want_logits).max()),
-                            float(np.abs(got.features - want_features).max()))
-            print(f"{model_id}: {parameters} parameters, ncnn vs torch on {len(crops)} real faces: "
-                  f"largest difference {worst:.2e}")
+                worst = max(
+                    worst,
+                    float(np.abs(got.logits - want_logits).max()),
+                    float(np.abs(got.features - want_features).max()),
+                )
+            print(
+                f"{model_id}: {parameters} parameters, ncnn vs torch on {len(crops)} real faces: "
+                f"largest difference {worst:.2e}"
+            )
             if not worst <= TOLERANCE:
                 sys.exit(f"{model_id}: ncnn differs from torch by {worst:.2e} > {TOLERANCE:g}")
     shutil.copyfile(args.weights / "LICENSE", args.out / "LICENSE.minifasnet")

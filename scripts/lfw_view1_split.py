@@ -24,8 +24,11 @@ SPLITS = {"devtrain": "pairsDevTrain.txt", "devtest": "pairsDevTest.txt"}
 
 def people(pairs_file: Path) -> set[str]:
     """Everyone a pair list names (the folder part of each image path)."""
-    return {Path(path).parent.name for pair in read_pairs(pairs_file)
-            for path in (pair.first, pair.second)}
+    return {
+        Path(path).parent.name
+        for pair in read_pairs(pairs_file)
+        for path in (pair.first, pair.second)
+    }
 
 
 def main() -> int:

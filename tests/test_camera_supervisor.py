@@ -159,4 +159,6 @@ def test_stop_interrupts_a_backoff_and_closes(rig):
 
 def test_backoff_bounds_are_checked():
     with pytest.raises(ValueError):
-        CameraSupervisor(PluggableCamera(FakeClock()), FakeClock(), backoff_initial=5, backoff_max=1)
+        CameraSupervisor(
+            PluggableCamera(FakeClock()), FakeClock(), backoff_initial=5, backoff_max=1
+        )

@@ -17,7 +17,7 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
 
 def test_bad_key_is_reported_with_its_line_and_exit_78(tmp_path, capsys):
     path = tmp_path / "c.toml"
-    path.write_text('[camera]\nfps = 15.0\nfsp = 30\n')
+    path.write_text("[camera]\nfps = 15.0\nfsp = 30\n")
     code, out, err = run(capsys, "check-config", "--config", str(path))
     assert code == ExitCode.CONFIG == 78
     assert f"{path}:3: camera.fsp: unknown key" in err

@@ -149,8 +149,10 @@ def test_attendance_first_last_count_per_local_day(initialised, capsys):
         g.log_event("granted", at(3, 9), person_id=ada)  # outside the range
     code, out, _ = run(capsys, "attendance", "--from", "2024-05-01", "--to", "2024-05-02", "--csv")
     assert code == 0
-    rows = [(r["day"], r["name"], r["first_in"], r["last_out"], r["passes"])
-            for r in csv.DictReader(io.StringIO(out))]
+    rows = [
+        (r["day"], r["name"], r["first_in"], r["last_out"], r["passes"])
+        for r in csv.DictReader(io.StringIO(out))
+    ]
     assert rows == [
         ("2024-05-01", "Ada", "08:05:00", "17:30:00", "3"),
         ("2024-05-02", "Bob", "09:00:00", "09:00:00", "1"),
@@ -218,10 +220,12 @@ def test_enroll_from_photos_prints_verdicts_and_refuses_duplicates(
 # --- what people type and read -----------------------------------------------------------
 
 
-@pytest.mark.parametrize("bad", ["Eve\nroot", "\x1b[31mred", "Ad\u202eA", "Z\u200bero",
-                                 "tab\tbed", "ne\x85l"])
+@pytest.mark.parametrize(
+    "bad", ["Eve\nroot", "\x1b[31mred", "Ad\u202eA", "Z\u200bero", "tab\tbed", "ne\x85l"]
+)
 def test_a_name_with_control_or_invisible_characters_is_refused_in_one_line(
-        initialised, capsys, bad):
+    initialised, capsys, bad
+):
     seed_people(initialised)
     code, _, err = run(capsys, "people", "rename", "Bob", bad)
     assert code == ExitCode.REFUSED
@@ -256,19 +260,21 @@ def test_csv_cells_that_start_like_a_formula_are_neutralised(initialised, capsys
     granted, forced = rows[-2:]
     assert (granted["name"], granted["score"]) == ("'" + formula, "-0.120")  # a number stays
     assert forced["reason"] == "'@SUM(1+1)*cmd|' /C calc'!A0"
-    code, out, _ = run(capsys, "attendance", "--from", "2024-05-01", "--to", "2024-05-01",
-                       "--csv")
+    code, out, _ = run(capsys, "attendance", "--from", "2024-05-01", "--to", "2024-05-01", "--csv")
     (row,) = csv.DictReader(io.StringIO(out))
     assert row["name"] == "'" + formula
     code, out, _ = run(capsys, "events", "--since", "2024-05-01")  # the terminal shows it as is
     assert formula in out
 
 
-@pytest.mark.parametrize("argv", [
-    ("attendance", "--from", "0001-01-01", "--to", "0001-01-02"),
-    ("attendance", "--from", "2024-01-01", "--to", "9999-12-31"),
-    ("events", "--since", "0001-01-01"),
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("attendance", "--from", "0001-01-01", "--to", "0001-01-02"),
+        ("attendance", "--from", "2024-01-01", "--to", "9999-12-31"),
+        ("events", "--since", "0001-01-01"),
+    ],
+)
 def test_dates_out_of_range_are_one_line_usage_errors(initialised, capsys, argv):
     with pytest.raises(SystemExit) as exit_:
         cli.main(list(argv))

@@ -12,7 +12,9 @@ def test_defaults_load():
 
 def test_unknown_key_names_key_and_line():
     text = "[detector]\ninput_size = 256\nmin_scroe = 0.5\n"
-    with pytest.raises(ConfigError, match=r"cfg.toml:3: detector.min_scroe: unknown key \(valid keys: "):
+    with pytest.raises(
+        ConfigError, match=r"cfg.toml:3: detector.min_scroe: unknown key \(valid keys: "
+    ):
         parse_config(text, source="cfg.toml")
 
 

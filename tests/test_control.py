@@ -80,7 +80,10 @@ def test_a_slow_subscriber_loses_the_oldest_and_is_told_how_many():
 def test_unlock_is_refused_unless_allowed(serve, sock_path):
     hub = ControlHub(allow_remote_unlock=False)
     serve(hub)
-    with ControlClient(sock_path) as client, pytest.raises(ControlError, match="remote unlock is off"):
+    with (
+        ControlClient(sock_path) as client,
+        pytest.raises(ControlError, match="remote unlock is off"),
+    ):
         client.request("unlock", by="alice")
     assert hub.commands() == []
 
@@ -204,17 +207,30 @@ def test_another_user_is_disconnected_even_when_the_file_mode_lets_it_in():
     server.start()
     try:
         path.chmod(0o666)  # only the SO_PEERCRED check stands between them now
-        probe = ("import socket, sys\n"
-                 "s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])\n"
-                 "try:\n"
-                 "    s.sendall(b'{\"id\": 1, \"op\": \"status\"}\\n')\n"
-                 "    print('answered' if s.makefile('rb').readline() else 'closed')\n"
-                 "except (BrokenPipeError, ConnectionResetError):\n"
-                 "    print('closed')\n")
+        probe = (
+            "import socket, sys\n"
+            "s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])\n"
+            "try:\n"
+            '    s.sendall(b\'{"id": 1, "op": "status"}\\n\')\n'
+            "    print('answered' if s.makefile('rb').readline() else 'closed')\n"
+            "except (BrokenPipeError, ConnectionResetError):\n"
+            "    print('closed')\n"
+        )
         nobody = subprocess.run(
-            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-             sys.executable, "-c", probe, str(path)],
-            capture_output=True, text=True, timeout=30)
+            [
+                "setpriv",
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                sys.executable,
+                "-c",
+                probe,
+                str(path),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         assert nobody.returncode == 0, nobody.stderr
         assert nobody.stdout.strip() == "closed"  # connected, then closed unanswered
         with ControlClient(path) as client:  # the owner is still served

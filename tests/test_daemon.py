@@ -87,10 +87,19 @@ def config_text(tmp_path: Path, replay: Path, **sections: dict) -> str:
     ``sections`` adds or overrides settings per section, e.g. ``door={...}``.
     """
     base = {
-        "camera": {"source": "replay", "replay_path": str(replay), "fps": FPS,
-                   "realtime": False, "backoff_initial": 0.5, "backoff_max": 1.0},
+        "camera": {
+            "source": "replay",
+            "replay_path": str(replay),
+            "fps": FPS,
+            "realtime": False,
+            "backoff_initial": 0.5,
+            "backoff_max": 1.0,
+        },
         "gpio": {"backend": "mock"},
-        "gallery": {"path": str(tmp_path / "gallery.db"), "key_file": str(tmp_path / "gallery.key")},
+        "gallery": {
+            "path": str(tmp_path / "gallery.db"),
+            "key_file": str(tmp_path / "gallery.key"),
+        },
         "decision": {"cooldown_seconds": COOLDOWN},
         "door": {"unlock_seconds": 0.5},
         "liveness": {"level": "off"},
@@ -98,8 +107,10 @@ def config_text(tmp_path: Path, replay: Path, **sections: dict) -> str:
     for name, settings in sections.items():
         base.setdefault(name, {}).update(settings)
     # json writes strings, numbers and booleans the way TOML reads them
-    return "\n".join(f"[{name}]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in s.items())
-                     for name, s in base.items())
+    return "\n".join(
+        f"[{name}]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in s.items())
+        for name, s in base.items()
+    )
 
 
 def make_config(tmp_path: Path, replay: Path, **sections: dict):
@@ -120,8 +131,11 @@ def write_lock_held(gallery_config):
     """Another process holds the gallery's write lock for the duration."""
     holder = subprocess.Popen(
         [sys.executable, str(LOCK_HOLDER), gallery_config.path, gallery_config.key_file],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-        env=dict(os.environ, PYTHONPATH=str(REPO)))
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(REPO)),
+    )
     try:
         assert holder.stdout.readline().strip() == "locked"
         yield
@@ -134,8 +148,9 @@ def enrol_obama(config, template: Embedding, **validity) -> int:
     create_gallery(config.gallery)
     with Gallery.from_config(config.gallery) as gallery:
         # stamped just before the rigs' FakeClock starts, so the event log stays in order
-        return gallery.add_person(OBAMA, "user", [template], [0.9], now=WALL_START - 1.0,
-                                  **validity)
+        return gallery.add_person(
+            OBAMA, "user", [template], [0.9], now=WALL_START - 1.0, **validity
+        )
 
 
 # --- an in-process daemon on a FakeClock ----------------------------------------------
@@ -185,9 +200,13 @@ class Rig:
         return self.daemon.gallery.events(kind=kind)
 
 
-def build_rig(config, pipeline: Pipeline, *,
-              wrap_source: Callable[[FrameSource], FrameSource] = lambda s: s,
-              notifier: Notifier | None = None) -> Rig:
+def build_rig(
+    config,
+    pipeline: Pipeline,
+    *,
+    wrap_source: Callable[[FrameSource], FrameSource] = lambda s: s,
+    notifier: Notifier | None = None,
+) -> Rig:
     """Wire a Daemon as build_daemon does, but with the module's loaded pipeline and
     a replay source the test may wrap."""
     clock = FakeClock()
@@ -201,11 +220,17 @@ def build_rig(config, pipeline: Pipeline, *,
     liveness = LivenessChecker.from_config(config, pipeline.detector, ir_camera=False)
     checked = liveness is not None
     daemon = Daemon(
-        pipeline=pipeline, matcher=matcher, gallery=gallery,
-        decision=DecisionMachine(config.decision, gallery.access_status, checked), door=door,
+        pipeline=pipeline,
+        matcher=matcher,
+        gallery=gallery,
+        decision=DecisionMachine(config.decision, gallery.access_status, checked),
+        door=door,
         camera=CameraSupervisor.from_config(source, config.camera, clock),
         enrollment=EnrollmentSession(config.enrollment, clock, checked),
-        notifier=notifier or Notifier({}), clock=clock, liveness=liveness, threaded=False,
+        notifier=notifier or Notifier({}),
+        clock=clock,
+        liveness=liveness,
+        threaded=False,
         report=decisions.append,
     )
     return Rig(daemon, clock, gpio, config, decisions)
@@ -234,7 +259,8 @@ VISIT = GAP_FRAMES + FACE_FRAMES
 
 
 def test_enrolled_person_gets_one_pulse_per_visit_and_another_after_the_cooldown(
-        tmp_path, replays, pipeline, obama_template, rigs):
+    tmp_path, replays, pipeline, obama_template, rigs
+):
     config = make_config(tmp_path, replays / "obama_2", camera={"loop": True})
     person_id = enrol_obama(config, obama_template)
     rig = rigs(config, pipeline)
@@ -257,7 +283,8 @@ def test_enrolled_person_gets_one_pulse_per_visit_and_another_after_the_cooldown
 
 
 def test_unknown_person_is_denied_and_the_door_stays_locked(
-        tmp_path, replays, pipeline, obama_template, rigs):
+    tmp_path, replays, pipeline, obama_template, rigs
+):
     config = make_config(tmp_path, replays / "biden_1")
     enrol_obama(config, obama_template)
     rig = rigs(config, pipeline)
@@ -280,15 +307,20 @@ def test_disabled_person_is_denied(tmp_path, replays, pipeline, obama_template, 
     assert rig.events("granted") == []
 
 
-@pytest.mark.parametrize("validity, reason", [
-    ({"valid_until": -3600.0}, "expired"),
-    ({"valid_from": 86400.0}, "not_yet_valid"),
-])
+@pytest.mark.parametrize(
+    "validity, reason",
+    [
+        ({"valid_until": -3600.0}, "expired"),
+        ({"valid_from": 86400.0}, "not_yet_valid"),
+    ],
+)
 def test_person_outside_their_schedule_is_denied(
-        tmp_path, replays, pipeline, obama_template, rigs, validity, reason):
+    tmp_path, replays, pipeline, obama_template, rigs, validity, reason
+):
     config = make_config(tmp_path, replays / "obama_2")
-    person_id = enrol_obama(config, obama_template,
-                            **{k: WALL_START + offset for k, offset in validity.items()})
+    person_id = enrol_obama(
+        config, obama_template, **{k: WALL_START + offset for k, offset in validity.items()}
+    )
     rig = rigs(config, pipeline)
     rig.steps(VISIT)
     assert rig.relay() == []
@@ -307,18 +339,21 @@ def nuaa_replay(root: Path, frames: list[Path], name: str) -> Path:
 
 
 def test_with_liveness_on_a_printed_photo_is_denied_and_the_live_person_granted(
-        tmp_path, shared_data, pipeline, rigs):
+    tmp_path, shared_data, pipeline, rigs
+):
     # NUAA subject 0009: frames nothing in facegate was fitted or tuned on.
     live = sorted((shared_data / "nuaa_train" / "ClientRaw" / "0009").glob("*_01_*.jpg"))
     prints = sorted((shared_data / "nuaa_train" / "ImposterRaw" / "0009").glob("*.jpg"))
     enrol_image = cv2.imread(str(live[0]))
     template = pipeline.embed(enrol_image, pipeline.detect(enrol_image)[0])
-    spoof_config = make_config(tmp_path, nuaa_replay(tmp_path, prints[:20], "prints"),
-                               liveness={"level": "standard"})
+    spoof_config = make_config(
+        tmp_path, nuaa_replay(tmp_path, prints[:20], "prints"), liveness={"level": "standard"}
+    )
     create_gallery(spoof_config.gallery)
     with Gallery.from_config(spoof_config.gallery) as gallery:
-        person_id = gallery.add_person("subject 0009", "user", [template], [0.9],
-                                       now=WALL_START - 1.0)
+        person_id = gallery.add_person(
+            "subject 0009", "user", [template], [0.9], now=WALL_START - 1.0
+        )
     rig = rigs(spoof_config, pipeline)
     rig.steps(20)
     assert rig.relay() == []
@@ -327,8 +362,9 @@ def test_with_liveness_on_a_printed_photo_is_denied_and_the_live_person_granted(
     assert len(spoofed) == 1 and "rgb score" in spoofed[0].reason
     assert spoofed[0].liveness < spoof_config.liveness.threshold
 
-    live_config = make_config(tmp_path, nuaa_replay(tmp_path, live[1:21], "live"),
-                              liveness={"level": "standard"})
+    live_config = make_config(
+        tmp_path, nuaa_replay(tmp_path, live[1:21], "live"), liveness={"level": "standard"}
+    )
     rig = rigs(live_config, pipeline)
     rig.steps(20)
     granted = rig.events("granted")
@@ -369,9 +405,11 @@ class Unpluggable:
 
 
 def test_camera_loss_locks_at_once_and_the_daemon_grants_again_when_it_returns(
-        tmp_path, replays, pipeline, obama_template, rigs):
-    config = make_config(tmp_path, replays / "obama_2", camera={"loop": True},
-                         door={"unlock_seconds": 5.0})
+    tmp_path, replays, pipeline, obama_template, rigs
+):
+    config = make_config(
+        tmp_path, replays / "obama_2", camera={"loop": True}, door={"unlock_seconds": 5.0}
+    )
     enrol_obama(config, obama_template)
     camera: list[Unpluggable] = []
 
@@ -391,7 +429,7 @@ def test_camera_loss_locks_at_once_and_the_daemon_grants_again_when_it_returns(
     rig.clock.advance(2.0)
     rig.step()
     assert not rig.daemon.door.unlocked
-    (on, off), = rig.pulses()
+    ((on, off),) = rig.pulses()
     assert on == unlocked_at and off < unlocked_at + 3.0  # locked then, not after the 5 s pulse
     assert rig.daemon.camera.status.state == "down"
 
@@ -410,14 +448,14 @@ def test_camera_loss_locks_at_once_and_the_daemon_grants_again_when_it_returns(
 
 
 def test_a_locked_gallery_keeps_the_door_shut_then_refuses_the_grant_and_recovers(
-        tmp_path, pipeline, obama_template, rigs):
+    tmp_path, pipeline, obama_template, rigs
+):
     # Two visits 4 s apart: the first while another process holds the write lock.
     config = make_config(tmp_path, write_visits(tmp_path / "visits", 2, gap_frames=40))
     enrol_obama(config, obama_template)
     rig = rigs(config, pipeline)
     with write_lock_held(config.gallery):
-        rig.step_until(lambda: [d.kind for d in rig.decisions] == ["denied_unrecorded"],
-                       limit=120)
+        rig.step_until(lambda: [d.kind for d in rig.decisions] == ["denied_unrecorded"], limit=120)
         refused = rig.decisions[0]
         assert rig.relay() == []  # the door never opened
         assert (refused.name, refused.action) == (OBAMA, "stay locked")
@@ -431,11 +469,14 @@ def test_a_locked_gallery_keeps_the_door_shut_then_refuses_the_grant_and_recover
     assert [d.kind for d in rig.decisions] == ["denied_unrecorded", "granted"]
     # the refusal waited in memory and reached the log before the grant
     assert [(e.kind, e.name) for e in rig.events()][1:] == [
-        ("denied_unrecorded", OBAMA), ("granted", OBAMA)]
+        ("denied_unrecorded", OBAMA),
+        ("granted", OBAMA),
+    ]
 
 
-def test_a_grant_is_recorded_before_the_door_opens(tmp_path, replays, pipeline, obama_template,
-                                                   rigs):
+def test_a_grant_is_recorded_before_the_door_opens(
+    tmp_path, replays, pipeline, obama_template, rigs
+):
     config = make_config(tmp_path, replays / "obama_2")
     enrol_obama(config, obama_template)
     rig = rigs(config, pipeline)
@@ -454,8 +495,9 @@ def test_a_grant_is_recorded_before_the_door_opens(tmp_path, replays, pipeline, 
 # --- 4. systemd notifications -----------------------------------------------------------
 
 
-def test_run_says_ready_first_and_stopping_last(tmp_path, replays, pipeline, obama_template,
-                                                rigs, systemd):
+def test_run_says_ready_first_and_stopping_last(
+    tmp_path, replays, pipeline, obama_template, rigs, systemd
+):
     path, sock = systemd
     config = make_config(tmp_path, replays / "empty")
     enrol_obama(config, obama_template)
@@ -467,7 +509,8 @@ def test_run_says_ready_first_and_stopping_last(tmp_path, replays, pipeline, oba
 
 
 def test_watchdog_pings_come_from_steps_and_stop_when_the_loop_stalls(
-        tmp_path, replays, pipeline, obama_template, rigs, systemd):
+    tmp_path, replays, pipeline, obama_template, rigs, systemd
+):
     path, sock = systemd
     config = make_config(tmp_path, replays / "empty")
     enrol_obama(config, obama_template)
@@ -493,11 +536,18 @@ def test_watchdog_pings_come_from_steps_and_stop_when_the_loop_stalls(
 
 
 def test_door_contact_and_exit_button_events_reach_the_gallery(
-        tmp_path, replays, pipeline, obama_template, rigs):
-    config = make_config(tmp_path, replays / "empty", door={
-        "door_contact_pin": CONTACT_PIN, "door_contact_pull": "down",  # high = open
-        "exit_button_pin": EXIT_PIN, "held_open_seconds": 1.0,  # low = pressed (pull-up)
-    })
+    tmp_path, replays, pipeline, obama_template, rigs
+):
+    config = make_config(
+        tmp_path,
+        replays / "empty",
+        door={
+            "door_contact_pin": CONTACT_PIN,
+            "door_contact_pull": "down",  # high = open
+            "exit_button_pin": EXIT_PIN,
+            "held_open_seconds": 1.0,  # low = pressed (pull-up)
+        },
+    )
     enrol_obama(config, obama_template)
     rig = rigs(config, pipeline)
     rig.steps(2)
@@ -523,21 +573,32 @@ def test_door_contact_and_exit_button_events_reach_the_gallery(
     rig.steps(5)
     assert len(rig.pulses()) == 1 and not rig.daemon.door.unlocked
     assert [e.kind for e in rig.events()] == [
-        "enrolled", "door_forced", "door_held_open", "exit_request"]
+        "enrolled",
+        "door_forced",
+        "door_held_open",
+        "exit_request",
+    ]
     assert [(d.kind, d.action) for d in rig.decisions] == [
-        ("door_forced", "alarm"), ("door_held_open", "alarm"), ("exit_request", "unlock")]
+        ("door_forced", "alarm"),
+        ("door_held_open", "alarm"),
+        ("exit_request", "unlock"),
+    ]
 
 
 def test_enrol_button_after_an_admin_is_recognised_enrols_the_next_face(
-        tmp_path, pipeline, obama_template, rigs):
+    tmp_path, pipeline, obama_template, rigs
+):
     """Admin recognised -> enrol button held -> the next person's frames become a new,
     separate person (never the admin's own face)."""
     enrol_pin = 23
     visits = tmp_path / "visits"
     write_sequence([FACES / "obama_2.jpg", FACES / "biden_1.jpg"], visits, FACE_FRAMES, GAP_FRAMES)
-    config = make_config(tmp_path, visits,
-                         door={"enrol_button_pin": enrol_pin, "enrol_hold_seconds": 0.5},
-                         enrollment={"frames": 4, "min_templates": 2, "admin_window_s": 5.0})
+    config = make_config(
+        tmp_path,
+        visits,
+        door={"enrol_button_pin": enrol_pin, "enrol_hold_seconds": 0.5},
+        enrollment={"frames": 4, "min_templates": 2, "admin_window_s": 5.0},
+    )
     create_gallery(config.gallery)
     with Gallery.from_config(config.gallery) as gallery:
         admin = gallery.add_person(OBAMA, "admin", [obama_template], [0.9], now=WALL_START - 1.0)
@@ -563,10 +624,15 @@ def test_enrol_button_after_an_admin_is_recognised_enrols_the_next_face(
     assert [e.kind for e in rig.events("enrolled")] == ["enrolled", "enrolled"]
 
 
-def test_enrol_button_without_an_admin_is_refused(tmp_path, replays, pipeline, obama_template, rigs):
+def test_enrol_button_without_an_admin_is_refused(
+    tmp_path, replays, pipeline, obama_template, rigs
+):
     enrol_pin = 23
-    config = make_config(tmp_path, replays / "obama_2",
-                         door={"enrol_button_pin": enrol_pin, "enrol_hold_seconds": 0.5})
+    config = make_config(
+        tmp_path,
+        replays / "obama_2",
+        door={"enrol_button_pin": enrol_pin, "enrol_hold_seconds": 0.5},
+    )
     enrol_obama(config, obama_template)  # a user, not an administrator
     rig = rigs(config, pipeline)
     rig.gpio.drive(enrol_pin, True)

@@ -96,9 +96,12 @@ class Service:
         arguments) if given."""
         self.proc = subprocess.Popen(
             [*wrapper, sys.executable, "-m", "edge", "run", "--config", str(self.config_path)],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            env=dict(os.environ, PYTHONPATH=str(REPO),
-                     NOTIFY_SOCKET=str(self.folder / "notify.sock")),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=dict(
+                os.environ, PYTHONPATH=str(REPO), NOTIFY_SOCKET=str(self.folder / "notify.sock")
+            ),
         )
         threading.Thread(target=self._read, daemon=True).start()
         return self
@@ -115,8 +118,9 @@ class Service:
             try:
                 line = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
             except queue.Empty:
-                raise AssertionError(f"no {text!r} from the daemon; it said:\n"
-                                     + "".join(self.output)) from None
+                raise AssertionError(
+                    f"no {text!r} from the daemon; it said:\n" + "".join(self.output)
+                ) from None
             if text in line:
                 return line
 
@@ -138,8 +142,11 @@ class Service:
         """What systemd's ExecStopPost runs."""
         return subprocess.run(
             [sys.executable, "-m", "edge", "lock", "--config", str(self.config_path)],
-            capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(REPO)),
-            timeout=WAIT_S)
+            capture_output=True,
+            text=True,
+            env=dict(os.environ, PYTHONPATH=str(REPO)),
+            timeout=WAIT_S,
+        )
 
     def close(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -178,8 +185,14 @@ def _signal_mid_pulse(service: Service, signals: tuple[int, ...]) -> Outcome:
         returncode = service.wait()
         with Gallery.from_config(service.config.gallery) as gallery:
             names = [e.name for e in gallery.events(kind="granted")]
-        outcome = Outcome(at_signal, returncode, service.relay(), "".join(service.output),
-                          time.monotonic() - granted, names)
+        outcome = Outcome(
+            at_signal,
+            returncode,
+            service.relay(),
+            "".join(service.output),
+            time.monotonic() - granted,
+            names,
+        )
         if signals[-1] == signal.SIGKILL:
             lock = service.lock()
             outcome.lock_returncode, outcome.relay_after_lock = lock.returncode, service.relay()
@@ -200,11 +213,15 @@ def signalled(tmp_path_factory, arrival, obama_template) -> dict[str, Outcome]: 
     The daemons run AT_ONCE at a time: one after another they would take minutes."""
     root = tmp_path_factory.mktemp("signals")
     one_grant = {"cooldown_seconds": PULSE_S}  # one grant however long the face stays
-    services = {name: Service(root / name, arrival, obama_template, decision=one_grant)
-                for name in SCENARIOS}
+    services = {
+        name: Service(root / name, arrival, obama_template, decision=one_grant)
+        for name in SCENARIOS
+    }
     with ThreadPoolExecutor(AT_ONCE) as pool:
-        futures = {name: pool.submit(_signal_mid_pulse, services[name], signals)
-                   for name, signals in SCENARIOS.items()}
+        futures = {
+            name: pool.submit(_signal_mid_pulse, services[name], signals)
+            for name, signals in SCENARIOS.items()
+        }
         return {name: future.result() for name, future in futures.items()}
 
 
@@ -227,8 +244,22 @@ def test_every_signal_that_would_end_the_daemon_is_a_stop():
         for s, handler in previous.items():
             signal.signal(s, handler)
     names = {signal_name(s) for s in STOP_SIGNALS}
-    assert {"SIGHUP", "SIGINT", "SIGQUIT", "SIGABRT", "SIGUSR1", "SIGUSR2", "SIGALRM", "SIGTERM",
-            "SIGTSTP", "SIGXCPU", "SIGPWR", "SIGRTMIN", "SIGRTMIN+5", "SIGRTMAX"} <= names
+    assert {
+        "SIGHUP",
+        "SIGINT",
+        "SIGQUIT",
+        "SIGABRT",
+        "SIGUSR1",
+        "SIGUSR2",
+        "SIGALRM",
+        "SIGTERM",
+        "SIGTSTP",
+        "SIGXCPU",
+        "SIGPWR",
+        "SIGRTMIN",
+        "SIGRTMIN+5",
+        "SIGRTMAX",
+    } <= names
     assert not names & {"SIGKILL", "SIGSTOP", "SIGSEGV", "SIGPIPE", "SIGCHLD", "SIGWINCH"}
 
 
@@ -271,8 +302,9 @@ def test_lock_drives_the_relay_locked_even_when_another_section_is_broken(tmp_pa
     state = tmp_path / "gpio.json"
     MockGpio(FakeClock(), state).setup_output(RELAY, UNLOCKED)  # left open by a dead daemon
     config = tmp_path / "facegate.toml"
-    config.write_text(f'[gpio]\nbackend = "mock"\nmock_state_file = "{state}"\n'
-                      "[matcher]\nmin_similarity = nan\n")
+    config.write_text(
+        f'[gpio]\nbackend = "mock"\nmock_state_file = "{state}"\n[matcher]\nmin_similarity = nan\n'
+    )
     assert cli.main(["check-config", "--config", str(config)]) == 78
     assert cli.main(["lock", "--config", str(config)]) == 0
     assert read_state_file(state)[RELAY] is LOCKED
@@ -289,8 +321,7 @@ def test_lock_refuses_a_broken_door_section_and_names_it(tmp_path, capsys):
 # --- the event log cannot be written ----------------------------------------------------
 
 
-def test_a_locked_gallery_keeps_the_relay_locked_and_the_service_running(
-        tmp_path, obama_template):  # noqa: F811
+def test_a_locked_gallery_keeps_the_relay_locked_and_the_service_running(tmp_path, obama_template):  # noqa: F811
     visits = write_visits(tmp_path / "visits", 2, gap_frames=40)  # 4 s between visits
     service = Service(tmp_path / "service", visits, obama_template)
     try:
@@ -309,30 +340,42 @@ def test_a_locked_gallery_keeps_the_relay_locked_and_the_service_running(
     finally:
         service.close()
     assert "granted" not in refused and "-> unlock" not in "".join(
-        service.output[:service.output.index(refused)])
+        service.output[: service.output.index(refused)]
+    )
     with Gallery.from_config(service.config.gallery) as gallery:
         assert [e.kind for e in gallery.events()][1:] == ["denied_unrecorded", "granted"]
 
 
 def _unshare_works() -> bool:
-    return shutil.which("unshare") is not None and subprocess.run(
-        ["unshare", "-rm", "true"], capture_output=True).returncode == 0
+    return (
+        shutil.which("unshare") is not None
+        and subprocess.run(["unshare", "-rm", "true"], capture_output=True).returncode == 0
+    )
 
 
-@pytest.mark.skipif(not _unshare_works(),
-                    reason="needs 'unshare -rm' (user and mount namespaces) for a small disk")
+@pytest.mark.skipif(
+    not _unshare_works(), reason="needs 'unshare -rm' (user and mount namespaces) for a small disk"
+)
 def test_a_full_disk_keeps_the_relay_locked_says_so_and_recovers(tmp_path, obama_template):  # noqa: F811
     visits = write_visits(tmp_path / "visits", 2, gap_frames=40)
     disk = tmp_path / "service" / "disk"  # a 1 MiB tmpfs inside the service's namespace
     disk.mkdir(parents=True)
-    service = Service(tmp_path / "service", visits, obama_template,
-                      gallery={"path": str(disk / "gallery.db")})
+    service = Service(
+        tmp_path / "service", visits, obama_template, gallery={"path": str(disk / "gallery.db")}
+    )
     stash = tmp_path / "stash"
     stash.mkdir()
     mount_small_disk = (
-        "unshare", "-rm", "sh", "-c",
+        "unshare",
+        "-rm",
+        "sh",
+        "-c",
         'cp -a "$1"/. "$2"/ && mount -t tmpfs -o size=1m tmpfs "$1" && cp -a "$2"/. "$1"/ '
-        '&& shift 2 && exec "$@"', "sh", str(disk), str(stash))
+        '&& shift 2 && exec "$@"',
+        "sh",
+        str(disk),
+        str(stash),
+    )
     try:
         service.start(mount_small_disk)
         service.notified("READY=1")
@@ -360,9 +403,14 @@ def test_a_full_disk_keeps_the_relay_locked_says_so_and_recovers(tmp_path, obama
 
 
 def test_a_missing_camera_keeps_the_relay_locked_and_the_service_retrying(
-        tmp_path, arrival, obama_template):  # noqa: F811
-    service = Service(tmp_path / "service", arrival, obama_template,
-                      camera={"source": "opencv", "device": str(tmp_path / "no-camera")})
+    tmp_path, arrival, obama_template
+):  # noqa: F811
+    service = Service(
+        tmp_path / "service",
+        arrival,
+        obama_template,
+        camera={"source": "opencv", "device": str(tmp_path / "no-camera")},
+    )
     try:
         service.start()
         service.notified("READY=1")
@@ -381,17 +429,28 @@ def test_a_missing_camera_keeps_the_relay_locked_and_the_service_retrying(
 
 
 def test_rekey_is_refused_while_the_service_runs_and_the_service_carries_on(
-        tmp_path, obama_template):  # noqa: F811
+    tmp_path, obama_template
+):  # noqa: F811
     visits = write_visits(tmp_path / "visits", 1, gap_frames=12)  # looped: one every 2 s
     service = Service(tmp_path / "service", visits, obama_template)
     try:
         service.start()
         service.line_with("granted")
         rekey = subprocess.run(
-            [sys.executable, "-m", "edge", "gallery", "rekey", "--config",
-             str(service.config_path)],
-            capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(REPO)),
-            timeout=WAIT_S)
+            [
+                sys.executable,
+                "-m",
+                "edge",
+                "gallery",
+                "rekey",
+                "--config",
+                str(service.config_path),
+            ],
+            capture_output=True,
+            text=True,
+            env=dict(os.environ, PYTHONPATH=str(REPO)),
+            timeout=WAIT_S,
+        )
         assert rekey.returncode == 4
         assert "stop the service first" in rekey.stderr
         service.line_with("granted")  # the next visit: still reading and writing the gallery

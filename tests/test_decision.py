@@ -13,20 +13,34 @@ ALICE, BOB = 1, 2
 NAMES = {ALICE: "alice", BOB: "bob"}
 
 CONFIG = DecisionConfig(
-    votes_required=3, vote_frames=5, vote_window_seconds=2.0, cooldown_seconds=10.0,
-    denial_log_seconds=10.0, lockout_failures=3, lockout_window_seconds=60.0,
+    votes_required=3,
+    vote_frames=5,
+    vote_window_seconds=2.0,
+    cooldown_seconds=10.0,
+    denial_log_seconds=10.0,
+    lockout_failures=3,
+    lockout_window_seconds=60.0,
     lockout_seconds=30.0,
 )
 
 
-def seen(t: float, pid: int | None, liveness: str | None = "live", sim: float = 0.6,
-         reasons: tuple[str, ...] = ()) -> Observation:
+def seen(
+    t: float,
+    pid: int | None,
+    liveness: str | None = "live",
+    sim: float = 0.6,
+    reasons: tuple[str, ...] = (),
+) -> Observation:
     return Observation(t, pid, NAMES.get(pid), sim if pid else 0.2, liveness, reasons)
 
 
 class Harness:
-    def __init__(self, config: DecisionConfig = CONFIG, schedule: dict | None = None,
-                 require_liveness: bool = True):
+    def __init__(
+        self,
+        config: DecisionConfig = CONFIG,
+        schedule: dict | None = None,
+        require_liveness: bool = True,
+    ):
         self.schedule = schedule or {}
         self.checked: list[tuple[int, float]] = []
         self.machine = DecisionMachine(config, self.access_check, require_liveness)
@@ -60,15 +74,23 @@ def test_k_agreeing_frames_grant_once_with_the_mean_similarity():
 
 def test_k_of_n_tolerates_other_frames_in_between():
     h = Harness()
-    out = h.feed(seen(0.0, ALICE), seen(0.1, BOB), seen(0.2, ALICE), seen(0.3, None),
-                 seen(0.4, ALICE))
+    out = h.feed(
+        seen(0.0, ALICE), seen(0.1, BOB), seen(0.2, ALICE), seen(0.3, None), seen(0.4, ALICE)
+    )
     assert kinds(out) == ["granted"] and out[0].person_id == ALICE
 
 
 def test_agreement_outside_the_last_n_frames_does_not_count():
     h = Harness()
-    out = h.feed(seen(0.0, ALICE), seen(0.1, ALICE), seen(0.2, BOB), seen(0.3, BOB),
-                 seen(0.4, BOB), seen(0.5, None), seen(0.6, ALICE))
+    out = h.feed(
+        seen(0.0, ALICE),
+        seen(0.1, ALICE),
+        seen(0.2, BOB),
+        seen(0.3, BOB),
+        seen(0.4, BOB),
+        seen(0.5, None),
+        seen(0.6, ALICE),
+    )
     # the last five hold only one ALICE frame; BOB won at 0.4
     assert kinds(out) == ["granted"] and out[0].person_id == BOB
 
@@ -118,12 +140,15 @@ def test_cooldown_is_per_person():
     assert kinds(h.feed(*frames(0.5, 3, BOB))) == ["granted"]
 
 
-@pytest.mark.parametrize("refusal,kind", [
-    ("disabled", "denied_disabled"),
-    ("not_yet_valid", "denied_schedule"),
-    ("expired", "denied_schedule"),
-    ("outside_schedule", "denied_schedule"),
-])
+@pytest.mark.parametrize(
+    "refusal,kind",
+    [
+        ("disabled", "denied_disabled"),
+        ("not_yet_valid", "denied_schedule"),
+        ("expired", "denied_schedule"),
+        ("outside_schedule", "denied_schedule"),
+    ],
+)
 def test_schedule_refusals_deny_with_the_reason_once_per_visit(refusal, kind):
     h = Harness(schedule={ALICE: refusal})
     out = h.feed(*frames(0.0, 10, ALICE))

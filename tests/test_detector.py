@@ -23,7 +23,9 @@ def test_real_photo_faces_are_in_full_frame_pixels(shared_data):
     full = pipeline("[detector]\ninput_size = 1280\n").detect(image)
     assert len(small) == 1 and len(full) == 1
     assert np.allclose(small[0].bbox, full[0].bbox, atol=full[0].width * 0.05)
-    assert np.allclose(small[0].landmarks, full[0].landmarks, atol=full[0].width * 0.1)  # a 40 px face at 320 px
+    assert np.allclose(
+        small[0].landmarks, full[0].landmarks, atol=full[0].width * 0.1
+    )  # a 40 px face at 320 px
     x1, y1, x2, y2 = full[0].bbox
     for x, y in full[0].landmarks:
         assert x1 <= x <= x2 and y1 <= y <= y2

@@ -64,17 +64,32 @@ def test_healthy_terminal_has_no_fail_and_exits_0(config_file, capsys):
     assert lines[0] == f"ok    config: {config_file} is valid"
     names = [line.split(":")[0].split(maxsplit=1)[1] for line in lines]
     assert names == [
-        "config", "model det-test", "model mesh-test", "model emb-test", "model live-test",
-        "gallery key", "gallery",
-        "camera (replay)", "gpio", "clock", "disk space",
+        "config",
+        "model det-test",
+        "model mesh-test",
+        "model emb-test",
+        "model live-test",
+        "gallery key",
+        "gallery",
+        "camera (replay)",
+        "gpio",
+        "clock",
+        "disk space",
     ]
     assert not any(line.startswith(FAIL) for line in lines)
 
 
 def test_models_gallery_and_replay_camera_are_ok(config_file):
     checks = by_name(config_file)
-    for name in ("model det-test", "model mesh-test", "model emb-test", "model live-test",
-                 "gallery key", "gallery", "camera (replay)"):
+    for name in (
+        "model det-test",
+        "model mesh-test",
+        "model emb-test",
+        "model live-test",
+        "gallery key",
+        "gallery",
+        "camera (replay)",
+    ):
         assert checks[name].status == OK, checks[name]
     assert "integrity ok, 0 people" in checks["gallery"].message
     assert "read a 258x320 frame" in checks["camera (replay)"].message  # biden_1.jpg first
@@ -130,8 +145,9 @@ def test_rpi_gpio_missing_module_fails_with_what_to_install(monkeypatch):
 
 
 def test_replay_folder_without_images_fails(tmp_path):
-    config = SimpleNamespace(source="replay", replay_path=str(tmp_path), fps=15.0,
-                             loop=False, realtime=False)
+    config = SimpleNamespace(
+        source="replay", replay_path=str(tmp_path), fps=15.0, loop=False, realtime=False
+    )
     check = doctor.check_camera(config)
     assert check.status == FAIL and "holds no images" in check.message
 
@@ -220,6 +236,7 @@ def test_the_liveness_model_is_checked_only_when_liveness_is_on(config_file):
     checks = by_name(config_file)
     assert checks["model live-test"].status == FAIL
     assert "model file missing" in checks["model live-test"].message
-    config_file.write_text(config_file.read_text().replace(
-        '[liveness]\n', '[liveness]\nlevel = "off"\n'))
+    config_file.write_text(
+        config_file.read_text().replace("[liveness]\n", '[liveness]\nlevel = "off"\n')
+    )
     assert "model live-test" not in by_name(config_file)

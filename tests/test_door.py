@@ -13,15 +13,24 @@ from edge.schema import build_section
 RELAY, CONTACT, EXIT, ENROL, LED, BUZZER = 17, 27, 22, 23, 24, 25
 
 WIRED = DoorConfig(
-    relay_pin=RELAY, relay_polarity="active_low",  # a common opto relay module: low = energised
+    relay_pin=RELAY,
+    relay_polarity="active_low",  # a common opto relay module: low = energised
     unlock_seconds=5.0,
-    door_contact_pin=CONTACT, door_contact_polarity="active_high", door_contact_pull="down",
+    door_contact_pin=CONTACT,
+    door_contact_polarity="active_high",
+    door_contact_pull="down",
     held_open_seconds=30.0,
-    exit_button_pin=EXIT, exit_button_polarity="active_low", exit_button_pull="up",
-    enrol_button_pin=ENROL, enrol_button_polarity="active_low", enrol_button_pull="up",
+    exit_button_pin=EXIT,
+    exit_button_polarity="active_low",
+    exit_button_pull="up",
+    enrol_button_pin=ENROL,
+    enrol_button_polarity="active_low",
+    enrol_button_pull="up",
     enrol_hold_seconds=3.0,
     debounce_seconds=0.05,
-    led_pin=LED, buzzer_pin=BUZZER, alarm_seconds=10.0,
+    led_pin=LED,
+    buzzer_pin=BUZZER,
+    alarm_seconds=10.0,
 )
 LOCKED, UNLOCKED = True, False  # relay levels for active_low
 DOOR_CLOSED, DOOR_OPEN = False, True
@@ -270,7 +279,9 @@ def test_door_section_bounds_and_pin_clashes():
         build_section(DoorConfig, {"led_pin": 28}, "door")
     with pytest.raises(ConfigError, match="door.buzzer_polarity: 'low' is not one of"):
         build_section(DoorConfig, {"buzzer_polarity": "low"}, "door")
-    with pytest.raises(ConfigError, match="door.exit_button_pin: GPIO17 is already used by door.relay_pin"):
+    with pytest.raises(
+        ConfigError, match="door.exit_button_pin: GPIO17 is already used by door.relay_pin"
+    ):
         build_section(DoorConfig, {"exit_button_pin": 17}, "door")
     with pytest.raises(ConfigError, match="door.unlock_seconds: 0.1 is below"):
         build_section(DoorConfig, {"unlock_seconds": 0.1}, "door")

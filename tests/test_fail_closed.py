@@ -54,9 +54,13 @@ def with_one_value(default, value: str) -> str:
 
 def test_the_property_test_sees_the_security_thresholds():
     found = {(section, key) for section, key, _ in float_settings()}
-    assert {("matcher", "min_similarity"), ("liveness", "threshold"),
-            ("liveness", "nir_brightness"), ("quality", "pitch_range"),
-            ("door", "unlock_seconds")} <= found
+    assert {
+        ("matcher", "min_similarity"),
+        ("liveness", "threshold"),
+        ("liveness", "nir_brightness"),
+        ("quality", "pitch_range"),
+        ("door", "unlock_seconds"),
+    } <= found
     assert len(found) > 30
 
 
@@ -122,8 +126,9 @@ def test_a_nan_time_is_refused_by_the_decision_machine():
 
 def test_a_nan_wall_time_is_outside_every_schedule(gallery):
     vector = np.ones(8, np.float32) / math.sqrt(8)
-    pid = gallery.add_person("Ada", "user", [Embedding(vector, MODEL)], [1.0],
-                             valid_from=0.0, valid_until=2 * WALL)
+    pid = gallery.add_person(
+        "Ada", "user", [Embedding(vector, MODEL)], [1.0], valid_from=0.0, valid_until=2 * WALL
+    )
     assert gallery.access_status(pid, WALL) is None
     assert gallery.access_status(pid, math.nan) == "not_yet_valid"
 

@@ -38,7 +38,9 @@ def sha(path: Path) -> str:
 
 @pytest.fixture
 def paths(tmp_path):
-    config = GalleryConfig(path=str(tmp_path / "gallery.db"), key_file=str(tmp_path / "gallery.key"))
+    config = GalleryConfig(
+        path=str(tmp_path / "gallery.db"), key_file=str(tmp_path / "gallery.key")
+    )
     create_gallery(config)
     return Path(config.path), Path(config.key_file)
 
@@ -338,8 +340,9 @@ def test_a_full_gallery_says_the_disk_is_full_and_where(paths):
     with Gallery.open(path, key_path) as g:
         pages = g.db.execute("PRAGMA page_count").fetchone()[0]
         g.db.execute(f"PRAGMA max_page_count = {pages}")  # SQLite's own "disk full"
-        with pytest.raises(GalleryUnavailableError,
-                           match=f"the disk holding {path.parent} is full"):
+        with pytest.raises(
+            GalleryUnavailableError, match=f"the disk holding {path.parent} is full"
+        ):
             for i in range(200):
                 g.log_event("denied_unknown", float(i), reason="x" * 200)
 
@@ -357,8 +360,7 @@ def test_names_stored_before_they_were_normalised_are_cleaned_on_opening(paths):
         version = gallery_module.MIGRATIONS.index(gallery_module._migrate_clean_names)
         g.db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [version])
     with Gallery.open(path, key_path) as g:
-        assert [p.name for p in g.people()] == ["Ada\ufffd[2J", f"{composed} #{ids[1]}",
-                                                composed]
+        assert [p.name for p in g.people()] == ["Ada\ufffd[2J", f"{composed} #{ids[1]}", composed]
         assert g.events(kind="granted")[0].name == "Ada\ufffd[2J"
 
 

@@ -40,8 +40,7 @@ def config(tmp_path, monkeypatch) -> GalleryConfig:
     create_gallery(config)
     with Gallery.from_config(config) as gallery:
         vector = np.random.default_rng(1).standard_normal(128).astype(np.float32)
-        gallery.add_person("Ada", "user", [Embedding(vector / np.linalg.norm(vector), "m")],
-                           [0.9])
+        gallery.add_person("Ada", "user", [Embedding(vector / np.linalg.norm(vector), "m")], [0.9])
     path = tmp_path / "config.toml"
     path.write_text(f'[gallery]\npath = "{config.path}"\nkey_file = "{config.key_file}"\n')
     monkeypatch.setenv("FACEGATE_CONFIG", str(path))
@@ -58,8 +57,11 @@ class Worker:
     def __init__(self, config: GalleryConfig, *action: str):
         self.proc = subprocess.Popen(
             [sys.executable, str(WORKER), config.path, config.key_file, *action],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-            env=dict(os.environ, PYTHONPATH=str(REPO)))
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=dict(os.environ, PYTHONPATH=str(REPO)),
+        )
 
     def says(self) -> str:
         return self.proc.stdout.readline().strip()
@@ -116,7 +118,8 @@ def test_check_says_what_it_found_of_an_interrupted_rekey(config, capsys):
     assert code == 0
     assert out.splitlines()[0] == (
         "note: rolled back an interrupted rekey: the gallery never switched to the key in "
-        f"g.key.new, which was removed; {config.key_file} still opens it")
+        f"g.key.new, which was removed; {config.key_file} still opens it"
+    )
 
 
 def test_check_distrusts_page_failures_while_the_log_cannot_be_copied(config):
@@ -127,10 +130,13 @@ def test_check_distrusts_page_failures_while_the_log_cannot_be_copied(config):
         reader.people()
         gallery.db.execute(f"PRAGMA rekey = {key_pragma_value(generate_key())}")
         (problem,) = gallery.check()
-        assert re.fullmatch(rf"\d+ page\(s\) of {config.path} failed authentication, but \d+ "
-                            r"newer page\(s\) are still in its write-ahead log \(another "
-                            r"process has the gallery open\): stop the service and check again "
-                            r"before restoring anything", problem)
+        assert re.fullmatch(
+            rf"\d+ page\(s\) of {config.path} failed authentication, but \d+ "
+            r"newer page\(s\) are still in its write-ahead log \(another "
+            r"process has the gallery open\): stop the service and check again "
+            r"before restoring anything",
+            problem,
+        )
         reader.db.execute("COMMIT")
         assert gallery.check() == []  # copied in now: every page is under the new key
 
@@ -163,8 +169,7 @@ def test_backup_names_its_key_and_rekey_keeps_what_a_restore_needs(config, tmp_p
     assert b"Ada" not in before.read_bytes()
     run(capsys, "gallery", "rekey")
     with Gallery.from_config(config) as gallery:
-        gallery.add_person("Bob", "user", [Embedding(np.eye(128, dtype=np.float32)[0], "m")],
-                           [0.9])
+        gallery.add_person("Bob", "user", [Embedding(np.eye(128, dtype=np.float32)[0], "m")], [0.9])
     code, out, _ = run(capsys, "gallery", "restore", str(before))
     assert code == 0, out
     assert "opened with a key retired by an earlier rekey" in out
@@ -189,8 +194,11 @@ def test_restore_checks_before_it_replaces_anything(config, tmp_path, capsys):
     assert code == ExitCode.GALLERY
     assert f"backup {damaged} fails its check, so nothing was replaced" in err
     assert sha(config.path) == before
-    assert not [p for p in Path(config.path).parent.iterdir()
-                if "restoring" in p.name or "replaced" in p.name]
+    assert not [
+        p
+        for p in Path(config.path).parent.iterdir()
+        if "restoring" in p.name or "replaced" in p.name
+    ]
 
 
 def test_restore_without_the_key_names_the_key_it_needs(config, tmp_path, capsys):
@@ -201,12 +209,21 @@ def test_restore_without_the_key_names_the_key_it_needs(config, tmp_path, capsys
     other.mkdir()
     moved = GalleryConfig(path=str(other / "g.db"), key_file=str(other / "g.key"))
     create_gallery(moved)  # a new device: its own key, never rekeyed from the old one
-    code, _, err = run(capsys, "gallery", "restore", str(backup), "--config",
-                       str(_config_file(moved, other)))
+    code, _, err = run(
+        capsys, "gallery", "restore", str(backup), "--config", str(_config_file(moved, other))
+    )
     assert code == ExitCode.GALLERY_KEY
     assert f"it needs the key {needed} (from b.db.fingerprint)" in err
-    code, out, _ = run(capsys, "gallery", "restore", str(backup), "--config",
-                       str(_config_file(moved, other)), "--key", config.key_file)
+    code, out, _ = run(
+        capsys,
+        "gallery",
+        "restore",
+        str(backup),
+        "--config",
+        str(_config_file(moved, other)),
+        "--key",
+        config.key_file,
+    )
     assert code == 0 and f"opened with the key in {config.key_file}" in out
     with Gallery.from_config(moved) as gallery:
         assert [p.name for p in gallery.people()] == ["Ada"]
@@ -253,6 +270,7 @@ def test_enrol_refusal_raised_inside_the_transaction_changes_nothing(config):
             raise RefusedError("a duplicate")
 
         with pytest.raises(RefusedError):
-            gallery.add_person("Eve", "user", [Embedding(np.ones(4, np.float32) / 2, "m")],
-                               [0.9], check=refuse)
+            gallery.add_person(
+                "Eve", "user", [Embedding(np.ones(4, np.float32) / 2, "m")], [0.9], check=refuse
+            )
         assert gallery.revision() == revision and len(gallery.people()) == 1

@@ -167,8 +167,11 @@ def test_close_keeps_outputs_driven_and_refuses_further_use(hw):
     hw.backend.close()  # idempotent
     assert hw.backend.closed
     assert hw.driven(17) is False
-    for action in (lambda: hw.backend.write(17, True), lambda: hw.backend.read(22),
-                   lambda: hw.backend.setup_output(18, False)):
+    for action in (
+        lambda: hw.backend.write(17, True),
+        lambda: hw.backend.read(22),
+        lambda: hw.backend.setup_output(18, False),
+    ):
         with pytest.raises(GpioError, match="closed"):
             action()
     assert hw.driven(17) is False
@@ -268,11 +271,14 @@ def test_missing_gpio_module_names_the_package_to_install(monkeypatch):
     assert caught.value.exit_code == ExitCode.HARDWARE
 
 
-@pytest.mark.parametrize("error", [
-    RuntimeError("This module can only be run on a Raspberry Pi!"),
-    NotImplementedError("This module does not understand old-style revision codes"),
-    LgpioError("xCreatePipe: Can't set permissions (436) for .lgd-nfy-3"),
-])
+@pytest.mark.parametrize(
+    "error",
+    [
+        RuntimeError("This module can only be run on a Raspberry Pi!"),
+        NotImplementedError("This module does not understand old-style revision codes"),
+        LgpioError("xCreatePipe: Can't set permissions (436) for .lgd-nfy-3"),
+    ],
+)
 def test_a_module_that_fails_at_import_is_a_hardware_error(monkeypatch, error):
     import importlib
 
@@ -294,8 +300,12 @@ def test_missing_gpio_module_stops_the_service_with_the_no_restart_code(tmp_path
         f'[camera]\nsource = "replay"\nreplay_path = "{tmp_path}"\n'
         f'[gallery]\npath = "{tmp_path / "g.db"}"\nkey_file = "{tmp_path / "g.key"}"\n'
     )
-    result = subprocess.run([sys.executable, "-m", "edge", "run", "--config", str(config)],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "edge", "run", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == ExitCode.HARDWARE, result.stderr
     assert result.stderr.startswith("facegate: GPIO module Jetson.GPIO cannot be imported")
     assert result.stderr.count("\n") == 1

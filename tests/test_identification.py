@@ -7,8 +7,16 @@ from edge.cli import main
 from edge.enrollment import EnrollmentConfig, ImageVerdict
 from edge.errors import FacegateError
 from edge.identification import (
-    STRANGER, Searches, by_gallery_size, fnir, fpir, identify, open_set_metrics, read_people,
-    split_people, threshold_at_fpir,
+    STRANGER,
+    Searches,
+    by_gallery_size,
+    fnir,
+    fpir,
+    identify,
+    open_set_metrics,
+    read_people,
+    split_people,
+    threshold_at_fpir,
 )
 from edge.types import Embedding
 
@@ -31,14 +39,21 @@ def test_first_k_photos_are_enrolled_and_people_with_k_or_fewer_are_strangers(tm
     assert list(split.enrol) == ["Ann"]
     assert [p.name for p in split.enrol["Ann"]] == ["Ann_0000.jpg", "Ann_0001.jpg"]
     assert [(n, p.name) for n, p in split.mated] == [("Ann", "Ann_0002.jpg")]
-    assert sorted(p.name for p in split.strangers) == ["Bob_0000.jpg", "Bob_0001.jpg", "Cy_0000.jpg"]
+    assert sorted(p.name for p in split.strangers) == [
+        "Bob_0000.jpg",
+        "Bob_0001.jpg",
+        "Cy_0000.jpg",
+    ]
 
 
-@pytest.mark.parametrize("counts, k, message", [
-    ({"Ann": 2, "Cy": 1}, 0, "at least 1"),
-    ({"Ann": 1, "Cy": 1}, 1, "nobody to enrol"),
-    ({"Ann": 2, "Bob": 3}, 1, "no strangers"),
-])
+@pytest.mark.parametrize(
+    "counts, k, message",
+    [
+        ({"Ann": 2, "Cy": 1}, 0, "at least 1"),
+        ({"Ann": 1, "Cy": 1}, 1, "nobody to enrol"),
+        ({"Ann": 2, "Bob": 3}, 1, "no strangers"),
+    ],
+)
 def test_a_split_that_cannot_measure_is_refused(tmp_path, counts, k, message):
     people = read_people(people_folder(tmp_path / "ids", counts))
     with pytest.raises(FacegateError, match=message):
@@ -60,16 +75,18 @@ def searches(rows):
 
 
 def test_rates_count_strangers_accepted_and_mated_searches_missed():
-    found = searches([
-        (1, 1, 0.80),         # found
-        (1, 1, 0.40),         # right person, below the threshold: a miss
-        (2, 1, 0.60),         # taken for someone else: a miss, and the wrong person
-        (2, STRANGER, -1.0),  # no face: a miss
-        (STRANGER, 1, 0.55),  # stranger accepted
-        (STRANGER, 2, 0.30),
-        (STRANGER, STRANGER, -1.0),  # no face: a correct refusal
-        (STRANGER, 1, 0.10),
-    ])
+    found = searches(
+        [
+            (1, 1, 0.80),  # found
+            (1, 1, 0.40),  # right person, below the threshold: a miss
+            (2, 1, 0.60),  # taken for someone else: a miss, and the wrong person
+            (2, STRANGER, -1.0),  # no face: a miss
+            (STRANGER, 1, 0.55),  # stranger accepted
+            (STRANGER, 2, 0.30),
+            (STRANGER, STRANGER, -1.0),  # no face: a correct refusal
+            (STRANGER, 1, 0.10),
+        ]
+    )
     metrics = open_set_metrics(found, 0.5)
     assert metrics["rank1"] == pytest.approx(2 / 4)
     assert metrics["fpir"] == pytest.approx(1 / 4)
@@ -103,8 +120,15 @@ def test_fpir_grows_with_the_gallery():
     matrix = rng.standard_normal((people, dim)).astype(np.float32)
     strangers = list(rng.standard_normal((400, dim)).astype(np.float32))
     strangers = [v / np.linalg.norm(v) for v in strangers]
-    sizes = by_gallery_size(np.arange(1, people + 1), matrix, [STRANGER] * len(strangers),
-                            strangers, threshold=0.5, sizes=(10,), draws=5)
+    sizes = by_gallery_size(
+        np.arange(1, people + 1),
+        matrix,
+        [STRANGER] * len(strangers),
+        strangers,
+        threshold=0.5,
+        sizes=(10,),
+        draws=5,
+    )
     assert list(sizes) == ["10", "200"] and sizes["10"]["draws"] == 5
     assert sizes["10"]["fpir"] < sizes["200"]["fpir"]
 

@@ -26,22 +26,30 @@ OBAMA = FIXTURES / "faces" / "obama_1.jpg"
 def png_claiming(width: int, height: int) -> bytes:
     """A tiny, valid PNG whose header declares width x height RGB pixels (the pixel
     data compresses a few all-zero rows to almost nothing: a decompression bomb)."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data)))
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
 
     rows = zlib.compress(b"\0" * (1 + 3 * width) * 16)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2,
-                                                              0, 0, 0))
-            + chunk(b"IDAT", rows) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", rows)
+        + chunk(b"IEND", b"")
+    )
 
 
 def test_an_image_over_the_pixel_limit_is_refused_from_its_header(tmp_path):
     bomb = tmp_path / "bomb.png"
     bomb.write_bytes(png_claiming(20000, 20000))
     assert bomb.stat().st_size < 100_000
-    with pytest.raises(ImageError, match=r"bomb.png: 20000 x 20000 is 400.0 million pixels, "
-                                         r"more than the 50 million allowed"):
+    with pytest.raises(
+        ImageError,
+        match=r"bomb.png: 20000 x 20000 is 400.0 million pixels, "
+        r"more than the 50 million allowed",
+    ):
         read_image(bomb)
     small = tmp_path / "small.png"
     small.write_bytes(png_claiming(3000, 2000))

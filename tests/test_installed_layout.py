@@ -30,8 +30,11 @@ UNIT = Path(install_var("UNIT_DIR")) / install_var("UNIT_NAME")
 
 def owner(path: Path) -> tuple[str, str, int]:
     info = path.lstat()
-    return (pwd.getpwuid(info.st_uid).pw_name, grp.getgrgid(info.st_gid).gr_name,
-            stat.S_IMODE(info.st_mode))
+    return (
+        pwd.getpwuid(info.st_uid).pw_name,
+        grp.getgrgid(info.st_gid).gr_name,
+        stat.S_IMODE(info.st_mode),
+    )
 
 
 def test_the_service_user_cannot_log_in_and_may_use_the_devices():
@@ -82,4 +85,3 @@ def test_the_installed_unit_is_the_shipped_one():
     assert UNIT.read_text() == (PREFIX / "app" / "systemd" / UNIT.name).read_text()
     wanted = UNIT.parent / "multi-user.target.wants" / UNIT.name
     assert wanted.is_symlink() and wanted.resolve() == UNIT
-

@@ -32,8 +32,19 @@ pytestmark = pytest.mark.skipif(
 @pytest.fixture(scope="module")
 def service_user():
     name = f"fgtest{os.getpid() % 100000}"
-    subprocess.run(["useradd", "--system", "--user-group", "--no-create-home",
-                    "--shell", "/usr/sbin/nologin", name], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "useradd",
+            "--system",
+            "--user-group",
+            "--no-create-home",
+            "--shell",
+            "/usr/sbin/nologin",
+            name,
+        ],
+        check=True,
+        capture_output=True,
+    )
     try:
         yield pwd.getpwnam(name)
     finally:
@@ -49,13 +60,28 @@ def python(service_user):
     /root); the system interpreter of the same version with this venv's
     site-packages on its path then stands in.
     """
-    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "PYTHONPATH": os.pathsep.join(
-        [str(REPO), sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]])}
+    env = {
+        "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+        "PYTHONPATH": os.pathsep.join(
+            [str(REPO), sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
+        ),
+    }
     version = f"{sys.version_info.major}.{sys.version_info.minor}"
     for candidate in (sys.executable, f"/usr/bin/python{version}"):
         probe = subprocess.run(
-            ["runuser", "-u", service_user.pw_name, "--", candidate, "-c",
-             "import edge.cli, sqlcipher3, numpy"], env=env, capture_output=True, timeout=60)
+            [
+                "runuser",
+                "-u",
+                service_user.pw_name,
+                "--",
+                candidate,
+                "-c",
+                "import edge.cli, sqlcipher3, numpy",
+            ],
+            env=env,
+            capture_output=True,
+            timeout=60,
+        )
         if probe.returncode == 0:
             return [candidate], env
     pytest.skip(f"no Python {version} that {service_user.pw_name} can run with facegate")
@@ -72,8 +98,9 @@ def layout(service_user):
         folder.mkdir(mode=0o700)
         os.chown(folder, service_user.pw_uid, service_user.pw_gid)
     config = root / "config.toml"
-    config.write_text(f'[gallery]\npath = "{state / "gallery.db"}"\n'
-                      f'key_file = "{key_dir / "gallery.key"}"\n')
+    config.write_text(
+        f'[gallery]\npath = "{state / "gallery.db"}"\nkey_file = "{key_dir / "gallery.key"}"\n'
+    )
     config.chmod(0o644)
     yield config, key_dir / "gallery.key", state / "gallery.db"
     shutil.rmtree(root)
@@ -82,8 +109,13 @@ def layout(service_user):
 def facegate(python, *argv, user=None):
     command, env = python
     prefix = ["runuser", "-u", user, "--"] if user else []
-    return subprocess.run([*prefix, *command, "-m", "edge", *argv], env=env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [*prefix, *command, "-m", "edge", *argv],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def owner_and_mode(path: Path) -> tuple[int, int]:
@@ -91,8 +123,7 @@ def owner_and_mode(path: Path) -> tuple[int, int]:
     return info.st_uid, info.st_mode & 0o777
 
 
-def test_init_and_rekey_run_as_root_make_files_the_service_user_owns(
-        python, layout, service_user):
+def test_init_and_rekey_run_as_root_make_files_the_service_user_owns(python, layout, service_user):
     config, key, db = layout
     result = facegate(python, "init", "--config", str(config))
     assert result.returncode == 0, result.stderr
@@ -106,18 +137,21 @@ def test_init_and_rekey_run_as_root_make_files_the_service_user_owns(
     assert not key.with_name("gallery.key.new").exists()
     # root reads the gallery through the same switch; the service user directly
     assert facegate(python, "people", "list", "--config", str(config)).returncode == 0
-    result = facegate(python, "gallery", "check", "--config", str(config),
-                      user=service_user.pw_name)
+    result = facegate(
+        python, "gallery", "check", "--config", str(config), user=service_user.pw_name
+    )
     assert result.returncode == 0 and result.stdout.startswith("ok: 0 people"), result.stderr
 
 
 def test_the_service_user_rotates_the_key_itself(python, layout, service_user):
     config, key, _ = layout
-    assert facegate(python, "init", "--config", str(config),
-                    user=service_user.pw_name).returncode == 0
+    assert (
+        facegate(python, "init", "--config", str(config), user=service_user.pw_name).returncode == 0
+    )
     old_key = key.read_text()
-    result = facegate(python, "gallery", "rekey", "--config", str(config),
-                      user=service_user.pw_name)
+    result = facegate(
+        python, "gallery", "rekey", "--config", str(config), user=service_user.pw_name
+    )
     assert result.returncode == 0, result.stderr
     assert key.read_text() != old_key
     assert facegate(python, "gallery", "check", "--config", str(config)).returncode == 0
@@ -133,7 +167,8 @@ def test_a_user_other_than_the_owner_is_refused_the_key(python, layout):
 
 
 def test_root_that_cannot_switch_user_is_told_the_command_to_run(
-        layout, service_user, monkeypatch, capsys):
+    layout, service_user, monkeypatch, capsys
+):
     config, _, _ = layout
 
     def refuse(*args):

@@ -5,8 +5,15 @@ import numpy as np
 import pytest
 
 from edge.images import read_image
-from edge.landmarks import (CROP_SCALE, LEFT_EYE, RIGHT_EYE, FaceMesh, crop_transform, eye_openness,
-                            five_points)
+from edge.landmarks import (
+    CROP_SCALE,
+    LEFT_EYE,
+    RIGHT_EYE,
+    FaceMesh,
+    crop_transform,
+    eye_openness,
+    five_points,
+)
 from edge.models import bundled_models_dir, model_spec
 from edge.types import Face, Frame, Mesh
 
@@ -38,8 +45,10 @@ def _synthetic_eyes(right_gaps, left_gaps, width=30.0):
     """A (468, 3) mesh with only the eye points set: corners ``width`` apart, lids
     opened by the given gaps, right eye at x 0..width, left eye 40 px to its right."""
     points = np.zeros((468, 3), np.float32)
-    for (corner_a, corner_b), lids, gaps, x0 in ((*RIGHT_EYE, right_gaps, 0.0),
-                                                 (*LEFT_EYE, left_gaps, width + 40)):
+    for (corner_a, corner_b), lids, gaps, x0 in (
+        (*RIGHT_EYE, right_gaps, 0.0),
+        (*LEFT_EYE, left_gaps, width + 40),
+    ):
         points[corner_a, :2], points[corner_b, :2] = (x0, 0), (x0 + width, 0)
         for i, ((upper, lower), gap) in enumerate(zip(lids, gaps)):
             x = x0 + width * (i + 1) / 3
@@ -93,8 +102,13 @@ def test_points_move_with_the_face(mesh, frame):
     scale = 1.5
     warp = cv2.getRotationMatrix2D(face.center, 15, scale)
     warp[:, 2] += (40, -25)
-    moved = cv2.warpAffine(image, warp, (image.shape[1], image.shape[0]), flags=cv2.INTER_LINEAR,
-                           borderMode=cv2.BORDER_REPLICATE)
+    moved = cv2.warpAffine(
+        image,
+        warp,
+        (image.shape[1], image.shape[0]),
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
     (moved_face,) = pipeline().detect(moved)
     after = mesh.landmarks(moved, moved_face).points
     expected = cv2.transform(before[None, :, :2].astype(np.float64), warp)[0]
@@ -106,8 +120,11 @@ def test_points_move_with_the_face(mesh, frame):
 
 def test_noise_is_not_a_face(mesh):
     noise = np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
-    face = Face((250, 170, 390, 310), np.array([[290, 220], [350, 220], [320, 250], [295, 280], [345, 280]],
-                                               np.float32), 0.9)
+    face = Face(
+        (250, 170, 390, 310),
+        np.array([[290, 220], [350, 220], [320, 250], [295, 280], [345, 280]], np.float32),
+        0.9,
+    )
     assert mesh.landmarks(noise, face).presence < 0.1
 
 

@@ -17,15 +17,20 @@ HASHES = ("a" * 64, "b" * 64)
 
 def outputs(rng, centre) -> tuple[ModelOutputs, ...]:
     """Two networks' outputs around ``centre`` logits, with 128 noise features each."""
-    return tuple(ModelOutputs(np.asarray(centre, float) + rng.normal(0, 0.4, 3),
-                              rng.normal(0, 1, 128), 1) for _ in MODELS)
+    return tuple(
+        ModelOutputs(np.asarray(centre, float) + rng.normal(0, 0.4, 3), rng.normal(0, 1, 128), 1)
+        for _ in MODELS
+    )
 
 
 def captures(rng, live_centre, attacks: dict, per_kind=8, frames=6) -> list[Presentation]:
     """``per_kind`` presentations of live faces and of each attack type."""
     kinds = [("live", "none", live_centre)] + [("spoof", a, c) for a, c in attacks.items()]
-    return [Presentation(label, attack, tuple(outputs(rng, centre) for _ in range(frames)))
-            for label, attack, centre in kinds for _ in range(per_kind)]
+    return [
+        Presentation(label, attack, tuple(outputs(rng, centre) for _ in range(frames)))
+        for label, attack, centre in kinds
+        for _ in range(per_kind)
+    ]
 
 
 # At this door the networks are unsure of live faces (their live logit is only a
@@ -71,8 +76,10 @@ def test_a_head_that_beats_the_default_on_held_back_captures_is_applied():
 def test_a_head_that_cannot_beat_a_perfect_default_is_not_applied():
     rng = np.random.default_rng(3)
     presentations = captures(rng, (-2.0, 4.0, -2.0), ATTACKS)
-    assert min(fused_probability(f) for p in presentations if p.label == "live"
-               for f in p.frames) > 0.5
+    assert (
+        min(fused_probability(f) for p in presentations if p.label == "live" for f in p.frames)
+        > 0.5
+    )
     _, report = calibrate(presentations, MODELS, HASHES, 0.5)
     assert report["uncalibrated"]["acer"] == 0.0
     assert not report["applied"]
@@ -101,7 +108,9 @@ def test_a_head_fails_closed_on_nan_and_refuses_other_models():
     broken = (ModelOutputs(np.full(3, np.nan), frame[0].features, 1), frame[1])
     assert not head.score(broken) >= head.threshold
     head.check_models(MODELS, HASHES)
-    with pytest.raises(ModelError, match="calibrate again, or 'facegate liveness calibrate --revert'"):
+    with pytest.raises(
+        ModelError, match="calibrate again, or 'facegate liveness calibrate --revert'"
+    ):
         head.check_models(MODELS, ("a" * 64, "c" * 64))  # same name, other weights
     with pytest.raises(ModelError, match="fitted on net_a, net_b"):
         head.check_models(("net_a",), HASHES[:1])
@@ -114,8 +123,13 @@ def test_a_head_survives_json_and_a_damaged_one_is_refused():
     frame = outputs(rng, SHIFTED_LIVE)
     assert again.score(frame) == head.score(frame) and again.threshold == head.threshold
     stored = json.loads(head.to_json())
-    for damage in ({"threshold": 1.5}, {"bias": float("nan")}, {"scale": [0.0] * len(stored["scale"])},
-                   {"weights": stored["weights"][:-1]}, {"inputs": "pixels"}):
+    for damage in (
+        {"threshold": 1.5},
+        {"bias": float("nan")},
+        {"scale": [0.0] * len(stored["scale"])},
+        {"weights": stored["weights"][:-1]},
+        {"inputs": "pixels"},
+    ):
         with pytest.raises(FacegateError, match="stored liveness calibration"):
             Head.from_json(json.dumps({**stored, **damage}))
     with pytest.raises(FacegateError, match="unreadable"):
@@ -138,10 +152,15 @@ def test_the_gallery_keeps_every_attempt_and_one_active_head(gallery_paths):
         second = g.add_liveness_calibration(head.to_json(), "{}", False, now=200.0)
         third = g.add_liveness_calibration(head.to_json(), "{}", True, now=300.0)
         assert [(c.id, c.active) for c in g.liveness_calibrations()] == [
-            (third, True), (second, False), (first, False)]
+            (third, True),
+            (second, False),
+            (first, False),
+        ]
         assert active_head(g).calibration_id == third
         assert [e.reason for e in g.events(kind="liveness_calibrated")] == [
-            f"calibration #{first}", f"calibration #{third}"]
+            f"calibration #{first}",
+            f"calibration #{third}",
+        ]
     with Gallery.from_config(gallery_paths) as g:  # it is in the file, not the connection
         assert g.active_liveness_calibration().id == third
         assert g.revert_liveness_calibration(now=400.0) == third

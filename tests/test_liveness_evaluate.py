@@ -23,21 +23,27 @@ def write(path, text):
 def test_manifest_rows_resolve_relative_to_the_manifest(tmp_path):
     (tmp_path / "a.jpg").write_bytes(b"x")
     (tmp_path / "b.jpg").write_bytes(b"x")
-    manifest = write(tmp_path / "m.tsv", "label\tattack\tpath\nlive\tnone\ta.jpg\n\n"
-                                         "spoof\treplay\tb.jpg\n")
+    manifest = write(
+        tmp_path / "m.tsv", "label\tattack\tpath\nlive\tnone\ta.jpg\n\nspoof\treplay\tb.jpg\n"
+    )
     samples = read_manifest(manifest)
-    assert samples == [Sample("live", "none", tmp_path / "a.jpg"),
-                       Sample("spoof", "replay", tmp_path / "b.jpg")]
+    assert samples == [
+        Sample("live", "none", tmp_path / "a.jpg"),
+        Sample("spoof", "replay", tmp_path / "b.jpg"),
+    ]
 
 
-@pytest.mark.parametrize("body, message", [
-    ("label attack path\n", ":1: the header must be"),
-    ("label\tattack\tpath\nlive\tnone\n", ":2: expected 3 tab-separated fields, got 2"),
-    ("label\tattack\tpath\nreal\tnone\ta.jpg\n", ":2: label must be live or spoof, got 'real'"),
-    ("label\tattack\tpath\nspoof\tnone\ta.jpg\n", ":2: live samples have attack 'none'"),
-    ("label\tattack\tpath\nlive\tnone\tmissing.jpg\n", ":2: "),
-    ("label\tattack\tpath\n", ": no samples"),
-])
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ("label attack path\n", ":1: the header must be"),
+        ("label\tattack\tpath\nlive\tnone\n", ":2: expected 3 tab-separated fields, got 2"),
+        ("label\tattack\tpath\nreal\tnone\ta.jpg\n", ":2: label must be live or spoof, got 'real'"),
+        ("label\tattack\tpath\nspoof\tnone\ta.jpg\n", ":2: live samples have attack 'none'"),
+        ("label\tattack\tpath\nlive\tnone\tmissing.jpg\n", ":2: "),
+        ("label\tattack\tpath\n", ": no samples"),
+    ],
+)
 def test_bad_manifests_name_the_line(tmp_path, body, message):
     (tmp_path / "a.jpg").write_bytes(b"x")
     with pytest.raises(FacegateError, match=message):
@@ -65,10 +71,14 @@ def outcome(label, attack, verdict, score=0.5, cues=()):
 
 def test_summary_counts_only_live_verdicts_as_accepted():
     outcomes = [
-        outcome("live", "none", "live", 0.9), outcome("live", "none", "inconclusive", 0.8),
-        outcome("live", "none", "live", 0.7), outcome("live", "none", None),
-        outcome("spoof", "print", "spoof", 0.1), outcome("spoof", "print", "live", 0.6),
-        outcome("spoof", "replay", "spoof", 0.2), outcome("spoof", "replay", "spoof", 0.3),
+        outcome("live", "none", "live", 0.9),
+        outcome("live", "none", "inconclusive", 0.8),
+        outcome("live", "none", "live", 0.7),
+        outcome("live", "none", None),
+        outcome("spoof", "print", "spoof", 0.1),
+        outcome("spoof", "print", "live", 0.6),
+        outcome("spoof", "replay", "spoof", 0.2),
+        outcome("spoof", "replay", "spoof", 0.3),
     ]
     r = summarise(outcomes, 0.5, "standard")
     assert r["samples"] == 8
@@ -92,9 +102,11 @@ def test_summary_says_which_layer_refused_and_which_refused_alone():
         outcome("live", "none", "live", 0.9),
     ]
     r = summarise(outcomes, 0.5, "standard")
-    assert r["refused_by"] == {"print": {"rgb": 1, "flat": 2, "flat_alone": 1},
-                               "replay": {"rgb": 1, "rgb_alone": 1},
-                               "live": {"rgb": 1, "rgb_alone": 1}}
+    assert r["refused_by"] == {
+        "print": {"rgb": 1, "flat": 2, "flat_alone": 1},
+        "replay": {"rgb": 1, "rgb_alone": 1},
+        "live": {"rgb": 1, "rgb_alone": 1},
+    }
 
 
 def test_eval_liveness_command_on_nuaa_frames(shared_data, tmp_path, capsys):
@@ -122,16 +134,34 @@ def test_eval_liveness_command_on_nuaa_frames(shared_data, tmp_path, capsys):
 def test_eval_liveness_measures_one_model_or_refuses_an_unknown_one(shared_data, tmp_path, capsys):
     live = sorted((shared_data / "nuaa_train" / "ClientRaw" / "0009").glob("*.jpg"))[0]
     spoof = sorted((shared_data / "nuaa_train" / "ImposterRaw" / "0009").glob("*.jpg"))[0]
-    manifest = write(tmp_path / "m.tsv", f"label\tattack\tpath\nlive\tnone\t{live}\n"
-                                         f"spoof\tprint\t{spoof}\n")
-    assert main(["eval", "liveness", "--manifest", str(manifest), "--model", "minifasnet_v2",
-                 "--json"]) == 0
+    manifest = write(
+        tmp_path / "m.tsv", f"label\tattack\tpath\nlive\tnone\t{live}\nspoof\tprint\t{spoof}\n"
+    )
+    assert (
+        main(
+            ["eval", "liveness", "--manifest", str(manifest), "--model", "minifasnet_v2", "--json"]
+        )
+        == 0
+    )
     result = json.loads(capsys.readouterr().out)
     assert result["models"] == ["minifasnet_v2"] and result["samples"] == 2
     assert main(["eval", "liveness", "--manifest", str(manifest), "--model", "nope"]) == 79
     assert "model 'nope' not in" in capsys.readouterr().err
-    assert main(["eval", "liveness", "--manifest", str(manifest), "--model", "minifasnet_v2",
-                 "--model", "minifasnet_v2"]) == 78
+    assert (
+        main(
+            [
+                "eval",
+                "liveness",
+                "--manifest",
+                str(manifest),
+                "--model",
+                "minifasnet_v2",
+                "--model",
+                "minifasnet_v2",
+            ]
+        )
+        == 78
+    )
     assert "each once" in capsys.readouterr().err
 
 
@@ -146,9 +176,24 @@ def test_eval_liveness_refuses_level_off(tmp_path, capsys):
 
 def test_nuaa_manifest_script_writes_manifests_the_evaluator_reads(shared_data, tmp_path):
     script = Path(__file__).resolve().parent.parent / "scripts" / "nuaa_liveness_manifest.py"
-    subprocess.run([sys.executable, str(script), "--data", str(shared_data / "nuaa_train"),
-                    "--out", str(tmp_path), "--subjects", "0009", "--session", "02", "--run", "5"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            str(script),
+            "--data",
+            str(shared_data / "nuaa_train"),
+            "--out",
+            str(tmp_path),
+            "--subjects",
+            "0009",
+            "--session",
+            "02",
+            "--run",
+            "5",
+        ],
+        check=True,
+        capture_output=True,
+    )
     frames = read_manifest(tmp_path / "frames.tsv")
     runs = read_manifest(tmp_path / "sequences.tsv")
     assert {s.label for s in frames} == {"live", "spoof"} == {s.label for s in runs}

@@ -39,7 +39,10 @@ def test_threshold_for_apcer_accepts_at_most_the_allowed_share():
     assert np.mean(spoof >= t) <= 0.02
     assert np.mean(spoof >= np.nextafter(t, 0.0)) > 0.02  # any lower would accept more
     # Ties at the boundary are all refused rather than some let through.
-    assert np.mean(np.array([0.9, 0.9, 0.1]) >= threshold_for_apcer(np.array([0.9, 0.9, 0.1]), 0.4)) == 0
+    assert (
+        np.mean(np.array([0.9, 0.9, 0.1]) >= threshold_for_apcer(np.array([0.9, 0.9, 0.1]), 0.4))
+        == 0
+    )
 
 
 def test_auc_is_the_share_of_live_spoof_pairs_in_the_right_order():

@@ -7,17 +7,24 @@ from edge.liveness.motion import PLANAR, STILL, THREE_D, blinked, motion, nose_p
 
 # A face in 3-D (x right, y down, z towards the camera, units ~ eye distances):
 # eyes and mouth corners near one plane, the nose tip well in front of it.
-FACE_3D = np.array([
-    [-0.5, -0.4, 0.0],   # right eye (image left)
-    [0.5, -0.4, 0.0],    # left eye
-    [0.0, 0.15, 0.55],   # nose tip
-    [-0.4, 0.6, 0.0],    # right mouth corner
-    [0.4, 0.6, 0.0],     # left mouth corner
-])
+FACE_3D = np.array(
+    [
+        [-0.5, -0.4, 0.0],  # right eye (image left)
+        [0.5, -0.4, 0.0],  # left eye
+        [0.0, 0.15, 0.55],  # nose tip
+        [-0.4, 0.6, 0.0],  # right mouth corner
+        [0.4, 0.6, 0.0],  # left mouth corner
+    ]
+)
 
 
-def project(points: np.ndarray, yaw_deg: float, distance: float = 8.0, focal: float = 800.0,
-            centre=(320.0, 240.0)) -> np.ndarray:
+def project(
+    points: np.ndarray,
+    yaw_deg: float,
+    distance: float = 8.0,
+    focal: float = 800.0,
+    centre=(320.0, 240.0),
+) -> np.ndarray:
     """Pinhole image of ``points`` turned by ``yaw_deg`` about the vertical axis."""
     a = np.radians(yaw_deg)
     rot = np.array([[np.cos(a), 0, np.sin(a)], [0, 1, 0], [-np.sin(a), 0, np.cos(a)]])
@@ -48,8 +55,7 @@ def test_real_head_turning_shows_depth():
 
 
 def test_flat_picture_turning_is_planar():
-    result = motion(track(flat(FACE_3D), TURN, noise=0.5), min_turn=0.06,
-                    max_planar_parallax=0.04)
+    result = motion(track(flat(FACE_3D), TURN, noise=0.5), min_turn=0.06, max_planar_parallax=0.04)
     assert result.state == PLANAR
     assert result.parallax < 0.04
 

@@ -23,8 +23,15 @@ IDENTITY = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
 
 def check(registration=IDENTITY) -> NirCheck:
     c = LivenessConfig()
-    return NirCheck(pipeline().detector, registration, c.nir_min_iou, c.nir_brightness,
-                    c.nir_min_contrast, c.nir_max_grain, c.nir_max_saturated)
+    return NirCheck(
+        pipeline().detector,
+        registration,
+        c.nir_min_iou,
+        c.nir_brightness,
+        c.nir_min_contrast,
+        c.nir_max_grain,
+        c.nir_max_saturated,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -90,8 +97,9 @@ def found_face(image: np.ndarray) -> Face:
 
 @pytest.mark.parametrize("photo", ["obama_1.jpg", "obama_2.jpg"])
 def test_a_laser_print_whose_dots_the_camera_resolves_is_refused_for_grain(fixtures, photo):
-    image = nir_print(cv2.imread(str(fixtures / "faces" / photo)), colour=False, cell=3.0,
-                      blur=0.6, paper=200)
+    image = nir_print(
+        cv2.imread(str(fixtures / "faces" / photo)), colour=False, cell=3.0, blur=0.6, paper=200
+    )
     result = check().check(image, found_face(image))
     assert not result.passed and "grainy like print dots" in result.reason
 
@@ -99,8 +107,8 @@ def test_a_laser_print_whose_dots_the_camera_resolves_is_refused_for_grain(fixtu
 @pytest.mark.parametrize("photo", ["obama_1.jpg", "obama_2.jpg"])
 def test_a_colour_print_lit_to_clipping_is_refused_as_paper(fixtures, photo):
     # Only the black ink shows in NIR; the paper around it clips under the illuminator.
-    image = nir_print(cv2.imread(str(fixtures / "faces" / photo)), colour=True, cell=1.5,
-                      blur=1.5, paper=255)
+    image = nir_print(
+        cv2.imread(str(fixtures / "faces" / photo)), colour=True, cell=1.5, blur=1.5, paper=255
+    )
     result = check().check(image, found_face(image))
     assert not result.passed and "clipped white like lit paper" in result.reason
-

@@ -60,9 +60,14 @@ def face_at(points: np.ndarray) -> Face:
 def frames(tracks, start=0.0, step=0.1, ir=None, openness=None):
     """(frame, face, mesh) per landmark track entry; eyes open unless ``openness`` says."""
     openness = openness or [0.3] * len(tracks)
-    return [(Frame(IMAGE, start + i * step, seq=i + 1, ir=ir), face_at(p),
-             Mesh(mesh_points(p, o), presence=1.0))
-            for i, (p, o) in enumerate(zip(tracks, openness))]
+    return [
+        (
+            Frame(IMAGE, start + i * step, seq=i + 1, ir=ir),
+            face_at(p),
+            Mesh(mesh_points(p, o), presence=1.0),
+        )
+        for i, (p, o) in enumerate(zip(tracks, openness))
+    ]
 
 
 STILL = [project(FACE_3D, 0)] * 6
@@ -103,8 +108,9 @@ def test_a_turning_flat_picture_is_a_spoof_even_with_a_good_score():
 
 
 def test_history_restarts_after_a_gap_so_old_scores_do_not_vouch():
-    checker = LivenessChecker(LivenessConfig(threshold=0.5, track_gap_seconds=1.0),
-                              ScriptedRgb([0.9, 0.9, 0.9, 0.2]))
+    checker = LivenessChecker(
+        LivenessConfig(threshold=0.5, track_gap_seconds=1.0), ScriptedRgb([0.9, 0.9, 0.9, 0.2])
+    )
     first = run(checker, frames(STILL[:3]))
     later = run(checker, frames(STILL[:1], start=5.0))
     assert first[-1].verdict == "live"
@@ -127,8 +133,9 @@ def test_nir_failure_is_a_spoof_and_a_missing_ir_frame_is_inconclusive():
 
 def test_strict_waits_for_a_blink():
     openness = [0.3, 0.3, 0.05, 0.3, 0.3, 0.3]
-    checker = LivenessChecker(LivenessConfig(level="strict", strict_threshold=0.8),
-                              ScriptedRgb([0.9] * 6))
+    checker = LivenessChecker(
+        LivenessConfig(level="strict", strict_threshold=0.8), ScriptedRgb([0.9] * 6)
+    )
     verdicts = [v.verdict for v in run(checker, frames(STILL, openness=openness))]
     assert verdicts[:3] == ["inconclusive"] * 3
     assert verdicts[3:] == ["live"] * 3
@@ -142,8 +149,9 @@ def test_strict_accepts_a_head_turn_with_depth_instead_of_a_blink():
 
 
 def test_strict_uses_its_own_higher_threshold():
-    checker = LivenessChecker(LivenessConfig(level="strict", threshold=0.5, strict_threshold=0.8),
-                              ScriptedRgb([0.7]))
+    checker = LivenessChecker(
+        LivenessConfig(level="strict", threshold=0.5, strict_threshold=0.8), ScriptedRgb([0.7])
+    )
     assert checker.threshold == 0.8
     assert run(checker, frames(STILL[:1]))[0].verdict == "spoof"
 
@@ -167,12 +175,15 @@ def test_level_off_has_no_checker():
 IR = np.zeros((480, 640), np.uint8)
 
 
-@pytest.mark.parametrize("rgb, nir_passes, turning_flat, cues", [
-    (0.95, False, False, ("nir",)),       # IR says spoof, RGB says live: denied
-    (0.95, True, True, ("flat",)),        # moves like a picture, RGB and IR say live
-    (0.10, True, False, ("rgb",)),        # RGB says spoof, IR says live
-    (0.10, False, True, ("rgb", "flat", "nir")),
-])
+@pytest.mark.parametrize(
+    "rgb, nir_passes, turning_flat, cues",
+    [
+        (0.95, False, False, ("nir",)),  # IR says spoof, RGB says live: denied
+        (0.95, True, True, ("flat",)),  # moves like a picture, RGB and IR say live
+        (0.10, True, False, ("rgb",)),  # RGB says spoof, IR says live
+        (0.10, False, True, ("rgb", "flat", "nir")),
+    ],
+)
 def test_any_enabled_layer_saying_spoof_denies(rgb, nir_passes, turning_flat, cues):
     tracks = [project(flat(FACE_3D), y) for y in TURN] if turning_flat else STILL
     nir = ScriptedNir(NirResult(True) if nir_passes else NirResult(False, "paper in infrared"))

@@ -51,8 +51,9 @@ def test_ncnn_matches_torch_on_real_faces(models, reference, model_id):
     np.testing.assert_allclose(logits, reference[f"{model_id}_logits"], rtol=0, atol=TOLERANCE)
     np.testing.assert_allclose(features, reference[f"{model_id}_features"], rtol=0, atol=TOLERANCE)
     probabilities = softmax(reference[f"{model_id}_logits"])[:, 1]
-    np.testing.assert_allclose([o.live_probability for o in outputs], probabilities,
-                               rtol=0, atol=TOLERANCE)
+    np.testing.assert_allclose(
+        [o.live_probability for o in outputs], probabilities, rtol=0, atol=TOLERANCE
+    )
 
 
 def test_the_reference_faces_are_told_apart_as_their_authors_say(reference):
@@ -118,7 +119,8 @@ def test_the_default_score_is_the_mean_live_probability():
     live = ModelOutputs(np.array([0.0, 2.0, 0.0]), np.zeros(128), 1)
     spoof = ModelOutputs(np.array([3.0, 0.0, 1.0]), np.zeros(128), 1)
     assert fused_probability([live, spoof]) == pytest.approx(
-        (live.live_probability + spoof.live_probability) / 2)
+        (live.live_probability + spoof.live_probability) / 2
+    )
     assert live.live_probability == pytest.approx(np.exp(2) / (np.exp(2) + 2))
 
 

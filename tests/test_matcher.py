@@ -27,7 +27,12 @@ def axis(i: int, dim: int = 8) -> np.ndarray:
 
 def test_empty_gallery_is_unknown(gallery):
     match = Matcher(gallery, MatcherConfig(), MODEL).match(emb(axis(0)))
-    assert (match.person_id, match.name, match.similarity, match.runner_up) == (None, None, -1.0, -1.0)
+    assert (match.person_id, match.name, match.similarity, match.runner_up) == (
+        None,
+        None,
+        -1.0,
+        -1.0,
+    )
     assert not match.known
 
 
@@ -55,7 +60,9 @@ def test_top1_uses_best_template_and_runner_up_is_another_person(gallery):
     match = Matcher(gallery, MatcherConfig(min_similarity=0.5), MODEL).match(probe)
     assert (match.person_id, match.name) == (ada, "Ada")
     assert match.similarity == pytest.approx(float(probe.vector[1]), abs=1e-6)
-    assert match.runner_up == pytest.approx(float(probe.vector[2]), abs=1e-6)  # Bob, not Ada's other
+    assert match.runner_up == pytest.approx(
+        float(probe.vector[2]), abs=1e-6
+    )  # Bob, not Ada's other
     assert match.margin == pytest.approx(match.similarity - match.runner_up)
     assert bob != ada
 

@@ -7,8 +7,14 @@ import pytest
 from edge.config import parse_config
 from edge.detector import Detector, DetectorConfig
 from edge.errors import ModelError
-from edge.models import (MANIFEST_NAME, bundled_models_dir, load_manifest, model_spec, sha256_file,
-                         update_manifest)
+from edge.models import (
+    MANIFEST_NAME,
+    bundled_models_dir,
+    load_manifest,
+    model_spec,
+    sha256_file,
+    update_manifest,
+)
 
 
 def _copy_models(tmp_path):
@@ -44,7 +50,10 @@ def test_update_manifest_keeps_other_models_and_sorts(tmp_path):
 
 def test_update_manifest_starts_a_missing_manifest(tmp_path):
     update_manifest(tmp_path, {"m": {"role": "test"}})
-    assert json.loads((tmp_path / MANIFEST_NAME).read_text()) == {"format": 1, "models": {"m": {"role": "test"}}}
+    assert json.loads((tmp_path / MANIFEST_NAME).read_text()) == {
+        "format": 1,
+        "models": {"m": {"role": "test"}},
+    }
 
 
 def test_update_manifest_refuses_an_unknown_format_and_leaves_it(tmp_path):

@@ -10,9 +10,15 @@ def openmp_settings(code: str, **env) -> dict[str, str]:
     """The settings GNU libgomp (bundled with ncnn) starts with in a fresh interpreter
     running ``code``, as its OMP_DISPLAY_ENV report gives them."""
     clean = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
-    done = subprocess.run([sys.executable, "-c", code], env={**clean, **env,
-                          "OMP_DISPLAY_ENV": "VERBOSE"}, cwd=REPO, capture_output=True,
-                          text=True, timeout=120, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**clean, **env, "OMP_DISPLAY_ENV": "VERBOSE"},
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     return dict(re.findall(r"^\s+(\w+) = '([^']*)'", done.stderr, re.M))
 
 

@@ -23,8 +23,9 @@ def test_ready_status_stopping_arrive(systemd):
 
 def test_watchdog_pings_only_when_due(systemd):
     path, sock = systemd
-    notifier = Notifier({"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "30000000",
-                         "WATCHDOG_PID": str(os.getpid())})
+    notifier = Notifier(
+        {"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "30000000", "WATCHDOG_PID": str(os.getpid())}
+    )
     assert notifier.watchdog_interval == 30.0
     assert notifier.ping(100.0)  # first loop: due at once
     assert not notifier.ping(100.5) and not notifier.ping(114.9)
@@ -63,12 +64,15 @@ def test_outside_systemd_nothing_is_sent():
     assert not notifier.ready() and not notifier.watchdog_due(0.0) and not notifier.ping(0.0)
 
 
-@pytest.mark.parametrize("env", [
-    {"WATCHDOG_USEC": "30000000", "WATCHDOG_PID": "1"},  # another process's watchdog
-    {"WATCHDOG_USEC": "0"},
-    {"WATCHDOG_USEC": "soon"},
-    {},
-])
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"WATCHDOG_USEC": "30000000", "WATCHDOG_PID": "1"},  # another process's watchdog
+        {"WATCHDOG_USEC": "0"},
+        {"WATCHDOG_USEC": "soon"},
+        {},
+    ],
+)
 def test_watchdog_disabled_unless_ours_and_valid(systemd, env):
     path, sock = systemd
     notifier = Notifier({"NOTIFY_SOCKET": path, **env}, pid=4242)

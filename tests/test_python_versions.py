@@ -23,7 +23,19 @@ def test_the_package_declares_python_3_10():
 @pytest.mark.skipif(not VERMIN.exists(), reason="vermin not installed beside this Python")
 def test_nothing_needs_more_than_python_3_10():
     result = subprocess.run(
-        [str(VERMIN), "--target=3.10-", "--no-tips", "--violations", "--eval-annotations",
-         "edge", "scripts", "tests"],
-        cwd=REPO, capture_output=True, text=True, timeout=300)
+        [
+            str(VERMIN),
+            "--target=3.10-",
+            "--no-tips",
+            "--violations",
+            "--eval-annotations",
+            "edge",
+            "scripts",
+            "tests",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stdout + result.stderr

@@ -5,7 +5,16 @@ import pytest
 from edge.aligner import TEMPLATE_112
 from edge.config import parse_config
 from edge.errors import ConfigError
-from edge.quality import BLURRED, POSE, TOO_DARK, TOO_SMALL, QualityConfig, QualityGate, face_size, pose
+from edge.quality import (
+    BLURRED,
+    POSE,
+    TOO_DARK,
+    TOO_SMALL,
+    QualityConfig,
+    QualityGate,
+    face_size,
+    pose,
+)
 from edge.schema import build_section
 from edge.types import AlignedFace, Face
 

@@ -63,18 +63,21 @@ def test_text_and_json_round_trip_in_canonical_form():
     assert Schedule.from_json(schedule.to_json()) == schedule
 
 
-@pytest.mark.parametrize("windows, message", [
-    ([], "at least one window"),
-    (["weekdays 08:00-18:00"], "unknown day"),
-    (["mon-fri 8-18"], "not like"),
-    (["fri-mon 08:00-18:00"], "runs backwards"),
-    (["mon 25:00-26:00"], "not a time of day"),
-    (["mon 08:60-09:00"], "not a time of day"),
-    (["mon 24:00-02:00"], "not a time of day"),
-    (["mon 08:00-08:00"], "is empty"),
-    ([7], "is text"),
-    (["mon 08:00-09:00"] * 29, "at most 28"),
-])
+@pytest.mark.parametrize(
+    "windows, message",
+    [
+        ([], "at least one window"),
+        (["weekdays 08:00-18:00"], "unknown day"),
+        (["mon-fri 8-18"], "not like"),
+        (["fri-mon 08:00-18:00"], "runs backwards"),
+        (["mon 25:00-26:00"], "not a time of day"),
+        (["mon 08:60-09:00"], "not a time of day"),
+        (["mon 24:00-02:00"], "not a time of day"),
+        (["mon 08:00-08:00"], "is empty"),
+        ([7], "is text"),
+        (["mon 08:00-09:00"] * 29, "at most 28"),
+    ],
+)
 def test_bad_windows_are_refused_by_name(windows, message):
     with pytest.raises(ValueError, match=message):
         Schedule.parse(windows)

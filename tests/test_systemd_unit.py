@@ -72,8 +72,7 @@ def test_every_stop_ends_with_the_relay_locked(service):
 def test_restart_on_failure_but_not_for_faults_a_person_must_fix(service, unit):
     assert service["Restart"] == "on-failure"
     prevented = {int(code) for code in service["RestartPreventExitStatus"].split()}
-    assert prevented == {ExitCode.HARDWARE, ExitCode.CONFIG, ExitCode.GALLERY_KEY,
-                         ExitCode.MODEL}
+    assert prevented == {ExitCode.HARDWARE, ExitCode.CONFIG, ExitCode.GALLERY_KEY, ExitCode.MODEL}
     assert unit["Unit"]["StartLimitIntervalSec"] == ["0"]
 
 
@@ -99,8 +98,12 @@ def test_lgpio_can_make_its_fifo_in_a_writable_folder(service):
 
 def test_hardening_without_hiding_devices(service):
     for key, value in {
-        "ProtectSystem": "strict", "NoNewPrivileges": "yes", "PrivateTmp": "yes",
-        "ProtectHome": "yes", "ProtectKernelModules": "yes", "RestrictSUIDSGID": "yes",
+        "ProtectSystem": "strict",
+        "NoNewPrivileges": "yes",
+        "PrivateTmp": "yes",
+        "ProtectHome": "yes",
+        "ProtectKernelModules": "yes",
+        "RestrictSUIDSGID": "yes",
     }.items():
         assert service.get(key) == value, key
     assert service["CapabilityBoundingSet"] == ""
@@ -109,8 +112,11 @@ def test_hardening_without_hiding_devices(service):
         assert key not in service, key
     assert "AF_UNIX" in service["RestrictAddressFamilies"].split()  # sd_notify
     assert service["SystemCallFilter"].split() == ["@system-service", "~@privileged"]
-    for key, value in {"ProtectProc": "invisible", "RemoveIPC": "yes",
-                       "PrivateMounts": "yes"}.items():
+    for key, value in {
+        "ProtectProc": "invisible",
+        "RemoveIPC": "yes",
+        "PrivateMounts": "yes",
+    }.items():
         assert service.get(key) == value, key
     # the GPIO libraries read /proc/device-tree at import
     assert "ProcSubset" not in service
@@ -143,8 +149,9 @@ def runnable_copy(folder: Path) -> Path:
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
 def test_systemd_analyze_verify_accepts_the_unit_and_the_drop_in(tmp_path):
     copy = runnable_copy(tmp_path)
-    result = subprocess.run(["systemd-analyze", "verify", str(copy)],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        ["systemd-analyze", "verify", str(copy)], capture_output=True, text=True, timeout=60
+    )
     problems = [line for line in result.stderr.splitlines() if str(tmp_path) in line]
     assert result.returncode == 0 and problems == [], result.stderr
 
@@ -152,8 +159,13 @@ def test_systemd_analyze_verify_accepts_the_unit_and_the_drop_in(tmp_path):
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
 def test_systemd_rates_the_unit_well_hardened(tmp_path):
     (tmp_path / "facegate.service").write_text(UNIT.read_text())
-    result = subprocess.run(["systemd-analyze", "security", "--offline=yes", "facegate.service"],
-                            capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    result = subprocess.run(
+        ["systemd-analyze", "security", "--offline=yes", "facegate.service"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
     match = re.search(r"Overall exposure level for facegate.service: ([0-9.]+)", result.stdout)
     if match is None:
         pytest.skip(f"this systemd-analyze cannot rate a unit offline: {result.stderr.strip()}")
@@ -166,19 +178,26 @@ def test_systemd_rates_the_unit_well_hardened(tmp_path):
 def detect(tmp_path, model: str, *options: str) -> subprocess.CompletedProcess:
     model_file = tmp_path / "model"
     model_file.write_bytes(model.encode() + b"\0")  # device-tree strings end in NUL
-    return subprocess.run(["bash", str(INSTALL), *options, "--detect"], capture_output=True,
-                          text=True, timeout=30,
-                          env={"FACEGATE_MODEL_FILE": str(model_file), "PATH": "/usr/bin:/bin"})
+    return subprocess.run(
+        ["bash", str(INSTALL), *options, "--detect"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={"FACEGATE_MODEL_FILE": str(model_file), "PATH": "/usr/bin:/bin"},
+    )
 
 
-@pytest.mark.parametrize("model,expected", [
-    # Raspberry Pi OS packages: rpi-lgpio drives the Pi 5's RP1, RPi.GPIO the older ones
-    ("Raspberry Pi 5 Model B Rev 1.0", "pi python3-rpi-lgpio RPi.GPIO"),
-    ("Raspberry Pi Compute Module 5 Rev 1.0", "pi python3-rpi-lgpio RPi.GPIO"),
-    ("Raspberry Pi 4 Model B Rev 1.4", "pi python3-rpi.gpio RPi.GPIO"),
-    ("Raspberry Pi 3 Model B Plus Rev 1.3", "pi python3-rpi.gpio RPi.GPIO"),
-    ("NVIDIA Jetson Orin Nano Developer Kit", "jetson Jetson.GPIO Jetson.GPIO"),
-])
+@pytest.mark.parametrize(
+    "model,expected",
+    [
+        # Raspberry Pi OS packages: rpi-lgpio drives the Pi 5's RP1, RPi.GPIO the older ones
+        ("Raspberry Pi 5 Model B Rev 1.0", "pi python3-rpi-lgpio RPi.GPIO"),
+        ("Raspberry Pi Compute Module 5 Rev 1.0", "pi python3-rpi-lgpio RPi.GPIO"),
+        ("Raspberry Pi 4 Model B Rev 1.4", "pi python3-rpi.gpio RPi.GPIO"),
+        ("Raspberry Pi 3 Model B Plus Rev 1.3", "pi python3-rpi.gpio RPi.GPIO"),
+        ("NVIDIA Jetson Orin Nano Developer Kit", "jetson Jetson.GPIO Jetson.GPIO"),
+    ],
+)
 def test_install_picks_the_gpio_package_from_the_board_model(tmp_path, model, expected):
     result = detect(tmp_path, model)
     assert result.returncode == 0, result.stderr
@@ -199,14 +218,18 @@ def test_a_board_option_that_contradicts_the_device_tree_is_refused(tmp_path):
 def test_install_refuses_an_unknown_board(tmp_path):
     result = detect(tmp_path, "Generic x86 PC")
     assert result.returncode != 0
-    assert "unsupported board 'Generic x86 PC'" in result.stderr and "--board generic" in result.stderr
+    assert (
+        "unsupported board 'Generic x86 PC'" in result.stderr and "--board generic" in result.stderr
+    )
 
 
 @pytest.mark.parametrize("os_name", ["bookworm", "trixie", "jammy"])
 def test_every_supported_os_has_constraints_that_keep_numpy_and_opencv_together(os_name):
-    pins = {line.split("==")[0].split(">")[0].split("<")[0]: line
-            for line in (REPO / "constraints" / f"{os_name}.txt").read_text().splitlines()
-            if line and not line.startswith("#")}
+    pins = {
+        line.split("==")[0].split(">")[0].split("<")[0]: line
+        for line in (REPO / "constraints" / f"{os_name}.txt").read_text().splitlines()
+        if line and not line.startswith("#")
+    }
     assert {"numpy", "opencv-python-headless"} <= set(pins)
     numpy_1 = "<2" in pins["numpy"]
     # OpenCV 5 wheels need numpy 2; 4.11 is the last that takes the numpy 1 of
@@ -217,8 +240,13 @@ def test_every_supported_os_has_constraints_that_keep_numpy_and_opencv_together(
 
 @pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck not installed")
 def test_install_and_ci_scripts_are_shellcheck_clean():
-    scripts = [INSTALL, REPO / "scripts" / "wheelhouse.sh", REPO / "scripts" / "setup.sh",
-               REPO / ".ci" / "run"]
-    result = subprocess.run(["shellcheck", *map(str, scripts)], capture_output=True, text=True,
-                            timeout=60)
+    scripts = [
+        INSTALL,
+        REPO / "scripts" / "wheelhouse.sh",
+        REPO / "scripts" / "setup.sh",
+        REPO / ".ci" / "run",
+    ]
+    result = subprocess.run(
+        ["shellcheck", *map(str, scripts)], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stdout

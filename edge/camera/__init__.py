@@ -107,7 +107,6 @@ def as_bgr(image: np.ndarray) -> np.ndarray:
     """Grey or BGRA pixels as 3-channel BGR uint8 (the Frame convention)."""
     import cv2  # here, not at the top: loading the config imports this package
 
-
     if image.ndim == 2:
         return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
     if image.shape[2] == 4:
@@ -123,7 +122,10 @@ class CameraConfig:
         "picamera2", "camera kind: picamera2, opencv or replay", choices=tuple(SOURCE_KINDS)
     )
     device: int | str = setting(
-        0, "opencv: V4L2 device index (0 = /dev/video0) or a path such as /dev/video2", min=0, max=63
+        0,
+        "opencv: V4L2 device index (0 = /dev/video0) or a path such as /dev/video2",
+        min=0,
+        max=63,
     )
     pipeline: str = setting(
         "",
@@ -133,7 +135,8 @@ class CameraConfig:
         "video/x-raw,format=BGR ! appsink drop=1 max-buffers=1",
     )
     fourcc: str = setting(
-        "MJPG", "opencv V4L2: pixel format to ask the device for; empty = its default",
+        "MJPG",
+        "opencv V4L2: pixel format to ask the device for; empty = its default",
         choices=("", "MJPG", "YUYV"),
     )
     camera_num: int = setting(0, "picamera2: index of the colour camera", min=0, max=7)
@@ -150,35 +153,48 @@ class CameraConfig:
         (1280, 720), "width, height of the full-resolution frames", min=64, max=4096
     )
     lores_size: tuple[int, int] = setting(
-        (640, 360), "picamera2: width, height of the small stream used for detection",
-        min=64, max=4096,
+        (640, 360),
+        "picamera2: width, height of the small stream used for detection",
+        min=64,
+        max=4096,
     )
     auto_exposure: bool = setting(
-        True, "picamera2: the camera chooses exposure time and gain (AeEnable); false = "
-        "exposure_us and analogue_gain fix them"
+        True,
+        "picamera2: the camera chooses exposure time and gain (AeEnable); false = "
+        "exposure_us and analogue_gain fix them",
     )
     exposure_us: int = setting(
-        0, "picamera2: exposure time in microseconds; 0 = chosen by auto exposure, more fixes "
+        0,
+        "picamera2: exposure time in microseconds; 0 = chosen by auto exposure, more fixes "
         "it (auto exposure then varies only the gain); required when auto_exposure = false",
-        min=0, max=1_000_000,
+        min=0,
+        max=1_000_000,
     )
     analogue_gain: float = setting(
         0.0, "picamera2: sensor gain; 0 = chosen by auto exposure, 1..64 fixes it", min=0, max=64
     )
     min_fps: float = setting(
-        0.0, "picamera2: lowest frame rate auto exposure may slow to in the dark, so that a "
-        "frame can be exposed up to 1/min_fps s; 0 = fps (a fixed frame rate)", min=0, max=120
+        0.0,
+        "picamera2: lowest frame rate auto exposure may slow to in the dark, so that a "
+        "frame can be exposed up to 1/min_fps s; 0 = fps (a fixed frame rate)",
+        min=0,
+        max=120,
     )
     ir_pair_tolerance_s: float = setting(
-        0.02, "picamera2: most seconds between the colour and IR frames' sensor timestamps for "
+        0.02,
+        "picamera2: most seconds between the colour and IR frames' sensor timestamps for "
         "them to count as one moment; an unpaired IR frame makes the NIR check inconclusive",
-        min=0.0005, max=0.5,
+        min=0.0005,
+        max=0.5,
     )
     backoff_initial: float = setting(
         0.5, "seconds before the first reopen of a failed camera", min=0.01, max=60
     )
     backoff_max: float = setting(
-        30.0, "longest wait between reopen attempts (the wait doubles up to this)", min=0.1, max=3600
+        30.0,
+        "longest wait between reopen attempts (the wait doubles up to this)",
+        min=0.1,
+        max=3600,
     )
 
     def validate(self) -> None:
@@ -209,7 +225,9 @@ def create_source(config: CameraConfig, clock: Clock) -> FrameSource:
     target = SOURCE_KINDS.get(config.source)
     if target is None:
         valid = ", ".join(sorted(SOURCE_KINDS))
-        raise ConfigError(f"camera.source: unknown camera source {config.source!r} (valid: {valid})")
+        raise ConfigError(
+            f"camera.source: unknown camera source {config.source!r} (valid: {valid})"
+        )
     module_name, class_name = target.split(":")
     source_class = getattr(importlib.import_module(module_name), class_name)
     return source_class.from_config(config, clock)

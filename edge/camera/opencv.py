@@ -64,7 +64,11 @@ class OpenCVSource(SourceBase):
     @property
     def name(self) -> str:
         """How the camera is named in errors and status."""
-        return f"GStreamer pipeline {self._pipeline!r}" if self._pipeline else f"V4L2 device {self._device!r}"
+        return (
+            f"GStreamer pipeline {self._pipeline!r}"
+            if self._pipeline
+            else f"V4L2 device {self._device!r}"
+        )
 
     def open(self) -> None:
         if self._pipeline:

@@ -251,7 +251,8 @@ class Picamera2Source(SourceBase):
                         (ir,), ir_ns, _ = self._capture(self._ir, ("main",))
                     else:
                         (main, lores), sensor_ns, now = self._capture(
-                            self._camera, ("main", "lores"))
+                            self._camera, ("main", "lores")
+                        )
                 offset = self._offset(sensor_ns, ir_ns)
                 if offset is None or abs(offset) > self._pair_tolerance_ns:
                     ir = None  # not one moment: the NIR check must not compare them

@@ -67,7 +67,9 @@ class ReplaySource(SourceBase):
 
     @classmethod
     def from_config(cls, config: CameraConfig, clock: Clock) -> "ReplaySource":
-        return cls(config.replay_path, clock, fps=config.fps, loop=config.loop, realtime=config.realtime)
+        return cls(
+            config.replay_path, clock, fps=config.fps, loop=config.loop, realtime=config.realtime
+        )
 
     def open(self) -> None:
         if self._images is None:
@@ -124,4 +126,3 @@ class ReplaySource(SourceBase):
         if image is None:
             raise CameraError(f"cannot decode replay image {path}")
         return image
-

@@ -82,7 +82,9 @@ class CameraSupervisor:
         self._status = CameraStatus(STARTING, "not opened yet", clock.now())
 
     @classmethod
-    def from_config(cls, source: FrameSource, config: CameraConfig, clock: Clock) -> "CameraSupervisor":
+    def from_config(
+        cls, source: FrameSource, config: CameraConfig, clock: Clock
+    ) -> "CameraSupervisor":
         return cls(
             source, clock, backoff_initial=config.backoff_initial, backoff_max=config.backoff_max
         )
@@ -194,7 +196,9 @@ class CameraSupervisor:
         status = self.status
         if status.state != DOWN or status.reason != reason:  # once per change, not per retry
             log.warning(
-                "camera down: %s (retrying, up to every %.1f s)", reason, self._backoff_max,
+                "camera down: %s (retrying, up to every %.1f s)",
+                reason,
+                self._backoff_max,
                 exc_info=None if expected else exc,
             )
         self._set_status(DOWN, reason)

@@ -26,15 +26,12 @@ COMMAND_MODULES = (
 )
 # Commands that read the gallery key: as root they run as its owner (privileges.py).
 KEY_OWNER_COMMANDS = frozenset(
-    {"init", "people", "gallery", "enroll", "events", "attendance", "run", "doctor",
-     "liveness"}
+    {"init", "people", "gallery", "enroll", "events", "attendance", "run", "doctor", "liveness"}
 )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="facegate", description="Offline face-access terminal."
-    )
+    parser = argparse.ArgumentParser(prog="facegate", description="Offline face-access terminal.")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
     for name in COMMAND_MODULES:

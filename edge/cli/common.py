@@ -19,8 +19,11 @@ def add_config_argument(parser: argparse.ArgumentParser, required: bool = True) 
     """
     default = os.environ.get("FACEGATE_CONFIG") or (str(DEFAULT_PATH) if required else None)
     parser.add_argument(
-        "--config", default=default, metavar="FILE",
-        help=f"config file (default: $FACEGATE_CONFIG or {DEFAULT_PATH})" if required
+        "--config",
+        default=default,
+        metavar="FILE",
+        help=f"config file (default: $FACEGATE_CONFIG or {DEFAULT_PATH})"
+        if required
         else "config file (default: $FACEGATE_CONFIG or built-in defaults)",
     )
 

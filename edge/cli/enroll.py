@@ -15,12 +15,18 @@ from .common import add_config_argument, config_from_args
 def register(subparsers) -> None:
     parser = subparsers.add_parser("enroll", help="enrol a person from photos of their face")
     parser.add_argument("--name", required=True, help="the person's name (not only digits)")
-    parser.add_argument("--role", choices=ROLES, default="user", help="admins may authorise "
-                        "on-device enrollment (default: user)")
-    parser.add_argument("--force", action="store_true",
-                        help="enrol even if the face already matches someone else")
-    parser.add_argument("images", nargs="+", type=Path, metavar="IMAGE",
-                        help="photos with exactly one face each")
+    parser.add_argument(
+        "--role",
+        choices=ROLES,
+        default="user",
+        help="admins may authorise on-device enrollment (default: user)",
+    )
+    parser.add_argument(
+        "--force", action="store_true", help="enrol even if the face already matches someone else"
+    )
+    parser.add_argument(
+        "images", nargs="+", type=Path, metavar="IMAGE", help="photos with exactly one face each"
+    )
     add_config_argument(parser)
     parser.set_defaults(func=cmd_enroll)
 

@@ -54,7 +54,8 @@ def parse_day(text: str) -> dt.date:
 
 def _out_of_range(text: str) -> argparse.ArgumentTypeError:
     return argparse.ArgumentTypeError(
-        f"{text!r} is out of range: give a date between 1970 and 9999")
+        f"{text!r} is out of range: give a date between 1970 and 9999"
+    )
 
 
 def register(subparsers) -> None:
@@ -103,12 +104,20 @@ def cmd_events(args: argparse.Namespace) -> int:
     with open_gallery(args) as gallery:
         events = gallery.events(since=args.since, until=args.until, kind=args.kind)
     rows = [
-        [format_time(e.time), e.kind, e.person_id, e.name,
-         None if e.score is None else f"{e.score:.3f}",
-         None if e.liveness is None else f"{e.liveness:.3f}", e.reason]
+        [
+            format_time(e.time),
+            e.kind,
+            e.person_id,
+            e.name,
+            None if e.score is None else f"{e.score:.3f}",
+            None if e.liveness is None else f"{e.liveness:.3f}",
+            e.reason,
+        ]
         for e in events
     ]
-    _print_rows(["time", "kind", "person_id", "name", "score", "liveness", "reason"], rows, args.csv)
+    _print_rows(
+        ["time", "kind", "person_id", "name", "score", "liveness", "reason"], rows, args.csv
+    )
     return ExitCode.OK
 
 
@@ -124,8 +133,14 @@ def cmd_attendance(args: argparse.Namespace) -> int:
     with open_gallery(args) as gallery:
         events = gallery.events(since=since, until=until, kind="granted")
     rows = [
-        [r.day.isoformat(), r.person_id, r.name, _clock_time(r.first_in),
-         _clock_time(r.last_out), r.passes]
+        [
+            r.day.isoformat(),
+            r.person_id,
+            r.name,
+            _clock_time(r.first_in),
+            _clock_time(r.last_out),
+            r.passes,
+        ]
         for r in attendance(events)
     ]
     _print_rows(["day", "person_id", "name", "first_in", "last_out", "passes"], rows, args.csv)

@@ -45,10 +45,16 @@ def register(subparsers) -> None:
         ("disable", "refuse entry to a person, keeping their templates", cmd_people_disable),
         ("enable", "allow a disabled person again", cmd_people_enable),
         ("rename", "change a person's name", cmd_people_rename),
-        ("schedule", "set the weekly hours a person may enter, or --clear for any time",
-         cmd_people_schedule),
-        ("delete", "remove a person, their templates and their name from the log",
-         cmd_people_delete),
+        (
+            "schedule",
+            "set the weekly hours a person may enter, or --clear for any time",
+            cmd_people_schedule,
+        ),
+        (
+            "delete",
+            "remove a person, their templates and their name from the log",
+            cmd_people_delete,
+        ),
     ):
         action = actions.add_parser(name, help=helptext)
         if name != "list":
@@ -56,8 +62,12 @@ def register(subparsers) -> None:
         if name == "rename":
             action.add_argument("new_name", help="the new name")
         if name == "schedule":
-            action.add_argument("windows", nargs="*", metavar="WINDOW",
-                                help="days and local hours, e.g. 'mon-fri 08:00-18:00' 'sat 09:00-12:00'")
+            action.add_argument(
+                "windows",
+                nargs="*",
+                metavar="WINDOW",
+                help="days and local hours, e.g. 'mon-fri 08:00-18:00' 'sat 09:00-12:00'",
+            )
             action.add_argument("--clear", action="store_true", help="no schedule: any time")
         if name == "delete":
             action.add_argument("--yes", action="store_true", help="really delete (no undo)")
@@ -68,22 +78,39 @@ def register(subparsers) -> None:
     actions = gallery.add_subparsers(dest="gallery_action", metavar="ACTION")
     actions.required = True
     rekey = actions.add_parser(
-        "rekey", help="re-encrypt under a new key and replace the key file (refused while the "
-        "service runs; the old key is kept inside the gallery for older backups)"
+        "rekey",
+        help="re-encrypt under a new key and replace the key file (refused while the "
+        "service runs; the old key is kept inside the gallery for older backups)",
     )
     check = actions.add_parser("check", help="integrity check of the file and its contents")
     backup = actions.add_parser("backup", help="write an encrypted copy (safe while running)")
-    backup.add_argument("file", type=Path, help="new file to write; it opens with the same key, "
-                        "whose fingerprint goes to FILE.fingerprint")
+    backup.add_argument(
+        "file",
+        type=Path,
+        help="new file to write; it opens with the same key, "
+        "whose fingerprint goes to FILE.fingerprint",
+    )
     restore = actions.add_parser(
-        "restore", help="check a backup, then make it the gallery (refused while the service "
-        "runs; the replaced gallery is kept)")
+        "restore",
+        help="check a backup, then make it the gallery (refused while the service "
+        "runs; the replaced gallery is kept)",
+    )
     restore.add_argument("file", type=Path, help="the backup to restore")
-    restore.add_argument("--key", type=Path, action="append", default=[], metavar="KEYFILE",
-                         help="a key file that may open the backup (besides the current key "
-                         "and keys retired by rekeys); may be repeated")
-    for action, handler in ((rekey, cmd_rekey), (check, cmd_check), (backup, cmd_backup),
-                            (restore, cmd_restore)):
+    restore.add_argument(
+        "--key",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="KEYFILE",
+        help="a key file that may open the backup (besides the current key "
+        "and keys retired by rekeys); may be repeated",
+    )
+    for action, handler in (
+        (rekey, cmd_rekey),
+        (check, cmd_check),
+        (backup, cmd_backup),
+        (restore, cmd_restore),
+    ):
         add_config_argument(action)
         action.set_defaults(func=handler)
 
@@ -186,9 +213,11 @@ def cmd_rekey(args: argparse.Namespace) -> int:
     with open_gallery(args) as gallery:
         old, new = gallery.rekey()
         print(f"re-encrypted {gallery.path}; the new key ({new}) is in {gallery.key_path}")
-    print(f"the old key ({old}) is kept, encrypted, inside the gallery: 'facegate gallery "
-          "restore' can still open backups made before now. Backups kept elsewhere open only "
-          "with the old key: keep a copy of it with them, or make a new backup now.")
+    print(
+        f"the old key ({old}) is kept, encrypted, inside the gallery: 'facegate gallery "
+        "restore' can still open backups made before now. Backups kept elsewhere open only "
+        "with the old key: keep a copy of it with them, or make a new backup now."
+    )
     return ExitCode.OK
 
 
@@ -215,18 +244,22 @@ def cmd_backup(args: argparse.Namespace) -> int:
     with open_gallery(args) as gallery:
         fingerprint = gallery.backup(args.file)
         key_path = gallery.key_path
-    print(f"wrote encrypted backup {args.file}; it opens with the key {fingerprint} "
-          f"(now in {key_path}; the fingerprint is in {args.file}.fingerprint). A backup "
-          "is only as good as the key kept apart from it.")
+    print(
+        f"wrote encrypted backup {args.file}; it opens with the key {fingerprint} "
+        f"(now in {key_path}; the fingerprint is in {args.file}.fingerprint). A backup "
+        "is only as good as the key kept apart from it."
+    )
     return ExitCode.OK
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
     config = config_from_args(args).gallery
     restored = restore_gallery(config, args.file, args.key)
-    print(f"restored {config.path} from {args.file} ({restored.people} people, "
-          f"{restored.events} events), which opened with {restored.key_source} "
-          f"({restored.fingerprint}); it is now encrypted under the current key")
+    print(
+        f"restored {config.path} from {args.file} ({restored.people} people, "
+        f"{restored.events} events), which opened with {restored.key_source} "
+        f"({restored.fingerprint}); it is now encrypted under the current key"
+    )
     if restored.replaced is not None:
         print(f"the gallery it replaced is kept as {restored.replaced}")
     return ExitCode.OK

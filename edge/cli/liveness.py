@@ -32,32 +32,53 @@ def register(subparsers) -> None:
     actions.required = True
 
     capture = actions.add_parser(
-        "capture", help="record one presentation at the door's camera into a capture folder")
-    capture.add_argument("--out", required=True, type=Path,
-                         help="capture folder; its manifest.tsv gains one row per capture")
-    capture.add_argument("--label", required=True, choices=("live", "spoof"),
-                         help="live: a person presenting normally; spoof: an attack held up")
-    capture.add_argument("--attack", default="none",
-                         help="attack type for --label spoof, such as print or replay")
+        "capture", help="record one presentation at the door's camera into a capture folder"
+    )
+    capture.add_argument(
+        "--out",
+        required=True,
+        type=Path,
+        help="capture folder; its manifest.tsv gains one row per capture",
+    )
+    capture.add_argument(
+        "--label",
+        required=True,
+        choices=("live", "spoof"),
+        help="live: a person presenting normally; spoof: an attack held up",
+    )
+    capture.add_argument(
+        "--attack", default="none", help="attack type for --label spoof, such as print or replay"
+    )
     capture.add_argument("--seconds", type=float, default=5.0, help="how long to record")
     add_config_argument(capture)
     capture.set_defaults(func=cmd_capture)
 
     calibrate_cmd = actions.add_parser(
-        "calibrate", help="fit the RGB layer to this door's captures, or --revert to the default")
+        "calibrate", help="fit the RGB layer to this door's captures, or --revert to the default"
+    )
     source = calibrate_cmd.add_mutually_exclusive_group(required=True)
     source.add_argument("--manifest", type=Path, help="TSV with header 'label attack path'")
     source.add_argument("--revert", action="store_true", help="use the default layer again")
-    calibrate_cmd.add_argument("--held-back", type=float, default=0.3,
-                               help="share of each kind of presentation kept back to judge the "
-                               "fit (default 0.3)")
-    calibrate_cmd.add_argument("--bpcer", type=float, default=0.02,
-                               help="share of held-back live frames the threshold may refuse "
-                               "(default 0.02)")
+    calibrate_cmd.add_argument(
+        "--held-back",
+        type=float,
+        default=0.3,
+        help="share of each kind of presentation kept back to judge the fit (default 0.3)",
+    )
+    calibrate_cmd.add_argument(
+        "--bpcer",
+        type=float,
+        default=0.02,
+        help="share of held-back live frames the threshold may refuse (default 0.02)",
+    )
     calibrate_cmd.add_argument("--seed", type=int, default=0, help="seed of the split")
-    calibrate_cmd.add_argument("--require-attacks", default="print,replay", metavar="TYPES",
-                               help="comma-separated attack types the captures must hold "
-                               "(default print,replay): a head never shown one can accept it")
+    calibrate_cmd.add_argument(
+        "--require-attacks",
+        default="print,replay",
+        metavar="TYPES",
+        help="comma-separated attack types the captures must hold "
+        "(default print,replay): a head never shown one can accept it",
+    )
     calibrate_cmd.add_argument("--json", action="store_true", help="print the report as JSON")
     add_config_argument(calibrate_cmd)
     calibrate_cmd.set_defaults(func=cmd_calibrate)
@@ -73,8 +94,9 @@ def cmd_capture(args: argparse.Namespace) -> int:
     from ..pipeline import Pipeline
 
     if (args.label == "live") != (args.attack == "none"):
-        raise FacegateError("--label live takes no --attack; --label spoof needs one "
-                            "(such as print or replay)")
+        raise FacegateError(
+            "--label live takes no --attack; --label spoof needs one (such as print or replay)"
+        )
     if not args.attack.isidentifier():
         raise FacegateError(f"--attack must be a word such as print or replay, got {args.attack!r}")
     if not 0 < args.seconds <= 60:
@@ -85,8 +107,14 @@ def cmd_capture(args: argparse.Namespace) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     if manifest.exists():
         read_manifest(manifest)  # never append to a file this command did not write
-    number = 1 + max((int(p.name.rsplit("_", 1)[1]) for p in args.out.glob("capture_*")
-                      if p.name.rsplit("_", 1)[1].isdigit()), default=0)
+    number = 1 + max(
+        (
+            int(p.name.rsplit("_", 1)[1])
+            for p in args.out.glob("capture_*")
+            if p.name.rsplit("_", 1)[1].isdigit()
+        ),
+        default=0,
+    )
     folder = args.out / f"capture_{number:03d}"
     folder.mkdir()
     names, with_face = [], 0
@@ -123,9 +151,12 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     if args.revert:
         with open_gallery(args) as gallery:
             reverted = gallery.revert_liveness_calibration()
-        print("no calibration was active; the default layer is in use" if reverted is None
-              else f"calibration #{reverted} no longer applies; the default layer is in use "
-                   "(restart the service to load it)")
+        print(
+            "no calibration was active; the default layer is in use"
+            if reverted is None
+            else f"calibration #{reverted} no longer applies; the default layer is in use "
+            "(restart the service to load it)"
+        )
         return ExitCode.OK
     if not 0 < args.held_back < 1:
         raise FacegateError("--held-back must be between 0 and 1")
@@ -136,14 +167,17 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
     config = config_from_args(args)
     config = dataclasses.replace(
-        config, liveness=dataclasses.replace(config.liveness, level="standard"))
+        config, liveness=dataclasses.replace(config.liveness, level="standard")
+    )
     required = [a for a in args.require_attacks.split(",") if a]
     samples = read_manifest(args.manifest)
     missing = sorted(set(required) - {s.attack for s in samples})
     if missing:  # before the slow part
-        raise FacegateError(f"{args.manifest}: no captures of attack type(s) {', '.join(missing)}; "
-                            "record them (facegate liveness capture --label spoof --attack ...) "
-                            "or name the types this door must refuse with --require-attacks")
+        raise FacegateError(
+            f"{args.manifest}: no captures of attack type(s) {', '.join(missing)}; "
+            "record them (facegate liveness capture --label spoof --attack ...) "
+            "or name the types this door must refuse with --require-attacks"
+        )
     with open_gallery(args) as gallery:  # before the slow part: a wrong key fails at once
         pipeline = Pipeline.from_config(config)
         rgb = LivenessChecker.from_config(config, pipeline.detector, ir_camera=False).rgb
@@ -154,13 +188,20 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             if report_progress:
                 report_progress(i, len(samples))
         head, report = calibrate(
-            presentations, rgb.model_ids, [m.spec.bin_sha256 for m in rgb.models],
-            config.liveness.threshold, held_back=args.held_back, bpcer=args.bpcer, seed=args.seed,
-            required_attacks=required)
+            presentations,
+            rgb.model_ids,
+            [m.spec.bin_sha256 for m in rgb.models],
+            config.liveness.threshold,
+            held_back=args.held_back,
+            bpcer=args.bpcer,
+            seed=args.seed,
+            required_attacks=required,
+        )
         report["manifest"] = str(args.manifest.resolve())
         report["no_face"] = sum(not p.frames for p in presentations)
         report["id"] = gallery.add_liveness_calibration(
-            head.to_json(), json.dumps(report), report["applied"])
+            head.to_json(), json.dumps(report), report["applied"]
+        )
     if args.json:
         print_json(report)
     else:
@@ -170,8 +211,10 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 def _rates(r: dict) -> str:
     apcer = ", ".join(f"APCER({a}) {100 * v:.2f}%" for a, v in r["apcer"].items())
-    return (f"threshold {r['threshold']:.3f}: {apcer}, BPCER {100 * r['bpcer']:.2f}%, "
-            f"ACER {100 * r['acer']:.2f}%; AUC {r['auc']:.4f}")
+    return (
+        f"threshold {r['threshold']:.3f}: {apcer}, BPCER {100 * r['bpcer']:.2f}%, "
+        f"ACER {100 * r['acer']:.2f}%; AUC {r['auc']:.4f}"
+    )
 
 
 def _kinds(part: dict) -> str:
@@ -180,17 +223,23 @@ def _kinds(part: dict) -> str:
 
 def _print_report(r: dict) -> None:
     print(f"calibration #{r['id']}: fitted on {_kinds(r['fitted_on'])}")
-    print(f"held back: {_kinds(r['held_back'])}; {r['no_face']} presentation(s) without a face "
-          f"left out")
-    print(f"head on {r['inputs']} (penalty {r['penalty']:g}), threshold for BPCER <= "
-          f"{100 * r['bpcer_target']:g}% on the held-back live frames")
+    print(
+        f"held back: {_kinds(r['held_back'])}; {r['no_face']} presentation(s) without a face "
+        f"left out"
+    )
+    print(
+        f"head on {r['inputs']} (penalty {r['penalty']:g}), threshold for BPCER <= "
+        f"{100 * r['bpcer_target']:g}% on the held-back live frames"
+    )
     print(f"  calibrated   {_rates(r['calibrated'])}")
     print(f"  uncalibrated {_rates(r['uncalibrated'])}")
     if r["applied"]:
         print(f"applied: calibration #{r['id']} is now in use (restart the service to load it)")
     else:
-        print("not applied: it does not beat the uncalibrated layer on the held-back captures; "
-              "the layer in use is unchanged")
+        print(
+            "not applied: it does not beat the uncalibrated layer on the held-back captures; "
+            "the layer in use is unchanged"
+        )
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -201,20 +250,29 @@ def cmd_status(args: argparse.Namespace) -> int:
     result = {"models": list(config.liveness.models), "active": None, "attempts": len(records)}
     if active is not None:
         head = Head.from_json(active.head)
-        result["active"] = {"id": active.id, "created": active.created,
-                            "threshold": head.threshold, "inputs": head.inputs,
-                            "models": list(head.models), "report": json.loads(active.report)}
+        result["active"] = {
+            "id": active.id,
+            "created": active.created,
+            "threshold": head.threshold,
+            "inputs": head.inputs,
+            "models": list(head.models),
+            "report": json.loads(active.report),
+        }
     if args.json:
         print_json(result)
         return ExitCode.OK
     if active is None:
-        print(f"default layer: mean live probability of {', '.join(config.liveness.models)}, "
-              f"threshold {config.liveness.threshold:g} ({len(records)} calibration attempt(s) "
-              "stored, none active)")
+        print(
+            f"default layer: mean live probability of {', '.join(config.liveness.models)}, "
+            f"threshold {config.liveness.threshold:g} ({len(records)} calibration attempt(s) "
+            "stored, none active)"
+        )
         return ExitCode.OK
     a = result["active"]
-    print(f"calibration #{a['id']} of {format_time(a['created'])}: head on {a['inputs']} of "
-          f"{', '.join(a['models'])}, threshold {a['threshold']:.3f}")
+    print(
+        f"calibration #{a['id']} of {format_time(a['created'])}: head on {a['inputs']} of "
+        f"{', '.join(a['models'])}, threshold {a['threshold']:.3f}"
+    )
     print(f"  on its held-back captures: calibrated   {_rates(a['report']['calibrated'])}")
     print(f"                             uncalibrated {_rates(a['report']['uncalibrated'])}")
     return ExitCode.OK

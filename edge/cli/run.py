@@ -30,15 +30,22 @@ def register(subparsers) -> None:
     run.set_defaults(func=cmd_run)
 
     lock = subparsers.add_parser(
-        "lock", help="drive the relay to its locked level (systemd runs it after the service "
-        "stops, however it stopped)")
+        "lock",
+        help="drive the relay to its locked level (systemd runs it after the service "
+        "stops, however it stopped)",
+    )
     add_config_argument(lock)
     lock.set_defaults(func=cmd_lock)
 
     demo = subparsers.add_parser(
-        "demo", help="enrol a bundled photo and run the service on a replayed visit, mock door")
-    demo.add_argument("--photos", type=Path, default=DEMO_PHOTOS,
-                      help="folder with obama_1.jpg (enrolled), obama_2.jpg and biden_1.jpg (visitors)")
+        "demo", help="enrol a bundled photo and run the service on a replayed visit, mock door"
+    )
+    demo.add_argument(
+        "--photos",
+        type=Path,
+        default=DEMO_PHOTOS,
+        help="folder with obama_1.jpg (enrolled), obama_2.jpg and biden_1.jpg (visitors)",
+    )
     demo.add_argument("--workdir", type=Path, help="keep the demo's gallery, key and frames here")
     demo.set_defaults(func=cmd_demo)
 
@@ -48,8 +55,10 @@ def format_decision(d: Decision, origin: float = 0.0, names: bool = False) -> st
     who = (d.name if names else None) or (f"#{d.person_id}" if d.person_id is not None else "-")
     similarity = f"{d.similarity:.2f}" if d.similarity is not None else "-"
     reason = f"  ({d.reason})" if d.reason else ""
-    return (f"t={d.time - origin:7.2f}s  {d.kind:17} {who:16} similarity {similarity:>5}"
-            f"  liveness {d.liveness:4}  -> {d.action}{reason}")
+    return (
+        f"t={d.time - origin:7.2f}s  {d.kind:17} {who:16} similarity {similarity:>5}"
+        f"  liveness {d.liveness:4}  -> {d.action}{reason}"
+    )
 
 
 # Every signal whose default action ends or stops the process (man 7 signal) is a
@@ -63,8 +72,16 @@ def format_decision(d: Decision, origin: float = 0.0, names: bool = False) -> st
 # The terminal stop signals (SIGTSTP, SIGTTIN, SIGTTOU) are caught as well: a
 # stopped daemon would hold an unlock pulse for as long as it stayed stopped.
 NOT_STOPPING = {signal.SIGCHLD, signal.SIGCONT, signal.SIGURG, signal.SIGWINCH}
-LEFT_TO_OTHERS = {signal.SIGKILL, signal.SIGSTOP, signal.SIGSEGV, signal.SIGBUS,
-                  signal.SIGILL, signal.SIGFPE, signal.SIGTRAP, signal.SIGPIPE}
+LEFT_TO_OTHERS = {
+    signal.SIGKILL,
+    signal.SIGSTOP,
+    signal.SIGSEGV,
+    signal.SIGBUS,
+    signal.SIGILL,
+    signal.SIGFPE,
+    signal.SIGTRAP,
+    signal.SIGPIPE,
+}
 STOP_SIGNALS = tuple(sorted(signal.valid_signals() - NOT_STOPPING - LEFT_TO_OTHERS))
 # systemd and a terminal ask the service to stop with these; any other stop signal
 # came from something else, so the exit status says which (128 + N, as a shell
@@ -130,8 +147,8 @@ realtime = false
 backend = "mock"
 
 [gallery]
-path = "{workdir / 'gallery.db'}"
-key_file = "{workdir / 'gallery.key'}"
+path = "{workdir / "gallery.db"}"
+key_file = "{workdir / "gallery.key"}"
 
 [enrollment]
 min_templates = 1
@@ -161,24 +178,41 @@ def cmd_demo(args: argparse.Namespace) -> int:
         # Enrol through the administrator's own command, exactly as a person would.
         from . import main
 
-        code = main(["enroll", "--config", str(config_path), "--name", "Barack Obama",
-                     str(args.photos / "obama_1.jpg")])
+        code = main(
+            [
+                "enroll",
+                "--config",
+                str(config_path),
+                "--name",
+                "Barack Obama",
+                str(args.photos / "obama_1.jpg"),
+            ]
+        )
         if code:
             return code
-        print(f"replaying {len(written)} frames at {DEMO_FPS} fps: "
-              "Barack Obama (a different photo) walks up, then Joe Biden (not enrolled); "
-              "liveness is off because the visitors are photos")
+        print(
+            f"replaying {len(written)} frames at {DEMO_FPS} fps: "
+            "Barack Obama (a different photo) walks up, then Joe Biden (not enrolled); "
+            "liveness is off because the visitors are photos"
+        )
 
         clock = FakeClock()
         gpio = MockGpio(clock)
         origin = clock.now()
         names = config.daemon.log_names
-        daemon = build_daemon(config, clock, threaded=False, gpio_backend=gpio,
-                              report=lambda d: print(format_decision(d, origin, names), flush=True))
+        daemon = build_daemon(
+            config,
+            clock,
+            threaded=False,
+            gpio_backend=gpio,
+            report=lambda d: print(format_decision(d, origin, names), flush=True),
+        )
         daemon.run(after_step=lambda: clock.advance(1.0 / DEMO_FPS))
         pulses = [t - origin for t, level in gpio.history(config.door.relay_pin)[1:] if level]
         print(daemon.summary.line(daemon.camera.dropped))
-        print(f"relay: {len(pulses)} unlock pulse(s)"
-              + "".join(f" at t={t:.2f}s" for t in pulses)
-              + f" of {config.door.unlock_seconds:g} s; locked at exit: {not daemon.door.unlocked}")
+        print(
+            f"relay: {len(pulses)} unlock pulse(s)"
+            + "".join(f" at t={t:.2f}s" for t in pulses)
+            + f" of {config.door.unlock_seconds:g} s; locked at exit: {not daemon.door.unlocked}"
+        )
     return 0

@@ -12,7 +12,13 @@ import cv2
 import numpy as np
 
 from ..benchmark import (
-    contention, cpu_report, iter_frames, peak_rss_mb, reference_frame, run_pipeline, run_reference,
+    contention,
+    cpu_report,
+    iter_frames,
+    peak_rss_mb,
+    reference_frame,
+    run_pipeline,
+    run_reference,
 )
 from ..enrollment import ImageVerdict, capture_from_images
 from ..errors import FacegateError
@@ -40,38 +46,68 @@ def register(subparsers) -> None:
     kinds.required = True
     pairs = kinds.add_parser("pairs", help="face verification on an LFW-format pair list")
     pairs.add_argument("--pairs", required=True, type=Path, help="pair list (LFW format)")
-    pairs.add_argument("--images", required=True, type=Path, help="folder of <name>/<name>_NNNN.jpg")
-    pairs.add_argument("--reference", action="store_true",
-                       help="also score the pairs with OpenCV's runtime on the source ONNX files")
+    pairs.add_argument(
+        "--images", required=True, type=Path, help="folder of <name>/<name>_NNNN.jpg"
+    )
+    pairs.add_argument(
+        "--reference",
+        action="store_true",
+        help="also score the pairs with OpenCV's runtime on the source ONNX files",
+    )
     pairs.add_argument("--json", action="store_true", help="print JSON")
     add_config_argument(pairs, required=False)
     pairs.set_defaults(func=cmd_eval_pairs)
 
     ident = kinds.add_parser("identify", help="open-set 1:N identification (FPIR, FNIR, rank-1)")
-    ident.add_argument("--images", required=True, type=Path,
-                       help="folder with one sub-folder of photos per person")
-    ident.add_argument("--enrol", type=int, default=1, metavar="K",
-                       help="enrol the first K photos of each person with more than K; "
-                       "people with K or fewer are strangers (default 1)")
-    ident.add_argument("--quality-gate", action=argparse.BooleanOptionalAction, default=True,
-                       help="search only with photos that pass the quality gate, as the door "
-                       "decides only on such frames (default); --no-quality-gate searches with "
-                       "every photo")
+    ident.add_argument(
+        "--images", required=True, type=Path, help="folder with one sub-folder of photos per person"
+    )
+    ident.add_argument(
+        "--enrol",
+        type=int,
+        default=1,
+        metavar="K",
+        help="enrol the first K photos of each person with more than K; "
+        "people with K or fewer are strangers (default 1)",
+    )
+    ident.add_argument(
+        "--quality-gate",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="search only with photos that pass the quality gate, as the door "
+        "decides only on such frames (default); --no-quality-gate searches with "
+        "every photo",
+    )
     ident.add_argument("--json", action="store_true", help="print JSON")
     add_config_argument(ident, required=False)
     ident.set_defaults(func=cmd_eval_identify)
 
     liveness = kinds.add_parser("liveness", help="presentation-attack detection (ISO/IEC 30107-3)")
-    liveness.add_argument("--manifest", required=True, type=Path,
-                          help="TSV with header 'label attack path' (see README)")
-    liveness.add_argument("--level", choices=("standard", "strict"),
-                          help="liveness level to measure (default: the config's)")
-    liveness.add_argument("--model", action="append", metavar="ID",
-                          help="measure the RGB layer made of this model, uncalibrated; repeat "
-                          "for a fusion (default: the config's layer with the site calibration "
-                          "in its gallery, if any)")
-    liveness.add_argument("--fps", type=float, default=15.0,
-                          help="frame rate of image sequences, for the checker's timing")
+    liveness.add_argument(
+        "--manifest",
+        required=True,
+        type=Path,
+        help="TSV with header 'label attack path' (see README)",
+    )
+    liveness.add_argument(
+        "--level",
+        choices=("standard", "strict"),
+        help="liveness level to measure (default: the config's)",
+    )
+    liveness.add_argument(
+        "--model",
+        action="append",
+        metavar="ID",
+        help="measure the RGB layer made of this model, uncalibrated; repeat "
+        "for a fusion (default: the config's layer with the site calibration "
+        "in its gallery, if any)",
+    )
+    liveness.add_argument(
+        "--fps",
+        type=float,
+        default=15.0,
+        help="frame rate of image sequences, for the checker's timing",
+    )
     liveness.add_argument("--json", action="store_true", help="print JSON")
     add_config_argument(liveness, required=False)
     liveness.set_defaults(func=cmd_eval_liveness)
@@ -82,8 +118,13 @@ def register(subparsers) -> None:
     source.add_argument("--video", type=Path, help="video file")
     bench.add_argument("--threads", type=int, default=2, help="CPU threads for both runtimes")
     bench.add_argument("--limit", type=int, default=200, help="most frames to time")
-    bench.add_argument("--contend", type=int, default=0, metavar="N",
-                       help=f"keep N other processes busy on the CPU meanwhile (0..{MAX_CONTENDERS})")
+    bench.add_argument(
+        "--contend",
+        type=int,
+        default=0,
+        metavar="N",
+        help=f"keep N other processes busy on the CPU meanwhile (0..{MAX_CONTENDERS})",
+    )
     bench.add_argument("--json", action="store_true", help="print JSON")
     add_config_argument(bench, required=False)
     bench.set_defaults(func=cmd_bench)
@@ -96,7 +137,9 @@ def _with_threads(config, threads: int):
 
 def _reference(config) -> OpenCVReference:
     return OpenCVReference.from_manifest(
-        config.models.resolved_dir(), config.detector.model, config.embedder.model,
+        config.models.resolved_dir(),
+        config.detector.model,
+        config.embedder.model,
         score_threshold=config.detector.min_score,
     )
 
@@ -120,18 +163,27 @@ def cmd_eval_pairs(args: argparse.Namespace) -> int:
     if not args.images.is_dir():
         raise FacegateError(f"{args.images}: no such folder")
     pipeline = Pipeline.from_config(config)
-    ours = _centre_face_embedder(pipeline.detect, lambda image, face: pipeline.embed(image, face).vector)
+    ours = _centre_face_embedder(
+        pipeline.detect, lambda image, face: pipeline.embed(image, face).vector
+    )
     scores, failed = score_pairs(pairs, ours, args.images, progress("embedding images"))
     same = np.array([p.same for p in pairs])
     folds = np.array([p.fold for p in pairs])
-    result = {**verification_metrics(scores, same, folds), "failed_detections": failed,
-              "model": pipeline.model_id, "detector_input_size": config.detector.input_size}
+    result = {
+        **verification_metrics(scores, same, folds),
+        "failed_detections": failed,
+        "model": pipeline.model_id,
+        "detector_input_size": config.detector.input_size,
+    }
     if args.reference:
         reference = _reference(config)
         theirs = _centre_face_embedder(reference.detect, reference.embed)
         ref_scores, ref_failed = score_pairs(pairs, theirs, args.images, progress("reference"))
-        result["reference"] = {**verification_metrics(ref_scores, same, folds),
-                               "failed_detections": ref_failed, "runtime": "opencv"}
+        result["reference"] = {
+            **verification_metrics(ref_scores, same, folds),
+            "failed_detections": ref_failed,
+            "runtime": "opencv",
+        }
     if args.json:
         print_json(result)
     else:
@@ -145,9 +197,11 @@ def _print_eval(result: dict) -> None:
         rows.append(("opencv reference", result["reference"]))
     print(f"{result['pairs']} pairs, {result['folds']}-fold, model {result['model']}")
     for label, r in rows:
-        print(f"{label:17} accuracy {100 * r['accuracy']:.2f}% ± {100 * r['accuracy_std']:.2f}"
-              f"  threshold {r['threshold']:.3f}  TAR@FAR=1e-3 {100 * r['tar_at_far_1e-3']:.2f}%"
-              f"  failed detections {r['failed_detections']}")
+        print(
+            f"{label:17} accuracy {100 * r['accuracy']:.2f}% ± {100 * r['accuracy_std']:.2f}"
+            f"  threshold {r['threshold']:.3f}  TAR@FAR=1e-3 {100 * r['tar_at_far_1e-3']:.2f}%"
+            f"  failed detections {r['failed_detections']}"
+        )
 
 
 def _search_capture(pipeline: Pipeline, quality_gate: bool):
@@ -180,9 +234,16 @@ def cmd_eval_identify(args: argparse.Namespace) -> int:
         store = GalleryConfig(path=str(Path(tmp) / "gallery.db"), key_file=str(Path(tmp) / "key"))
         create_gallery(store)
         with Gallery.from_config(store) as gallery:
-            result = identify(split, capture_enrolment, _search_capture(pipeline, args.quality_gate),
-                              gallery, config.enrollment, config.matcher.min_similarity,
-                              pipeline.model_id, progress("embedding photos"))
+            result = identify(
+                split,
+                capture_enrolment,
+                _search_capture(pipeline, args.quality_gate),
+                gallery,
+                config.enrollment,
+                config.matcher.min_similarity,
+                pipeline.model_id,
+                progress("embedding photos"),
+            )
     result.update(enrol=args.enrol, quality_gate=args.quality_gate, model=pipeline.model_id)
     if args.json:
         print_json(result)
@@ -192,23 +253,35 @@ def cmd_eval_identify(args: argparse.Namespace) -> int:
 
 
 def _print_identify(r: dict) -> None:
-    print(f"{r['people']} people, {r['enrolled']} enrolled from {r['enrol']} photo(s) each "
-          f"({r['templates']} templates), model {r['model']}")
-    print(f"{r['failed_enrolments']} could not be enrolled (their {r['searches_of_unenrolled']} "
-          f"searches are left out)")
-    print(f"{r['mated_searches']} mated and {r['stranger_searches']} stranger searches, "
-          f"{r['searches_without_face']} without a face, {r['searches_gated']} held back by "
-          f"the quality gate")
+    print(
+        f"{r['people']} people, {r['enrolled']} enrolled from {r['enrol']} photo(s) each "
+        f"({r['templates']} templates), model {r['model']}"
+    )
+    print(
+        f"{r['failed_enrolments']} could not be enrolled (their {r['searches_of_unenrolled']} "
+        f"searches are left out)"
+    )
+    print(
+        f"{r['mated_searches']} mated and {r['stranger_searches']} stranger searches, "
+        f"{r['searches_without_face']} without a face, {r['searches_gated']} held back by "
+        f"the quality gate"
+    )
     print(f"rank-1 {100 * r['rank1']:.2f}%")
-    print(f"at min_similarity {r['threshold']:.3f}: FPIR {100 * r['fpir']:.2f}%  "
-          f"FNIR {100 * r['fnir']:.2f}%  (wrong person {100 * r['wrong_person']:.2f}%)")
+    print(
+        f"at min_similarity {r['threshold']:.3f}: FPIR {100 * r['fpir']:.2f}%  "
+        f"FNIR {100 * r['fnir']:.2f}%  (wrong person {100 * r['wrong_person']:.2f}%)"
+    )
     for target, point in r["fnir_at_fpir"].items():
         bound = "  (upper bound: too few strangers)" if point["bound"] else ""
-        print(f"at FPIR {float(target):g}: FNIR {100 * point['fnir']:.2f}%  "
-              f"threshold {point['threshold']:.3f}{bound}")
+        print(
+            f"at FPIR {float(target):g}: FNIR {100 * point['fnir']:.2f}%  "
+            f"threshold {point['threshold']:.3f}{bound}"
+        )
     for size, point in r["by_gallery_size"].items():
-        print(f"gallery of {int(size):>5} people: FPIR {100 * point['fpir']:.2f}%  "
-              f"FNIR {100 * point['fnir']:.2f}%  ({point['draws']} draw(s))")
+        print(
+            f"gallery of {int(size):>5} people: FPIR {100 * point['fpir']:.2f}%  "
+            f"FNIR {100 * point['fnir']:.2f}%  ({point['draws']} draw(s))"
+        )
 
 
 def cmd_eval_liveness(args: argparse.Namespace) -> int:
@@ -229,8 +302,9 @@ def cmd_eval_liveness(args: argparse.Namespace) -> int:
         with Gallery.from_config(config.gallery) as gallery:
             head = active_head(gallery)
     pipeline = Pipeline.from_config(config)
-    checker = LivenessChecker.from_config(config, pipeline.detector, ir_camera=False,
-                                          calibration=head)
+    checker = LivenessChecker.from_config(
+        config, pipeline.detector, ir_camera=False, calibration=head
+    )
     report = progress("presentations")
     outcomes = []
     for i, sample in enumerate(samples, start=1):
@@ -248,26 +322,37 @@ def cmd_eval_liveness(args: argparse.Namespace) -> int:
 
 
 def _print_liveness(r: dict) -> None:
-    layer = (f"site calibration #{r['calibration']}" if r["calibration"] is not None
-             else "mean live probability")
-    print(f"{r['samples']} presentations, level {r['level']}, models {', '.join(r['models'])} "
-          f"({layer}), threshold {r['threshold']:.3f}")
+    layer = (
+        f"site calibration #{r['calibration']}"
+        if r["calibration"] is not None
+        else "mean live probability"
+    )
+    print(
+        f"{r['samples']} presentations, level {r['level']}, models {', '.join(r['models'])} "
+        f"({layer}), threshold {r['threshold']:.3f}"
+    )
     for attack, rate in r["apcer"].items():
         print(f"APCER({attack}) {100 * rate:.2f}%")
     print(f"BPCER {100 * r['bpcer']:.2f}%   ACER {100 * r['acer']:.2f}%")
     for kind, verdicts in r["verdicts"].items():
         refused = r["refused_by"].get(kind, {})
         by = f"  (refused by: {', '.join(f'{c} {n}' for c, n in sorted(refused.items()))})"
-        print(f"  {kind}: " + ", ".join(f"{v} {n}" for v, n in sorted(verdicts.items()))
-              + (by if refused else ""))
+        print(
+            f"  {kind}: "
+            + ", ".join(f"{v} {n}" for v, n in sorted(verdicts.items()))
+            + (by if refused else "")
+        )
     s = r["scores"]
     print(f"by score alone: AUC {s['auc']:.4f}", end="")
     if "apcer_at_bpcer" in s:
         rates = ", ".join(f"{a} {100 * v:.2f}%" for a, v in s["apcer_at_bpcer"].items())
         print(f"; at BPCER <= 2% (threshold {s['threshold_at_bpcer']:.3f}) APCER {rates}", end="")
     if "bpcer_at_apcer" in s:
-        print(f"; at APCER <= 2% (threshold {s['threshold_at_apcer']:.3f}) "
-              f"BPCER {100 * s['bpcer_at_apcer']:.2f}%", end="")
+        print(
+            f"; at APCER <= 2% (threshold {s['threshold_at_apcer']:.3f}) "
+            f"BPCER {100 * s['bpcer_at_apcer']:.2f}%",
+            end="",
+        )
     print()
 
 
@@ -299,8 +384,12 @@ def _bench(config, args: argparse.Namespace) -> dict:
         pipeline.analyse(Frame(first, 0.0))
     liveness = LivenessChecker.from_config(config, pipeline.detector, ir_camera=False)
     result = run_pipeline(pipeline, iter_frames(args.images, args.video, args.limit), liveness)
-    result.update(detector_input_size=config.detector.input_size,
-                  model_load_ms=load_ms, cold_start_ms=cold_start_ms, peak_rss_mb=peak_rss_mb())
+    result.update(
+        detector_input_size=config.detector.input_size,
+        model_load_ms=load_ms,
+        cold_start_ms=cold_start_ms,
+        peak_rss_mb=peak_rss_mb(),
+    )
     reference = _reference(config)
     for _ in range(WARMUP_FRAMES):
         reference_frame(reference, first)
@@ -312,24 +401,40 @@ def _bench(config, args: argparse.Namespace) -> dict:
 
 def _print_bench(r: dict) -> None:
     cpu = r["cpu"]
-    print(f"CPU {cpu['model']} ({cpu['machine']}, {cpu['cores']} cores), ncnn can use: "
-          f"{' '.join(cpu['ncnn_isa']) or 'no vector extensions'}; "
-          f"OMP_WAIT_POLICY {cpu['omp_wait_policy']}, GOMP_SPINCOUNT {cpu['gomp_spincount']}")
-    print(f"{r['frames']} frames, {r['threads']} threads, detection at {r['detector_input_size']} px, "
-          f"{r['contenders']} busy processes alongside")
+    print(
+        f"CPU {cpu['model']} ({cpu['machine']}, {cpu['cores']} cores), ncnn can use: "
+        f"{' '.join(cpu['ncnn_isa']) or 'no vector extensions'}; "
+        f"OMP_WAIT_POLICY {cpu['omp_wait_policy']}, GOMP_SPINCOUNT {cpu['gomp_spincount']}"
+    )
+    print(
+        f"{r['frames']} frames, {r['threads']} threads, detection at {r['detector_input_size']} px, "
+        f"{r['contenders']} busy processes alongside"
+    )
     stages = "  ".join(f"{k} {v:.2f}" for k, v in r["stages"].items())
     print(f"stages (median ms): {stages}")
-    print(f"end to end: median {r['end_to_end_median_ms']:.2f} ms, p90 {r['end_to_end_p90_ms']:.2f} ms"
-          f"  ({r['embedded_faces_per_frame']:.2f} faces embedded per frame)")
+    print(
+        f"end to end: median {r['end_to_end_median_ms']:.2f} ms, p90 {r['end_to_end_p90_ms']:.2f} ms"
+        f"  ({r['embedded_faces_per_frame']:.2f} faces embedded per frame)"
+    )
     if "liveness_median_ms" in r:
-        print(f"liveness ({r['liveness_level']}), per checked face: median "
-              f"{r['liveness_median_ms']:.2f} ms, p90 {r['liveness_p90_ms']:.2f} ms")
-    print(f"opencv FaceDetectorYN+FaceRecognizerSF: median {r['opencv_median_ms']:.2f} ms,"
-          f" p90 {r['opencv_p90_ms']:.2f} ms")
-    print(f"CPU time per frame (all threads): ncnn pipeline {r['cpu_ms_per_frame']:.1f} ms,"
-          f" opencv {r['opencv_cpu_ms_per_frame']:.1f} ms")
-    print(f"speedup {r['speedup']:.2f}x   model load {r['model_load_ms']:.0f} ms"
-          f"   load to first result {r['cold_start_ms']:.0f} ms   peak RSS {r['peak_rss_mb']:.0f} MB")
+        print(
+            f"liveness ({r['liveness_level']}), per checked face: median "
+            f"{r['liveness_median_ms']:.2f} ms, p90 {r['liveness_p90_ms']:.2f} ms"
+        )
+    print(
+        f"opencv FaceDetectorYN+FaceRecognizerSF: median {r['opencv_median_ms']:.2f} ms,"
+        f" p90 {r['opencv_p90_ms']:.2f} ms"
+    )
+    print(
+        f"CPU time per frame (all threads): ncnn pipeline {r['cpu_ms_per_frame']:.1f} ms,"
+        f" opencv {r['opencv_cpu_ms_per_frame']:.1f} ms"
+    )
+    print(
+        f"speedup {r['speedup']:.2f}x   model load {r['model_load_ms']:.0f} ms"
+        f"   load to first result {r['cold_start_ms']:.0f} ms   peak RSS {r['peak_rss_mb']:.0f} MB"
+    )
     for size, t in r["matching"].items():
-        print(f"1:N match against {int(size):>6} templates: median {t['median_ms']:.3f} ms,"
-              f" p90 {t['p90_ms']:.3f} ms")
+        print(
+            f"1:N match against {int(size):>6} templates: median {t['median_ms']:.3f} ms,"
+            f" p90 {t['p90_ms']:.3f} ms"
+        )

@@ -82,16 +82,18 @@ class RpiGpio(GpioBackend):
         self._call(gpio.setmode, gpio.BCM, failure=HardwareError)
 
     def _setup_output(self, pin: int, level: bool) -> None:
-        self._call(self._gpio.setup, pin, self._gpio.OUT, initial=self._level(level),
-                   failure=HardwareError)
+        self._call(
+            self._gpio.setup, pin, self._gpio.OUT, initial=self._level(level), failure=HardwareError
+        )
 
     def _setup_input(self, pin: int, pull: str) -> None:
         if pull == "off":
             self._call(self._gpio.setup, pin, self._gpio.IN, failure=HardwareError)
         else:
             pud = self._gpio.PUD_UP if pull == "up" else self._gpio.PUD_DOWN
-            self._call(self._gpio.setup, pin, self._gpio.IN, pull_up_down=pud,
-                       failure=HardwareError)
+            self._call(
+                self._gpio.setup, pin, self._gpio.IN, pull_up_down=pud, failure=HardwareError
+            )
 
     def _write(self, pin: int, level: bool) -> None:
         self._call(self._gpio.output, pin, self._level(level))
@@ -107,7 +109,9 @@ class RpiGpio(GpioBackend):
         return self._gpio.HIGH if level else self._gpio.LOW
 
     @staticmethod
-    def _call(func: Callable[..., Any], *args: Any, failure: type = GpioError, **kwargs: Any) -> Any:
+    def _call(
+        func: Callable[..., Any], *args: Any, failure: type = GpioError, **kwargs: Any
+    ) -> Any:
         where = f"GPIO {getattr(func, '__name__', 'call')}{args}"
         try:
             return func(*args, **kwargs)

@@ -67,7 +67,9 @@ class Head:
 
     def score(self, outputs: Sequence[ModelOutputs]) -> float:
         if len(outputs) != len(self.models):
-            raise ValueError(f"the head takes {len(self.models)} models' outputs, got {len(outputs)}")
+            raise ValueError(
+                f"the head takes {len(self.models)} models' outputs, got {len(outputs)}"
+            )
         x = (input_vector(outputs, self.inputs) - self.mean) / self.scale
         return float(_sigmoid(x @ self.weights + self.bias))
 
@@ -78,32 +80,54 @@ class Head:
                 f"the active liveness calibration was fitted on {', '.join(self.models)} "
                 f"(weights {', '.join(h[:12] for h in self.model_sha256)}), but liveness.models "
                 f"are {', '.join(models)} (weights {', '.join(h[:12] for h in sha256)}): "
-                "calibrate again, or 'facegate liveness calibrate --revert'")
+                "calibrate again, or 'facegate liveness calibrate --revert'"
+            )
 
     def to_json(self) -> str:
-        return json.dumps({
-            "models": list(self.models), "model_sha256": list(self.model_sha256),
-            "inputs": self.inputs, "mean": self.mean.tolist(), "scale": self.scale.tolist(),
-            "weights": self.weights.tolist(), "bias": self.bias, "threshold": self.threshold,
-        })
+        return json.dumps(
+            {
+                "models": list(self.models),
+                "model_sha256": list(self.model_sha256),
+                "inputs": self.inputs,
+                "mean": self.mean.tolist(),
+                "scale": self.scale.tolist(),
+                "weights": self.weights.tolist(),
+                "bias": self.bias,
+                "threshold": self.threshold,
+            }
+        )
 
     @classmethod
     def from_json(cls, text: str) -> "Head":
         """The stored head; FacegateError if it is not one this code can use."""
         try:
             d = json.loads(text)
-            head = cls(tuple(d["models"]), tuple(d["model_sha256"]), d["inputs"],
-                       np.asarray(d["mean"], float), np.asarray(d["scale"], float),
-                       np.asarray(d["weights"], float), float(d["bias"]), float(d["threshold"]))
+            head = cls(
+                tuple(d["models"]),
+                tuple(d["model_sha256"]),
+                d["inputs"],
+                np.asarray(d["mean"], float),
+                np.asarray(d["scale"], float),
+                np.asarray(d["weights"], float),
+                float(d["bias"]),
+                float(d["threshold"]),
+            )
         except (ValueError, KeyError, TypeError) as exc:
             raise FacegateError(f"stored liveness calibration unreadable: {exc}") from None
         arrays = (head.mean, head.scale, head.weights)
-        if (head.inputs not in INPUTS or len({a.shape for a in arrays}) != 1 or head.mean.ndim != 1
-                or not all(np.all(np.isfinite(a)) for a in arrays)
-                or not np.all(head.scale > 0) or not np.isfinite(head.bias)
-                or not 0.0 <= head.threshold <= 1.0):
-            raise FacegateError("stored liveness calibration is malformed (shapes, scale, "
-                                "threshold or a value that is not finite)")
+        if (
+            head.inputs not in INPUTS
+            or len({a.shape for a in arrays}) != 1
+            or head.mean.ndim != 1
+            or not all(np.all(np.isfinite(a)) for a in arrays)
+            or not np.all(head.scale > 0)
+            or not np.isfinite(head.bias)
+            or not 0.0 <= head.threshold <= 1.0
+        ):
+            raise FacegateError(
+                "stored liveness calibration is malformed (shapes, scale, "
+                "threshold or a value that is not finite)"
+            )
         return head
 
 
@@ -165,8 +189,9 @@ def _fit(presentations: Sequence[Presentation], inputs: str, penalty: float):
     return mean, scale, weights, bias
 
 
-def _held_out_loss(presentations: list[Presentation], inputs: str, penalty: float,
-                   folds: list[list[int]]) -> float:
+def _held_out_loss(
+    presentations: list[Presentation], inputs: str, penalty: float, folds: list[list[int]]
+) -> float:
     """Weighted log-loss on each fold's presentations of a head fitted on the others."""
     total = 0.0
     for fold in folds:
@@ -182,8 +207,10 @@ def _held_out_loss(presentations: list[Presentation], inputs: str, penalty: floa
 
 def _folds(presentations: Sequence[Presentation], rng: np.random.Generator) -> list[list[int]]:
     """Up to FOLDS folds of whole presentations, each holding some of every class."""
-    by_class = [[i for i, p in enumerate(presentations) if (p.label == "live") == live]
-                for live in (True, False)]
+    by_class = [
+        [i for i, p in enumerate(presentations) if (p.label == "live") == live]
+        for live in (True, False)
+    ]
     k = min(FOLDS, *(len(c) for c in by_class))
     folds: list[list[int]] = [[] for _ in range(k)]
     for members in by_class:
@@ -192,8 +219,9 @@ def _folds(presentations: Sequence[Presentation], rng: np.random.Generator) -> l
     return folds
 
 
-def split(presentations: Sequence[Presentation], held_back: float,
-          rng: np.random.Generator) -> tuple[list[Presentation], list[Presentation]]:
+def split(
+    presentations: Sequence[Presentation], held_back: float, rng: np.random.Generator
+) -> tuple[list[Presentation], list[Presentation]]:
     """(fit, held back): ``held_back`` of each kind (live, each attack type), at least one
     of each kind that has two or more presentations, never all of a kind."""
     kinds: dict[tuple[str, str], list[Presentation]] = {}
@@ -209,13 +237,18 @@ def split(presentations: Sequence[Presentation], held_back: float,
     return fit, back
 
 
-def _figures(live: np.ndarray, spoof: dict[str, np.ndarray], threshold: float,
-             target: float) -> dict:
+def _figures(
+    live: np.ndarray, spoof: dict[str, np.ndarray], threshold: float, target: float
+) -> dict:
     apcer = {a: error_rates(live, s, threshold).apcer for a, s in spoof.items()}
     bpcer = error_rates(live, np.concatenate(list(spoof.values())), threshold).bpcer
-    return {"threshold": threshold, "apcer": apcer, "bpcer": bpcer,
-            "acer": (max(apcer.values()) + bpcer) / 2,
-            **operating_points(live, spoof, target)}
+    return {
+        "threshold": threshold,
+        "apcer": apcer,
+        "bpcer": bpcer,
+        "acer": (max(apcer.values()) + bpcer) / 2,
+        **operating_points(live, spoof, target),
+    }
 
 
 def _scores(presentations: Sequence[Presentation], score) -> tuple[np.ndarray, dict]:
@@ -227,10 +260,17 @@ def _scores(presentations: Sequence[Presentation], score) -> tuple[np.ndarray, d
     return live, {a: np.array(s) for a, s in sorted(spoof.items())}
 
 
-def calibrate(presentations: Sequence[Presentation], models: Sequence[str],
-              model_sha256: Sequence[str], default_threshold: float, *,
-              held_back: float = 0.3, bpcer: float = 0.02, seed: int = 0,
-              required_attacks: Sequence[str] = ("print", "replay")) -> tuple[Head, dict]:
+def calibrate(
+    presentations: Sequence[Presentation],
+    models: Sequence[str],
+    model_sha256: Sequence[str],
+    default_threshold: float,
+    *,
+    held_back: float = 0.3,
+    bpcer: float = 0.02,
+    seed: int = 0,
+    required_attacks: Sequence[str] = ("print", "replay"),
+) -> tuple[Head, dict]:
     """Fit a head on part of the captures and judge it on the rest (see the module).
 
     Returns the head and its report; ``report["applied"]`` says whether it beat the
@@ -242,13 +282,18 @@ def calibrate(presentations: Sequence[Presentation], models: Sequence[str],
     usable = [p for p in presentations if p.frames]
     counts = {label: sum(p.label == label for p in usable) for label in ("live", "spoof")}
     if min(counts.values()) < 2:
-        raise FacegateError(f"calibration needs at least 2 live and 2 attack presentations "
-                            f"with a face; got {counts['live']} and {counts['spoof']}")
-    short = [a for a in required_attacks
-             if sum(p.label == "spoof" and p.attack == a for p in usable) < 2]
+        raise FacegateError(
+            f"calibration needs at least 2 live and 2 attack presentations "
+            f"with a face; got {counts['live']} and {counts['spoof']}"
+        )
+    short = [
+        a for a in required_attacks if sum(p.label == "spoof" and p.attack == a for p in usable) < 2
+    ]
     if short:
-        raise FacegateError(f"calibration needs at least 2 presentations with a face of every "
-                            f"attack type the door must refuse; too few of: {', '.join(short)}")
+        raise FacegateError(
+            f"calibration needs at least 2 presentations with a face of every "
+            f"attack type the door must refuse; too few of: {', '.join(short)}"
+        )
     rng = np.random.default_rng(seed)
     fit, back = split(usable, held_back, rng)
     candidates = [(inputs, penalty) for inputs in INPUTS for penalty in PENALTIES]
@@ -259,7 +304,9 @@ def calibrate(presentations: Sequence[Presentation], models: Sequence[str],
     else:  # one presentation of a class: nothing to cross-validate on
         inputs, penalty = "logits", 1.0
     mean, scale, weights, bias = _fit(fit, inputs, penalty)
-    unthresholded = Head(tuple(models), tuple(model_sha256), inputs, mean, scale, weights, bias, 0.0)
+    unthresholded = Head(
+        tuple(models), tuple(model_sha256), inputs, mean, scale, weights, bias, 0.0
+    )
 
     live, spoof = _scores(back, unthresholded.score)
     threshold = threshold_for_bpcer(live, bpcer)
@@ -268,10 +315,16 @@ def calibrate(presentations: Sequence[Presentation], models: Sequence[str],
     uncalibrated = _figures(*_scores(back, fused_probability), default_threshold, bpcer)
     applied = calibrated["acer"] < uncalibrated["acer"]
     report = {
-        "fitted_on": _counts(fit), "held_back": _counts(back), "inputs": inputs,
-        "penalty": penalty, "bpcer_target": bpcer, "seed": seed,
+        "fitted_on": _counts(fit),
+        "held_back": _counts(back),
+        "inputs": inputs,
+        "penalty": penalty,
+        "bpcer_target": bpcer,
+        "seed": seed,
         "required_attacks": list(required_attacks),
-        "calibrated": calibrated, "uncalibrated": uncalibrated, "applied": applied,
+        "calibrated": calibrated,
+        "uncalibrated": uncalibrated,
+        "applied": applied,
     }
     return head, report
 
@@ -279,8 +332,9 @@ def calibrate(presentations: Sequence[Presentation], models: Sequence[str],
 def _counts(presentations: Sequence[Presentation]) -> dict:
     counts: dict[str, dict[str, int]] = {}
     for p in presentations:
-        kind = counts.setdefault("live" if p.label == "live" else p.attack,
-                                 {"presentations": 0, "frames": 0})
+        kind = counts.setdefault(
+            "live" if p.label == "live" else p.attack, {"presentations": 0, "frames": 0}
+        )
         kind["presentations"] += 1
         kind["frames"] += len(p.frames)
     return dict(sorted(counts.items()))

@@ -72,13 +72,17 @@ def read_manifest(path: Path) -> list[Sample]:
             continue
         fields = line.split("\t")
         if len(fields) != 3:
-            raise FacegateError(f"{path}:{number}: expected 3 tab-separated fields, got {len(fields)}")
+            raise FacegateError(
+                f"{path}:{number}: expected 3 tab-separated fields, got {len(fields)}"
+            )
         label, attack, rel = fields
         if label not in LABELS:
             raise FacegateError(f"{path}:{number}: label must be live or spoof, got {label!r}")
         if (label == "live") != (attack == "none"):
-            raise FacegateError(f"{path}:{number}: live samples have attack 'none' and "
-                                f"spoof samples name their attack, got {label} / {attack}")
+            raise FacegateError(
+                f"{path}:{number}: live samples have attack 'none' and "
+                f"spoof samples name their attack, got {label} / {attack}"
+            )
         sample_path = Path(path).parent / rel
         if not sample_path.exists():
             raise FacegateError(f"{path}:{number}: {sample_path}: no such file")
@@ -117,7 +121,9 @@ def run_sample(checker: LivenessChecker, pipeline: Pipeline, sample: Sample, fps
     return Outcome(sample, count, verdict)
 
 
-def collect_outputs(samples: list[Sample], pipeline: Pipeline, rgb: PassiveRgb) -> list[Presentation]:
+def collect_outputs(
+    samples: list[Sample], pipeline: Pipeline, rgb: PassiveRgb
+) -> list[Presentation]:
     """Each sample's frames through the RGB models alone, for fitting a calibration."""
     presentations = []
     for sample in samples:
@@ -137,7 +143,9 @@ def summarise(outcomes: list[Outcome], threshold: float, level: str) -> dict:
     for o in outcomes:
         if o.sample.label == "spoof":
             by_attack[o.sample.attack].append(o)
-    apcer = {a: float(np.mean([o.accepted for o in group])) for a, group in sorted(by_attack.items())}
+    apcer = {
+        a: float(np.mean([o.accepted for o in group])) for a, group in sorted(by_attack.items())
+    }
     bpcer = float(np.mean([not o.accepted for o in live])) if live else float("nan")
     worst = max(apcer.values()) if apcer else float("nan")
     counts: dict[str, dict[str, int]] = {}
@@ -170,5 +178,6 @@ def summarise(outcomes: list[Outcome], threshold: float, level: str) -> dict:
     # with another whatever threshold each is run at.
     result["scores"] = operating_points(
         np.array([o.score for o in live]),
-        {a: np.array([o.score for o in group]) for a, group in by_attack.items()})
+        {a: np.array([o.score for o in group]) for a, group in by_attack.items()},
+    )
     return result

@@ -56,7 +56,7 @@ def auc(live: np.ndarray, spoof: np.ndarray) -> float:
         return float("nan")
     ranks = _ranks(np.concatenate([live, spoof]))
     # Mann-Whitney U of the live scores, normalised.
-    u = ranks[:live.size].sum() - live.size * (live.size + 1) / 2
+    u = ranks[: live.size].sum() - live.size * (live.size + 1) / 2
     return float(u / (live.size * spoof.size))
 
 
@@ -73,8 +73,9 @@ def _ranks(values: np.ndarray) -> np.ndarray:
     return ranks
 
 
-def operating_points(live: np.ndarray, spoof_by_attack: dict[str, np.ndarray],
-                     target: float = 0.02) -> dict:
+def operating_points(
+    live: np.ndarray, spoof_by_attack: dict[str, np.ndarray], target: float = 0.02
+) -> dict:
     """Scores alone, as ISO/IEC 30107-3 compares detectors: AUC (live against every
     attack), APCER per attack type at the highest threshold with BPCER <= ``target``,
     and BPCER at the lowest threshold with every attack type's APCER <= ``target``."""

@@ -52,10 +52,12 @@ def _shape(points: np.ndarray) -> np.ndarray:
 
 def nose_parallax(reference: np.ndarray, current: np.ndarray) -> float:
     """How far the nose left the flat-picture prediction, in eye distances of ``current``."""
-    homography = cv2.getPerspectiveTransform(reference[_QUAD].astype(np.float32),
-                                             current[_QUAD].astype(np.float32))
-    predicted = cv2.perspectiveTransform(reference[_NOSE].reshape(1, 1, 2).astype(np.float32),
-                                         homography).reshape(2)
+    homography = cv2.getPerspectiveTransform(
+        reference[_QUAD].astype(np.float32), current[_QUAD].astype(np.float32)
+    )
+    predicted = cv2.perspectiveTransform(
+        reference[_NOSE].reshape(1, 1, 2).astype(np.float32), homography
+    ).reshape(2)
     eye_distance = float(np.linalg.norm(current[1] - current[0]))
     return float(np.linalg.norm(predicted - current[_NOSE])) / max(eye_distance, 1e-6)
 
@@ -84,4 +86,4 @@ def blinked(openness: list[float], dip: float) -> bool:
     if typical <= 0:
         return False
     closed = np.flatnonzero(series < dip * typical)
-    return bool(closed.size) and closed[0] > 0 and bool(np.any(series[closed[0]:] >= typical))
+    return bool(closed.size) and closed[0] > 0 and bool(np.any(series[closed[0] :] >= typical))

@@ -45,9 +45,16 @@ def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
 
 
 class NirCheck:
-    def __init__(self, detector: Detector, registration: tuple[float, ...], min_iou: float,
-                 brightness: tuple[float, float], min_contrast: float, max_grain: float,
-                 max_saturated: float):
+    def __init__(
+        self,
+        detector: Detector,
+        registration: tuple[float, ...],
+        min_iou: float,
+        brightness: tuple[float, float],
+        min_contrast: float,
+        max_grain: float,
+        max_saturated: float,
+    ):
         self.detector = detector
         self.registration = np.asarray(registration, dtype=np.float64).reshape(2, 3)
         self.min_iou = min_iou
@@ -73,33 +80,45 @@ class NirCheck:
             return NirResult(False, "no face in the infrared frame")
         overlap = _iou(best.bbox, expected)
         if not overlap >= self.min_iou:
-            return NirResult(False, f"infrared face not where the colour face is "
-                                    f"(overlap {overlap:.2f} < {self.min_iou:g})")
+            return NirResult(
+                False,
+                f"infrared face not where the colour face is "
+                f"(overlap {overlap:.2f} < {self.min_iou:g})",
+            )
         return self._skin(ir_image, best)
 
     def _skin(self, ir_image: np.ndarray, face: Face) -> NirResult:
         # The inner half of the box: cheeks, nose and eyes, not hair or background.
         x1, y1, x2, y2 = face.bbox
         qx, qy = (x2 - x1) / 4, (y2 - y1) / 4
-        patch = ir_image[int(y1 + qy):int(y2 - qy), int(x1 + qx):int(x2 - qx)]
+        patch = ir_image[int(y1 + qy) : int(y2 - qy), int(x1 + qx) : int(x2 - qx)]
         if patch.size == 0:
             return NirResult(False, "infrared face too small to measure")
         grey = cv2.cvtColor(patch, cv2.COLOR_BGR2GRAY).astype(np.float32)
         mean, contrast = float(grey.mean()), float(grey.std())
         low, high = self.brightness
         if not low <= mean <= high:
-            return NirResult(False, f"infrared face brightness {mean:.0f} outside skin's "
-                                    f"{low:g}-{high:g}")
+            return NirResult(
+                False, f"infrared face brightness {mean:.0f} outside skin's {low:g}-{high:g}"
+            )
         if not contrast >= self.min_contrast:
-            return NirResult(False, f"infrared face has no texture (contrast {contrast:.1f} "
-                                    f"< {self.min_contrast:g})")
+            return NirResult(
+                False,
+                f"infrared face has no texture (contrast {contrast:.1f} < {self.min_contrast:g})",
+            )
         # Grain: what a 1.5 px blur removes, relative to the brightness.
         grain = float(np.std(grey - cv2.GaussianBlur(grey, (0, 0), 1.5))) / mean
         if not grain <= self.max_grain:
-            return NirResult(False, f"infrared face is grainy like print dots or paper "
-                                    f"(grain {grain:.3f} > {self.max_grain:g})")
+            return NirResult(
+                False,
+                f"infrared face is grainy like print dots or paper "
+                f"(grain {grain:.3f} > {self.max_grain:g})",
+            )
         saturated = float(np.mean(grey >= 250))
         if not saturated <= self.max_saturated:
-            return NirResult(False, f"infrared face is clipped white like lit paper "
-                                    f"({100 * saturated:.0f}% of it > {100 * self.max_saturated:g}%)")
+            return NirResult(
+                False,
+                f"infrared face is clipped white like lit paper "
+                f"({100 * saturated:.0f}% of it > {100 * self.max_saturated:g}%)",
+            )
         return NirResult(True)

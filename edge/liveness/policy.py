@@ -46,48 +46,82 @@ LEVELS = ("off", "standard", "strict")
 @dataclass(frozen=True)
 class LivenessConfig:
     level: str = setting(
-        "standard", "presentation-attack checks: off, standard or strict (see README)",
-        choices=LEVELS)
+        "standard",
+        "presentation-attack checks: off, standard or strict (see README)",
+        choices=LEVELS,
+    )
     models: tuple[str, ...] = setting(
         ("minifasnet_v2", "minifasnet_v1se"),
-        "passive RGB liveness model ids in the manifest; their live probabilities are averaged")
+        "passive RGB liveness model ids in the manifest; their live probabilities are averaged",
+    )
     threshold: float = setting(
-        0.5, "standard: mean live score over the recent frames needed to pass (a site "
-        "calibration brings its own)", min=0.0, max=1.0)
+        0.5,
+        "standard: mean live score over the recent frames needed to pass (a site "
+        "calibration brings its own)",
+        min=0.0,
+        max=1.0,
+    )
     strict_threshold: float = setting(
-        0.8, "strict: the same, at the strict level", min=0.0, max=1.0)
+        0.8, "strict: the same, at the strict level", min=0.0, max=1.0
+    )
     window_frames: int = setting(
-        8, "recent frames of the same face whose scores and landmarks are combined",
-        min=1, max=120)
+        8, "recent frames of the same face whose scores and landmarks are combined", min=1, max=120
+    )
     track_gap_seconds: float = setting(
-        1.0, "a face unseen this long (or jumping elsewhere) starts a new history",
-        min=0.05, max=30.0)
+        1.0,
+        "a face unseen this long (or jumping elsewhere) starts a new history",
+        min=0.05,
+        max=30.0,
+    )
     min_turn: float = setting(
-        0.06, "head turn (foreshortening of the eye-mouth quad, log ratio) needed before "
-        "flatness can be judged", min=0.0, max=1.0)
+        0.06,
+        "head turn (foreshortening of the eye-mouth quad, log ratio) needed before "
+        "flatness can be judged",
+        min=0.0,
+        max=1.0,
+    )
     max_planar_parallax: float = setting(
-        0.04, "nose parallax (eye distances) at or below which a turning face is flat",
-        min=0.0, max=1.0)
+        0.04,
+        "nose parallax (eye distances) at or below which a turning face is flat",
+        min=0.0,
+        max=1.0,
+    )
     blink_dip: float = setting(
-        0.6, "eye openness below this share of its typical value counts as closed",
-        min=0.05, max=0.95)
+        0.6,
+        "eye openness below this share of its typical value counts as closed",
+        min=0.05,
+        max=0.95,
+    )
     nir_registration: tuple[float, float, float, float, float, float] = setting(
         (1.0, 0.0, 0.0, 0.0, 1.0, 0.0),
         "affine map a, b, c, d, e, f from colour to IR pixels: x' = a x + b y + c, "
-        "y' = d x + e y + f")
+        "y' = d x + e y + f",
+    )
     nir_min_iou: float = setting(
-        0.4, "overlap needed between the mapped colour face box and the IR face", min=0.0, max=1.0)
+        0.4, "overlap needed between the mapped colour face box and the IR face", min=0.0, max=1.0
+    )
     nir_brightness: tuple[float, float] = setting(
-        (40.0, 235.0), "grey levels the inner face must average in NIR", min=0.0, max=255.0)
+        (40.0, 235.0), "grey levels the inner face must average in NIR", min=0.0, max=255.0
+    )
     nir_min_contrast: float = setting(
-        6.0, "standard deviation of grey levels the inner face must reach in NIR",
-        min=0.0, max=128.0)
+        6.0,
+        "standard deviation of grey levels the inner face must reach in NIR",
+        min=0.0,
+        max=128.0,
+    )
     nir_max_grain: float = setting(
-        0.15, "fine grain (what a 1.5 px blur removes, over the brightness) the inner face "
-        "may show in NIR; print dots and paper show more", min=0.0, max=10.0)
+        0.15,
+        "fine grain (what a 1.5 px blur removes, over the brightness) the inner face "
+        "may show in NIR; print dots and paper show more",
+        min=0.0,
+        max=10.0,
+    )
     nir_max_saturated: float = setting(
-        0.10, "share of the inner face that may be clipped white (>= 250) in NIR; lit paper "
-        "clips more", min=0.0, max=1.0)
+        0.10,
+        "share of the inner face that may be clipped white (>= 250) in NIR; lit paper clips more",
+        min=0.0,
+        max=1.0,
+    )
 
     def validate(self) -> None:
         if not self.models or len(set(self.models)) != len(self.models):
@@ -108,8 +142,13 @@ class _Seen:
 class LivenessChecker:
     """One verdict per frame for the face at the door (see the module's levels)."""
 
-    def __init__(self, config: LivenessConfig, rgb: PassiveRgb, nir: NirCheck | None = None,
-                 calibrated_threshold: float | None = None):
+    def __init__(
+        self,
+        config: LivenessConfig,
+        rgb: PassiveRgb,
+        nir: NirCheck | None = None,
+        calibrated_threshold: float | None = None,
+    ):
         if config.level == "off":
             raise ValueError("no checker at level 'off'")
         self.config = config
@@ -119,8 +158,9 @@ class LivenessChecker:
         self._track: deque[_Seen] = deque(maxlen=config.window_frames)
 
     @classmethod
-    def from_config(cls, config: Any, detector, ir_camera: bool,
-                    calibration: Head | None = None) -> "LivenessChecker | None":
+    def from_config(
+        cls, config: Any, detector, ir_camera: bool, calibration: Head | None = None
+    ) -> "LivenessChecker | None":
         """None at level 'off'. ``detector`` is shared with the pipeline for the NIR frame;
         ``calibration`` is the site's active head (ModelError if it was fitted on other
         models)."""
@@ -134,11 +174,21 @@ class LivenessChecker:
             calibration.check_models(section.models, [m.spec.bin_sha256 for m in models])
         nir = None
         if ir_camera:
-            nir = NirCheck(detector, section.nir_registration, section.nir_min_iou,
-                           section.nir_brightness, section.nir_min_contrast,
-                           section.nir_max_grain, section.nir_max_saturated)
-        return cls(section, PassiveRgb(models, calibration), nir,
-                   calibration.threshold if calibration is not None else None)
+            nir = NirCheck(
+                detector,
+                section.nir_registration,
+                section.nir_min_iou,
+                section.nir_brightness,
+                section.nir_min_contrast,
+                section.nir_max_grain,
+                section.nir_max_saturated,
+            )
+        return cls(
+            section,
+            PassiveRgb(models, calibration),
+            nir,
+            calibration.threshold if calibration is not None else None,
+        )
 
     @property
     def threshold(self) -> float:
@@ -159,15 +209,22 @@ class LivenessChecker:
         if not mesh.presence >= MIN_PRESENCE:
             # Noise points could fake a blink or a turn: this frame says nothing.
             return Liveness(0.0, "inconclusive", ("the face mesh sees no face",))
-        self._track.append(_Seen(frame.timestamp, np.asarray(face.center),
-                                 self.rgb.score(frame.image, face), face.landmarks,
-                                 float(np.mean(eye_openness(mesh.points)))))
+        self._track.append(
+            _Seen(
+                frame.timestamp,
+                np.asarray(face.center),
+                self.rgb.score(frame.image, face),
+                face.landmarks,
+                float(np.mean(eye_openness(mesh.points))),
+            )
+        )
         score = float(np.mean([s.score for s in self._track]))
         spoof: dict[str, str] = {}  # cue -> reason
         if not score >= self.threshold:  # a NaN score is a spoof, not a pass
             spoof["rgb"] = f"rgb score {score:.2f} below {self.threshold:g}"
-        moved = motion([s.points for s in self._track], self.config.min_turn,
-                       self.config.max_planar_parallax)
+        moved = motion(
+            [s.points for s in self._track], self.config.min_turn, self.config.max_planar_parallax
+        )
         if moved.state == PLANAR:
             spoof["flat"] = f"turns like a flat picture (parallax {moved.parallax:.3f})"
         if self.nir is not None:

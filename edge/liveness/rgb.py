@@ -49,14 +49,19 @@ class RgbModel:
         self._live = int(spec.outputs["live_index"])
 
     def crop(self, image: np.ndarray, face: Face) -> np.ndarray:
-        return scaled_crop(image, training_box(face, self.box_adjust), self.scale,
-                           self._image.size[0])
+        return scaled_crop(
+            image, training_box(face, self.box_adjust), self.scale, self._image.size[0]
+        )
 
     def outputs(self, crop: np.ndarray) -> ModelOutputs:
-        logits, features = self.net.run({self.spec.input["blob"]: self._image.mat(crop)},
-                                        [self._logits, self._features])
-        return ModelOutputs(logits.reshape(-1).astype(np.float64),
-                            features.reshape(-1).astype(np.float64), self._live)
+        logits, features = self.net.run(
+            {self.spec.input["blob"]: self._image.mat(crop)}, [self._logits, self._features]
+        )
+        return ModelOutputs(
+            logits.reshape(-1).astype(np.float64),
+            features.reshape(-1).astype(np.float64),
+            self._live,
+        )
 
 
 def fused_probability(outputs: Sequence[ModelOutputs]) -> float:
