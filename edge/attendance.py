@@ -7,8 +7,8 @@ Only 'granted' events count. The terminal sees people pass, not which way, so
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from .gallery import Event
 

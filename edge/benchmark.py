@@ -18,8 +18,8 @@ import os
 import platform
 import resource
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 

@@ -34,9 +34,9 @@ def sections() -> dict[str, type]:
     from .detector import DetectorConfig
     from .door import DoorConfig
     from .embedder import EmbedderConfig
-    from .gpio import GpioConfig
     from .enrollment import EnrollmentConfig
     from .gallery import GalleryConfig
+    from .gpio import GpioConfig
     from .landmarks import LandmarksConfig
     from .liveness.policy import LivenessConfig
     from .matcher import MatcherConfig

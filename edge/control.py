@@ -36,9 +36,10 @@ import stat
 import struct
 import threading
 from collections import deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from .errors import FacegateError
 from .schema import setting
@@ -226,7 +227,7 @@ def _text(args: dict[str, Any], key: str, limit: int = 200) -> str:
 
 
 class _Handler(socketserver.StreamRequestHandler):
-    server: "ControlServer"
+    server: ControlServer
 
     def handle(self) -> None:
         while True:
@@ -420,7 +421,7 @@ class ControlClient:
         self._file.close()
         self._sock.close()
 
-    def __enter__(self) -> "ControlClient":
+    def __enter__(self) -> ControlClient:
         return self
 
     def __exit__(self, *exc_info: object) -> None:

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Callable
 
 from .camera import EndOfStream
 from .camera.supervisor import ENDED, CameraSupervisor

@@ -30,8 +30,9 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, ClassVar, Union
+from typing import ClassVar
 
 from .errors import ConfigError
 from .schema import setting
@@ -47,7 +48,7 @@ DENY_KINDS = (
 
 # access_check(person_id, wall_time) -> None when access is allowed now, else a
 # reason: 'disabled', 'not_yet_valid', 'expired' or 'outside_schedule'.
-AccessCheck = Callable[[int, float], Union[str, None]]
+AccessCheck = Callable[[int, float], str | None]
 
 
 @dataclass(frozen=True)
@@ -147,7 +148,7 @@ class Deny:
     reason: str = ""
 
 
-Command = Union[Grant, Deny]
+Command = Grant | Deny
 
 
 class DecisionMachine:

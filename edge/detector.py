@@ -139,7 +139,9 @@ class Detector:
 
     def _decode(self, blobs: list[np.ndarray], width: int, height: int):
         all_boxes, all_points, all_scores = [], [], []
-        for k, (stride, grid) in enumerate(zip(self._strides, self._grid(width, height))):
+        for k, (stride, grid) in enumerate(
+            zip(self._strides, self._grid(width, height), strict=True)
+        ):
             cls, obj, bbox, kps = (blobs[4 * k + j] for j in range(4))
             score = np.sqrt(np.clip(cls.ravel(), 0, 1) * np.clip(obj.ravel(), 0, 1))
             if score.shape[0] != grid.shape[0]:

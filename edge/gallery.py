@@ -25,9 +25,9 @@ import os
 import shutil
 import time as _time
 import unicodedata
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
 from urllib.parse import quote
 
 import numpy as np
@@ -423,7 +423,7 @@ class Gallery:
         key_path: str | Path,
         create: bool = False,
         busy_timeout: float = BUSY_TIMEOUT_S,
-    ) -> "Gallery":
+    ) -> Gallery:
         """Open (or with ``create``, create) the gallery and migrate it forward.
 
         A missing, damaged or newer-than-this-code file is an error and is left
@@ -458,7 +458,7 @@ class Gallery:
         return gallery
 
     @classmethod
-    def from_config(cls, config: GalleryConfig, busy_timeout: float = BUSY_TIMEOUT_S) -> "Gallery":
+    def from_config(cls, config: GalleryConfig, busy_timeout: float = BUSY_TIMEOUT_S) -> Gallery:
         """Open the existing gallery named by the ``[gallery]`` section."""
         return cls.open(config.path, config.key_file, busy_timeout=busy_timeout)
 
@@ -494,7 +494,7 @@ class Gallery:
         self._conn.close()
         self._lock.release()
 
-    def __enter__(self) -> "Gallery":
+    def __enter__(self) -> Gallery:
         return self
 
     def __exit__(self, *exc_info) -> None:
@@ -575,7 +575,7 @@ class Gallery:
                 " VALUES (?, ?, ?, ?, ?)",
                 [
                     (person_id, t.model_id, blob, float(q), now)
-                    for t, blob, q in zip(templates, blobs, qualities)
+                    for t, blob, q in zip(templates, blobs, qualities, strict=True)
                 ],
             )
             self._insert_event("enrolled", now, person_id, name, None, None, None)

@@ -25,9 +25,9 @@ again, so it is counted apart, as failures to enrol, not as FNIR.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 

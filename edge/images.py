@@ -8,8 +8,8 @@ not read; after decoding, an image with nothing visible (fully transparent).
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import cv2
 import numpy as np

@@ -11,7 +11,8 @@ are cut the same way.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -61,7 +62,7 @@ class Pipeline:
         self.quality = quality
 
     @classmethod
-    def from_config(cls, config: Any) -> "Pipeline":
+    def from_config(cls, config: Any) -> Pipeline:
         """Load and verify the models (raises ModelError naming a bad file)."""
         models_dir = config.models.resolved_dir()
         threads = config.models.resolved_threads()

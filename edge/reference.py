@@ -62,7 +62,7 @@ class OpenCVReference:
         embedder_id: str,
         search_dir: Path | None = None,
         score_threshold: float = 0.7,
-    ) -> "OpenCVReference":
+    ) -> OpenCVReference:
         return cls(
             source_onnx(models_dir, detector_id, search_dir),
             source_onnx(models_dir, embedder_id, search_dir),

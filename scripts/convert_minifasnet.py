@@ -39,13 +39,14 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from pnnx_convert import pnnx  # noqa: E402
+
 from edge.config import default_config  # noqa: E402
 from edge.images import read_image  # noqa: E402
 from edge.liveness.crop import scaled_crop, training_box  # noqa: E402
 from edge.liveness.rgb import RgbModel  # noqa: E402
 from edge.models import ModelSpec, sha256_file, update_manifest  # noqa: E402
 from edge.pipeline import Pipeline  # noqa: E402
-from pnnx_convert import pnnx  # noqa: E402
 
 SIZE = 80
 UPSTREAM = (
@@ -322,7 +323,9 @@ def main() -> int:
             )
             ours = RgbModel(spec, threads=1)
             worst = 0.0
-            for crop, want_logits, want_features in zip(crops, logits.numpy(), features.numpy()):
+            for crop, want_logits, want_features in zip(
+                crops, logits.numpy(), features.numpy(), strict=True
+            ):
                 got = ours.outputs(crop)
                 worst = max(
                     worst,

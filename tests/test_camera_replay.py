@@ -19,7 +19,9 @@ def folder(tmp_path):
     """Three solid grey frames; names sort in a different order than they were written."""
     root = tmp_path / "frames"
     root.mkdir()
-    for name, level in zip(("b.png", "c.png", "a.png"), (LEVELS[1], LEVELS[2], LEVELS[0])):
+    for name, level in zip(
+        ("b.png", "c.png", "a.png"), (LEVELS[1], LEVELS[2], LEVELS[0]), strict=True
+    ):
         cv2.imwrite(str(root / name), np.full((48, 64, 3), level, np.uint8))
     (root / "notes.txt").write_text("not a frame")
     return root
@@ -93,7 +95,9 @@ def test_video_file_plays_then_ends(video):
         frames = [source.read() for _ in range(3)]
         with pytest.raises(EndOfStream):
             source.read()
-    assert [abs(level_of(f) - lvl) <= 3 for f, lvl in zip(frames, LEVELS)] == [True] * 3
+    assert [abs(level_of(f) - lvl) <= 3 for f, lvl in zip(frames, LEVELS, strict=True)] == [
+        True
+    ] * 3
     assert [f.timestamp for f in frames] == pytest.approx([10.0, 10.1, 10.2])
 
 

@@ -30,10 +30,10 @@ import pytest
 from edge import cli
 from edge.camera.demo_sequence import write_sequence
 from edge.cli.run import REQUESTED, STOP_SIGNALS, signal_name, stop_on_signals
+from edge.clock import FakeClock
 from edge.config import parse_config
 from edge.gallery import Gallery
 from edge.gpio.mock import MockGpio, read_state_file
-from edge.clock import FakeClock
 
 from .conftest import REPO
 from .test_daemon import (  # noqa: F401 (fixtures)
@@ -91,7 +91,7 @@ class Service:
         self.output: list[str] = []
         self.proc: subprocess.Popen | None = None
 
-    def start(self, wrapper: tuple[str, ...] = ()) -> "Service":
+    def start(self, wrapper: tuple[str, ...] = ()) -> Service:
         """Start the service, through ``wrapper`` (a command that ends by running its
         arguments) if given."""
         self.proc = subprocess.Popen(
@@ -403,8 +403,10 @@ def test_a_full_disk_keeps_the_relay_locked_says_so_and_recovers(tmp_path, obama
 
 
 def test_a_missing_camera_keeps_the_relay_locked_and_the_service_retrying(
-    tmp_path, arrival, obama_template
-):  # noqa: F811
+    tmp_path,
+    arrival,
+    obama_template,  # noqa: F811
+):
     service = Service(
         tmp_path / "service",
         arrival,
@@ -429,8 +431,9 @@ def test_a_missing_camera_keeps_the_relay_locked_and_the_service_retrying(
 
 
 def test_rekey_is_refused_while_the_service_runs_and_the_service_carries_on(
-    tmp_path, obama_template
-):  # noqa: F811
+    tmp_path,
+    obama_template,  # noqa: F811
+):
     visits = write_visits(tmp_path / "visits", 1, gap_frames=12)  # looped: one every 2 s
     service = Service(tmp_path / "service", visits, obama_template)
     try:

@@ -24,7 +24,7 @@ from edge.quality import LOW_SCORE, POSE, TOO_SMALL, QualityConfig, QualityGate
 from edge.types import Embedding, Face
 
 from .test_decision import CONFIG, WALL
-from .test_door import RELAY, WIRED, LOCKED
+from .test_door import LOCKED, RELAY, WIRED
 from .test_liveness_policy import STILL, ScriptedRgb, frames, run
 
 NON_FINITE = ("nan", "inf", "-inf")

@@ -70,7 +70,7 @@ def test_a_folder_without_people_is_refused(tmp_path):
 
 def searches(rows):
     """Searches from (truth, best, top) rows; second is unused by these metrics."""
-    truth, best, top = (np.array(column) for column in zip(*rows))
+    truth, best, top = (np.array(column) for column in zip(*rows, strict=True))
     return Searches(truth, best, top.astype(float), np.full(len(rows), -1.0))
 
 

@@ -50,7 +50,7 @@ def _synthetic_eyes(right_gaps, left_gaps, width=30.0):
         (*LEFT_EYE, left_gaps, width + 40),
     ):
         points[corner_a, :2], points[corner_b, :2] = (x0, 0), (x0 + width, 0)
-        for i, ((upper, lower), gap) in enumerate(zip(lids, gaps)):
+        for i, ((upper, lower), gap) in enumerate(zip(lids, gaps, strict=True)):
             x = x0 + width * (i + 1) / 3
             points[upper, :2], points[lower, :2] = (x, -gap / 2), (x, gap / 2)
     return points

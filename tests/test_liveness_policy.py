@@ -66,7 +66,7 @@ def frames(tracks, start=0.0, step=0.1, ir=None, openness=None):
             face_at(p),
             Mesh(mesh_points(p, o), presence=1.0),
         )
-        for i, (p, o) in enumerate(zip(tracks, openness))
+        for i, (p, o) in enumerate(zip(tracks, openness, strict=True))
     ]
 
 

@@ -35,7 +35,7 @@ def test_ncnn_matches_opencv_on_real_photos(shared_data, reference, photo):
     ours = pipeline("[detector]\ninput_size = 1920\n")
     mine, theirs = ours.detect(image), reference.detect(image)
     assert len(mine) == len(theirs) >= 1
-    for a, b in zip(mine, theirs):
+    for a, b in zip(mine, theirs, strict=True):
         assert np.abs(np.subtract(a.bbox, b.bbox)).max() <= 1.0
         assert np.abs(a.landmarks - b.landmarks).max() <= 1.0
         # Runtime parity: both embed a crop aligned on the detector's landmarks (the

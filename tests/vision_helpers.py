@@ -8,6 +8,6 @@ from edge.config import parse_config
 from edge.pipeline import Pipeline
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def pipeline(config_text: str = "") -> Pipeline:
     return Pipeline.from_config(parse_config(config_text))

@@ -64,7 +64,7 @@ class FrameSource(Protocol):
 
     def close(self) -> None: ...
 
-    def __enter__(self) -> "FrameSource": ...
+    def __enter__(self) -> FrameSource: ...
 
     def __exit__(self, *exc_info: object) -> None: ...
 
@@ -85,7 +85,7 @@ class SourceBase(abc.ABC):
     @abc.abstractmethod
     def close(self) -> None: ...
 
-    def __enter__(self) -> "SourceBase":
+    def __enter__(self) -> SourceBase:
         self.open()
         return self
 

@@ -8,7 +8,7 @@ slow reader gets fresh frames rather than a backlog.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import cv2
 
@@ -51,7 +51,7 @@ class OpenCVSource(SourceBase):
         self._capture: cv2.VideoCapture | None = None
 
     @classmethod
-    def from_config(cls, config: CameraConfig, clock: Clock) -> "OpenCVSource":
+    def from_config(cls, config: CameraConfig, clock: Clock) -> OpenCVSource:
         return cls(
             clock,
             device=config.device,

@@ -29,7 +29,8 @@ import concurrent.futures
 import logging
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import cv2
 import numpy as np
@@ -192,7 +193,7 @@ class Picamera2Source(SourceBase):
         self._streams: dict[str, dict] = {}
 
     @classmethod
-    def from_config(cls, config: CameraConfig, clock: Clock) -> "Picamera2Source":
+    def from_config(cls, config: CameraConfig, clock: Clock) -> Picamera2Source:
         return cls(clock, config)
 
     def open(self) -> None:

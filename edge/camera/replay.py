@@ -66,7 +66,7 @@ class ReplaySource(SourceBase):
         self._is_open = False
 
     @classmethod
-    def from_config(cls, config: CameraConfig, clock: Clock) -> "ReplaySource":
+    def from_config(cls, config: CameraConfig, clock: Clock) -> ReplaySource:
         return cls(
             config.replay_path, clock, fps=config.fps, loop=config.loop, realtime=config.realtime
         )

@@ -84,7 +84,7 @@ class CameraSupervisor:
     @classmethod
     def from_config(
         cls, source: FrameSource, config: CameraConfig, clock: Clock
-    ) -> "CameraSupervisor":
+    ) -> CameraSupervisor:
         return cls(
             source, clock, backoff_initial=config.backoff_initial, backoff_max=config.backoff_max
         )
@@ -262,7 +262,7 @@ class CameraSupervisor:
         if self.status.state != ENDED:
             self._set_status(STOPPED, "stopped")
 
-    def __enter__(self) -> "CameraSupervisor":
+    def __enter__(self) -> CameraSupervisor:
         self.start()
         return self
 

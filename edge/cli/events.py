@@ -97,7 +97,7 @@ def _print_rows(header: list[str], rows: list[list], as_csv: bool) -> None:
     text = [[("" if v is None else str(v)) for v in row] for row in [header] + rows]
     widths = [max(len(row[i]) for row in text) for i in range(len(header))]
     for row in text:
-        print("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
 
 
 def cmd_events(args: argparse.Namespace) -> int:

@@ -1,4 +1,5 @@
-"""``facegate eval pairs|identify|liveness`` and ``facegate bench``: accuracy and speed, printed as numbers."""
+"""``facegate eval pairs|identify|liveness`` and ``facegate bench``: accuracy and speed,
+printed as numbers."""
 
 from __future__ import annotations
 
@@ -34,7 +35,6 @@ from ..pipeline import Pipeline
 from ..reference import OpenCVReference
 from ..types import Frame
 from .common import add_config_argument, config_from_args, print_json, progress
-
 
 WARMUP_FRAMES = 5
 MAX_CONTENDERS = 64
@@ -407,13 +407,15 @@ def _print_bench(r: dict) -> None:
         f"OMP_WAIT_POLICY {cpu['omp_wait_policy']}, GOMP_SPINCOUNT {cpu['gomp_spincount']}"
     )
     print(
-        f"{r['frames']} frames, {r['threads']} threads, detection at {r['detector_input_size']} px, "
+        f"{r['frames']} frames, {r['threads']} threads, "
+        f"detection at {r['detector_input_size']} px, "
         f"{r['contenders']} busy processes alongside"
     )
     stages = "  ".join(f"{k} {v:.2f}" for k, v in r["stages"].items())
     print(f"stages (median ms): {stages}")
     print(
-        f"end to end: median {r['end_to_end_median_ms']:.2f} ms, p90 {r['end_to_end_p90_ms']:.2f} ms"
+        f"end to end: median {r['end_to_end_median_ms']:.2f} ms, "
+        f"p90 {r['end_to_end_p90_ms']:.2f} ms"
         f"  ({r['embedded_faces_per_frame']:.2f} faces embedded per frame)"
     )
     if "liveness_median_ms" in r:

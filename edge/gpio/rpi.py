@@ -17,8 +17,9 @@ be made in the working directory; RuntimeError or NotImplementedError off a Pi).
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any
 
 from ..clock import Clock
 from ..errors import GpioError, HardwareError

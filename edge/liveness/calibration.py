@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -98,7 +98,7 @@ class Head:
         )
 
     @classmethod
-    def from_json(cls, text: str) -> "Head":
+    def from_json(cls, text: str) -> Head:
         """The stored head; FacegateError if it is not one this code can use."""
         try:
             d = json.loads(text)

@@ -15,7 +15,7 @@ scripts/convert_minifasnet.py).
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import cv2
 import numpy as np

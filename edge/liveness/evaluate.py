@@ -14,9 +14,9 @@ verdict keeps the door shut. A sample in which no face is ever found is rejected
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 

@@ -160,7 +160,7 @@ class LivenessChecker:
     @classmethod
     def from_config(
         cls, config: Any, detector, ir_camera: bool, calibration: Head | None = None
-    ) -> "LivenessChecker | None":
+    ) -> LivenessChecker | None:
         """None at level 'off'. ``detector`` is shared with the pipeline for the NIR frame;
         ``calibration`` is the site's active head (ModelError if it was fitted on other
         models)."""

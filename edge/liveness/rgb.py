@@ -9,8 +9,8 @@ probabilities, as the MiniFASNet authors fuse their pair; a site calibration
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
