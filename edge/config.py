@@ -28,20 +28,20 @@ DEFAULT_PATH = Path("/etc/facegate/config.toml")
 
 
 def sections() -> dict[str, type]:
+    from .access.decision import DecisionConfig
+    from .access.door import DoorConfig
+    from .access.gpio import GpioConfig
     from .camera import CameraConfig
     from .daemon import DaemonConfig
-    from .decision import DecisionConfig
-    from .detector import DetectorConfig
-    from .door import DoorConfig
-    from .embedder import EmbedderConfig
-    from .enrollment import EnrollmentConfig
-    from .gallery import GalleryConfig
-    from .gpio import GpioConfig
-    from .landmarks import LandmarksConfig
+    from .gallery.enrolment import EnrollmentConfig
+    from .gallery.matcher import MatcherConfig
+    from .gallery.store import GalleryConfig
     from .liveness.policy import LivenessConfig
-    from .matcher import MatcherConfig
-    from .models import ModelsConfig
-    from .quality import QualityConfig
+    from .vision.detector import DetectorConfig
+    from .vision.embedder import EmbedderConfig
+    from .vision.landmarks import LandmarksConfig
+    from .vision.models import ModelsConfig
+    from .vision.quality import QualityConfig
 
     return {
         "models": ModelsConfig,

@@ -19,21 +19,21 @@ from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from .access.decision import DecisionMachine, Deny, Grant, Observation
+from .access.door import DoorController, DoorEvent
 from .camera import EndOfStream
 from .camera.supervisor import ENDED, CameraSupervisor
 from .clock import Clock
-from .decision import DecisionMachine, Deny, Grant, Observation
-from .door import DoorController, DoorEvent
-from .enrollment import COLLECTING, COMPLETE, TIMED_OUT, EnrollmentSession, enroll
 from .errors import FacegateError, GalleryUnavailableError
-from .gallery import Gallery
+from .gallery.enrolment import COLLECTING, COMPLETE, TIMED_OUT, EnrollmentSession, enroll
+from .gallery.matcher import Matcher
+from .gallery.store import Gallery
 from .liveness.calibration import active_head
 from .liveness.policy import LivenessChecker
-from .matcher import Matcher
 from .notify import Notifier
-from .pipeline import Pipeline, person_at_the_door
 from .schema import setting
 from .types import Frame, Match
+from .vision.pipeline import Pipeline, person_at_the_door
 
 log = logging.getLogger(__name__)
 
@@ -446,8 +446,8 @@ def build_daemon(
     ``gpio_backend`` lets tests pass a MockGpio they keep a handle on; otherwise the
     backend named in the config is opened (never a silent fallback to the mock).
     """
+    from .access.gpio import open_backend
     from .camera import create_source
-    from .gpio import open_backend
 
     backend = gpio_backend if gpio_backend is not None else open_backend(config.gpio, clock)
     door = DoorController(config.door, backend, clock.now())

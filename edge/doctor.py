@@ -22,9 +22,9 @@ from typing import Any
 from .camera import EndOfStream, create_source
 from .clock import SystemClock
 from .errors import CameraError, FacegateError
-from .gallery import Gallery
-from .gallery_key import read_key
-from .models import model_spec
+from .gallery.key import read_key
+from .gallery.store import Gallery
+from .vision.models import model_spec
 
 OK, WARN, FAIL = "ok", "warn", "FAIL"
 MIN_YEAR = 2024  # a clock before this was never set (no RTC, no network yet)
@@ -180,7 +180,7 @@ def check_gpio(config: Any) -> Check:
         return Check(
             "gpio", WARN, 'mock GPIO: the door is not driven; set gpio.backend = "rpi" at a door'
         )
-    from .gpio.rpi import import_gpio_module  # the only path that may import RPi.GPIO
+    from .access.gpio.rpi import import_gpio_module  # the only path that may import RPi.GPIO
 
     try:
         import_gpio_module(config.module)

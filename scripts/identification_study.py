@@ -35,12 +35,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from edge.access.decision import DecisionConfig, DecisionMachine, Observation  # noqa: E402
 from edge.config import default_config  # noqa: E402
-from edge.decision import DecisionConfig, DecisionMachine, Observation  # noqa: E402
-from edge.enrollment import EnrollmentConfig, build_templates  # noqa: E402
 from edge.errors import RefusedError  # noqa: E402
-from edge.evaluation import nearest_centre  # noqa: E402
-from edge.identification import (  # noqa: E402
+from edge.evaluation.identification import (  # noqa: E402
     STRANGER,
     Searches,
     fnir,
@@ -48,9 +46,11 @@ from edge.identification import (  # noqa: E402
     read_people,
     threshold_at_fpir,
 )
-from edge.images import read_image  # noqa: E402
-from edge.pipeline import Pipeline  # noqa: E402
+from edge.evaluation.pairs import nearest_centre  # noqa: E402
+from edge.gallery.enrolment import EnrollmentConfig, build_templates  # noqa: E402
 from edge.types import AlignedFace, Embedding  # noqa: E402
+from edge.vision.images import read_image  # noqa: E402
+from edge.vision.pipeline import Pipeline  # noqa: E402
 
 FPIRS = (1e-2, 3e-3, 1e-3)
 SIZES = (10, 100, 1000, 1680, 10_000)

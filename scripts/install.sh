@@ -27,6 +27,8 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PREFIX=/opt/facegate
 APP=$PREFIX/app
 VENV=$PREFIX/venv
+# the replay camera of --board generic (and `facegate demo`) use the bundled photos
+DEMO_PHOTOS=$APP/edge/evaluation/demo_faces
 CONF_DIR=/etc/facegate
 CONFIG=$CONF_DIR/config.toml
 KEY_DIR=$CONF_DIR/key
@@ -118,13 +120,11 @@ copy_app() {
     step "application in $APP"
     local staging=$APP.new item
     rm -rf "$staging"
-    install -d -m 0755 -o root -g root "$PREFIX" "$staging" "$staging/tests"
+    install -d -m 0755 -o root -g root "$PREFIX" "$staging"
     for item in edge models_ncnn systemd firmware_config scripts constraints pyproject.toml \
         requirements.txt README.md config.example.toml; do
         cp -R "$REPO/$item" "$staging/"
     done
-    # the replay camera of --board generic and `facegate demo` use these photos
-    cp -R "$REPO/tests/data" "$staging/tests/"
     find "$staging" \( -name __pycache__ -o -name '*.egg-info' \) -prune -exec rm -rf {} +
     # whoever owned the checkout, the installed code is root's and read-only to others
     chown -R root:root "$staging"
@@ -190,6 +190,10 @@ set_config() {
 create_config() {
     if [[ -e $CONFIG ]]; then
         step "keeping $CONFIG"
+        # a trial install made before the demo photos moved into the package
+        if grep -qF "replay_path = \"$APP/tests/data/faces\"" "$CONFIG"; then
+            set_config camera replay_path "\"$DEMO_PHOTOS\""
+        fi
     else
         step "config $CONFIG for $BOARD"
         install -m 0640 -o root -g "$SERVICE_USER" "$APP/config.example.toml" "$CONFIG"
@@ -198,7 +202,7 @@ create_config() {
             generic)
                 set_config gpio backend '"mock"'
                 set_config camera source '"replay"'
-                set_config camera replay_path "\"$APP/tests/data/faces\""
+                set_config camera replay_path "\"$DEMO_PHOTOS\""
                 set_config camera loop true ;;
         esac
     fi

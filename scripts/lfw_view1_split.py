@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from edge.evaluation import read_pairs  # noqa: E402
+from edge.evaluation.pairs import read_pairs  # noqa: E402
 
 SPLITS = {"devtrain": "pairsDevTrain.txt", "devtest": "pairsDevTest.txt"}
 

@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from edge.liveness.evaluate import COLUMNS  # noqa: E402
+from edge.evaluation.liveness import COLUMNS  # noqa: E402
 
 HEADER = "\t".join(COLUMNS) + "\n"
 

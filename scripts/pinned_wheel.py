@@ -11,7 +11,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-from edge.models import sha256_file
+from edge.vision.models import sha256_file
 
 
 def pinned_wheel(

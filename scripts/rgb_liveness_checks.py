@@ -27,9 +27,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from edge.config import default_config  # noqa: E402
-from edge.images import read_image  # noqa: E402
 from edge.liveness.policy import LivenessChecker  # noqa: E402
-from edge.pipeline import Pipeline  # noqa: E402
+from edge.vision.images import read_image  # noqa: E402
+from edge.vision.pipeline import Pipeline  # noqa: E402
 
 
 def main() -> int:

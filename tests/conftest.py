@@ -1,16 +1,20 @@
-"""Shared fixtures. Real face data lives in ../shared/data beside the checkout."""
+"""Shared fixtures. Real face data lives in ../shared/data beside the checkout; what
+test files import lives in helpers.py."""
 
 from __future__ import annotations
 
-import os
 import socket
 from pathlib import Path
 
+import cv2
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-SHARED_DATA = Path(os.environ.get("FACEGATE_SHARED_DATA", REPO.parent / "shared" / "data"))
-FIXTURES = REPO / "tests" / "data"
+from edge.gallery.store import Gallery, GalleryConfig, create_gallery
+from edge.types import Embedding
+from edge.vision.pipeline import Pipeline
+
+from .helpers import FACES, FIXTURES, SHARED_DATA
+from .helpers import pipeline as loaded_pipeline
 
 
 @pytest.fixture(scope="session")
@@ -29,8 +33,6 @@ def fixtures() -> Path:
 @pytest.fixture
 def gallery(tmp_path):
     """A fresh, empty encrypted gallery in tmp_path, open."""
-    from edge.gallery import Gallery, GalleryConfig, create_gallery
-
     config = GalleryConfig(path=str(tmp_path / "g.db"), key_file=str(tmp_path / "g.key"))
     create_gallery(config)
     with Gallery.open(config.path, config.key_file) as g:
@@ -48,11 +50,16 @@ def systemd(tmp_path):
     sock.close()
 
 
-def received(sock: socket.socket) -> list[str]:
-    """Every datagram waiting on ``sock``, decoded."""
-    messages = []
-    while True:
-        try:
-            messages.append(sock.recv(4096).decode())
-        except BlockingIOError:
-            return messages
+@pytest.fixture(scope="session")
+def pipeline() -> Pipeline:
+    """The default pipeline, loaded once."""
+    return loaded_pipeline()
+
+
+@pytest.fixture(scope="session")
+def obama_template(pipeline) -> Embedding:
+    """obama_1's face, as the daemon tests enrol it."""
+    image = cv2.imread(str(FACES / "obama_1.jpg"))
+    faces = pipeline.detect(image)
+    assert len(faces) == 1
+    return pipeline.embed(image, faces[0])

@@ -1,16 +1,11 @@
 """The daemon end to end: real models, a real encrypted gallery, replayed visits
-(tests/data/faces: obama_1 is enrolled, obama_2 and biden_1 walk up), a mock door
+(the demo's photos: obama_1 is enrolled, obama_2 and biden_1 walk up), a mock door
 and a FakeClock driven one ``step`` at a time. The real service in a subprocess,
 stopped by signals mid-pulse, is in test_daemon_faults.py.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,51 +14,39 @@ import cv2
 import numpy as np
 import pytest
 
+from edge.access.decision import DecisionMachine
+from edge.access.door import DoorController
+from edge.access.gpio.mock import MockGpio
 from edge.camera import CameraError, FrameSource
-from edge.camera.demo_sequence import BACKGROUND_BGR, FRAME_SIZE, build_sequence, write_sequence
 from edge.camera.replay import ReplaySource
 from edge.camera.supervisor import CameraSupervisor
 from edge.clock import FakeClock
-from edge.config import parse_config
 from edge.daemon import GALLERY_WAIT_S, RECORD_WAIT_S, Daemon, Decision
-from edge.decision import DecisionMachine
-from edge.door import DoorController
-from edge.enrollment import EnrollmentSession
-from edge.gallery import Gallery, create_gallery
-from edge.gpio.mock import MockGpio
+from edge.evaluation.demo_sequence import BACKGROUND_BGR, FRAME_SIZE, write_sequence
+from edge.gallery.enrolment import EnrollmentSession
+from edge.gallery.matcher import Matcher
+from edge.gallery.store import Gallery, create_gallery
 from edge.liveness.policy import LivenessChecker
-from edge.matcher import Matcher
 from edge.notify import Notifier
-from edge.pipeline import Pipeline
-from edge.types import Embedding
+from edge.vision.pipeline import Pipeline
+from tests.helpers import (
+    FACE_FRAMES,
+    FACES,
+    FPS,
+    GAP_FRAMES,
+    OBAMA,
+    WALL_START,
+    enrol_obama,
+    make_config,
+    received,
+    write_lock_held,
+    write_visits,
+)
 
-from .conftest import FIXTURES, REPO, received
-
-FACES = FIXTURES / "faces"
-LOCK_HOLDER = Path(__file__).with_name("gallery_lock_holder.py")
-FPS = 10
-FACE_FRAMES = 8  # frames of one visit showing the face
-GAP_FRAMES = 8  # empty frames before each visit: 0.8 s unseen, longer than COOLDOWN
-COOLDOWN = 0.5
 CONTACT_PIN, EXIT_PIN = 27, 22
-OBAMA = "Barack Obama"
-WALL_START = FakeClock().wall()  # where every rig's clock starts
 
 
 # --- module-wide: models, replay folders, the enrolled face ---------------------------
-
-
-@pytest.fixture(scope="module")
-def pipeline() -> Pipeline:
-    return Pipeline.from_config(parse_config("", source="<test>"))
-
-
-@pytest.fixture(scope="module")
-def obama_template(pipeline) -> Embedding:
-    image = cv2.imread(str(FACES / "obama_1.jpg"))
-    faces = pipeline.detect(image)
-    assert len(faces) == 1
-    return pipeline.embed(image, faces[0])
 
 
 @pytest.fixture(scope="module")
@@ -78,79 +61,6 @@ def replays(tmp_path_factory) -> Path:
     for i in range(3):
         cv2.imwrite(str(root / "empty" / f"frame_{i:04d}.jpg"), blank)
     return root
-
-
-def config_text(tmp_path: Path, replay: Path, **sections: dict) -> str:
-    """A test config: replay camera, mock GPIO, gallery in tmp_path, short cooldown,
-    liveness off (the replays are photos; the liveness tests turn it on).
-
-    ``sections`` adds or overrides settings per section, e.g. ``door={...}``.
-    """
-    base = {
-        "camera": {
-            "source": "replay",
-            "replay_path": str(replay),
-            "fps": FPS,
-            "realtime": False,
-            "backoff_initial": 0.5,
-            "backoff_max": 1.0,
-        },
-        "gpio": {"backend": "mock"},
-        "gallery": {
-            "path": str(tmp_path / "gallery.db"),
-            "key_file": str(tmp_path / "gallery.key"),
-        },
-        "decision": {"cooldown_seconds": COOLDOWN},
-        "door": {"unlock_seconds": 0.5},
-        "liveness": {"level": "off"},
-    }
-    for name, settings in sections.items():
-        base.setdefault(name, {}).update(settings)
-    # json writes strings, numbers and booleans the way TOML reads them
-    return "\n".join(
-        f"[{name}]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in s.items())
-        for name, s in base.items()
-    )
-
-
-def make_config(tmp_path: Path, replay: Path, **sections: dict):
-    return parse_config(config_text(tmp_path, replay, **sections), source="<test config>")
-
-
-def write_visits(folder: Path, visits: int, gap_frames: int) -> Path:
-    """obama_2 stepping up ``visits`` times, each after ``gap_frames`` empty frames."""
-    folder.mkdir(parents=True)
-    frames = build_sequence([FACES / "obama_2.jpg"] * visits, FACE_FRAMES, gap_frames)
-    for i, frame in enumerate(frames):
-        cv2.imwrite(str(folder / f"frame_{i:04d}.jpg"), frame)
-    return folder
-
-
-@contextlib.contextmanager
-def write_lock_held(gallery_config):
-    """Another process holds the gallery's write lock for the duration."""
-    holder = subprocess.Popen(
-        [sys.executable, str(LOCK_HOLDER), gallery_config.path, gallery_config.key_file],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        env=dict(os.environ, PYTHONPATH=str(REPO)),
-    )
-    try:
-        assert holder.stdout.readline().strip() == "locked"
-        yield
-    finally:
-        holder.communicate("release\n", timeout=60)
-
-
-def enrol_obama(config, template: Embedding, **validity) -> int:
-    """Enrol obama_1's face; ``validity`` is valid_from= / valid_until= in wall seconds."""
-    create_gallery(config.gallery)
-    with Gallery.from_config(config.gallery) as gallery:
-        # stamped just before the rigs' FakeClock starts, so the event log stays in order
-        return gallery.add_person(
-            OBAMA, "user", [template], [0.9], now=WALL_START - 1.0, **validity
-        )
 
 
 # --- an in-process daemon on a FakeClock ----------------------------------------------

@@ -28,21 +28,18 @@ from pathlib import Path
 import pytest
 
 from edge import cli
-from edge.camera.demo_sequence import write_sequence
+from edge.access.gpio.mock import MockGpio, read_state_file
 from edge.cli.run import REQUESTED, STOP_SIGNALS, signal_name, stop_on_signals
 from edge.clock import FakeClock
 from edge.config import parse_config
-from edge.gallery import Gallery
-from edge.gpio.mock import MockGpio, read_state_file
-
-from .conftest import REPO
-from .test_daemon import (  # noqa: F401 (fixtures)
+from edge.evaluation.demo_sequence import write_sequence
+from edge.gallery.store import Gallery
+from tests.helpers import (
     FACES,
     OBAMA,
+    REPO,
     config_text,
     enrol_obama,
-    obama_template,
-    pipeline,
     write_lock_held,
     write_visits,
 )
@@ -207,7 +204,7 @@ SCENARIOS["SIGPIPE"] = (signal.SIGPIPE, signal.SIGTERM)  # the SIGTERM only ends
 
 
 @pytest.fixture(scope="module")
-def signalled(tmp_path_factory, arrival, obama_template) -> dict[str, Outcome]:  # noqa: F811
+def signalled(tmp_path_factory, arrival, obama_template) -> dict[str, Outcome]:
     """Each scenario's outcome: a daemon granted obama_2, then got the scenario's signals.
 
     The daemons run AT_ONCE at a time: one after another they would take minutes."""
@@ -321,7 +318,7 @@ def test_lock_refuses_a_broken_door_section_and_names_it(tmp_path, capsys):
 # --- the event log cannot be written ----------------------------------------------------
 
 
-def test_a_locked_gallery_keeps_the_relay_locked_and_the_service_running(tmp_path, obama_template):  # noqa: F811
+def test_a_locked_gallery_keeps_the_relay_locked_and_the_service_running(tmp_path, obama_template):
     visits = write_visits(tmp_path / "visits", 2, gap_frames=40)  # 4 s between visits
     service = Service(tmp_path / "service", visits, obama_template)
     try:
@@ -356,7 +353,7 @@ def _unshare_works() -> bool:
 @pytest.mark.skipif(
     not _unshare_works(), reason="needs 'unshare -rm' (user and mount namespaces) for a small disk"
 )
-def test_a_full_disk_keeps_the_relay_locked_says_so_and_recovers(tmp_path, obama_template):  # noqa: F811
+def test_a_full_disk_keeps_the_relay_locked_says_so_and_recovers(tmp_path, obama_template):
     visits = write_visits(tmp_path / "visits", 2, gap_frames=40)
     disk = tmp_path / "service" / "disk"  # a 1 MiB tmpfs inside the service's namespace
     disk.mkdir(parents=True)
@@ -405,7 +402,7 @@ def test_a_full_disk_keeps_the_relay_locked_says_so_and_recovers(tmp_path, obama
 def test_a_missing_camera_keeps_the_relay_locked_and_the_service_retrying(
     tmp_path,
     arrival,
-    obama_template,  # noqa: F811
+    obama_template,
 ):
     service = Service(
         tmp_path / "service",
@@ -432,7 +429,7 @@ def test_a_missing_camera_keeps_the_relay_locked_and_the_service_retrying(
 
 def test_rekey_is_refused_while_the_service_runs_and_the_service_carries_on(
     tmp_path,
-    obama_template,  # noqa: F811
+    obama_template,
 ):
     visits = write_visits(tmp_path / "visits", 1, gap_frames=12)  # looped: one every 2 s
     service = Service(tmp_path / "service", visits, obama_template)

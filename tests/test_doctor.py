@@ -15,8 +15,7 @@ from edge import cli, doctor
 from edge.config import load_config
 from edge.doctor import FAIL, OK, WARN
 from edge.errors import CameraError, ExitCode
-
-from .conftest import FIXTURES
+from tests.helpers import FACES
 
 
 def write_models(folder: Path) -> None:
@@ -46,7 +45,7 @@ def config_file(tmp_path: Path) -> Path:
         f'[gallery]\npath = "{tmp_path / "state" / "g.db"}"\n'
         f'key_file = "{tmp_path / "keys" / "g.key"}"\n'
         '[gpio]\nbackend = "mock"\n'
-        f'[camera]\nsource = "replay"\nreplay_path = "{FIXTURES / "faces"}"\nrealtime = false\n'
+        f'[camera]\nsource = "replay"\nreplay_path = "{FACES}"\nrealtime = false\n'
     )
     assert cli.main(["init", "--config", str(path)]) == ExitCode.OK
     return path

@@ -6,8 +6,7 @@ import dataclasses
 import re
 
 from edge.config import default_config, parse_config, sections
-
-from .conftest import REPO
+from tests.helpers import REPO
 
 EXAMPLE = REPO / "config.example.toml"
 HEADER = re.compile(r"^\[([a-z_]+)\]$")

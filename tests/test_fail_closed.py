@@ -11,21 +11,20 @@ import numpy as np
 import pytest
 
 from edge import cli
-from edge.aligner import TEMPLATE_112
+from edge.access.decision import DecisionMachine, Observation
+from edge.access.door import DoorController
+from edge.access.gpio.mock import MockGpio
 from edge.clock import FakeClock
 from edge.config import config_errors, sections
-from edge.decision import DecisionMachine, Observation
-from edge.door import DoorController
 from edge.errors import ExitCode
-from edge.gpio.mock import MockGpio
+from edge.gallery.matcher import Matcher, MatcherConfig
 from edge.liveness.policy import LivenessChecker, LivenessConfig
-from edge.matcher import Matcher, MatcherConfig
-from edge.quality import LOW_SCORE, POSE, TOO_SMALL, QualityConfig, QualityGate
 from edge.types import Embedding, Face
-
-from .test_decision import CONFIG, WALL
-from .test_door import LOCKED, RELAY, WIRED
-from .test_liveness_policy import STILL, ScriptedRgb, frames, run
+from edge.vision.aligner import TEMPLATE_112
+from edge.vision.quality import LOW_SCORE, POSE, TOO_SMALL, QualityConfig, QualityGate
+from tests.access.test_decision import CONFIG, WALL
+from tests.access.test_door import LOCKED, RELAY, WIRED
+from tests.liveness.test_policy import STILL, ScriptedRgb, frames, run
 
 NON_FINITE = ("nan", "inf", "-inf")
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from .test_systemd_unit import install_var
+from tests.test_systemd_unit import install_var
 
 pytestmark = pytest.mark.skipif(
     os.environ.get("FACEGATE_INSTALLED") != "1",

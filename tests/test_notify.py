@@ -9,8 +9,7 @@ import uuid
 import pytest
 
 from edge.notify import Notifier
-
-from .conftest import received
+from tests.helpers import received
 
 
 def test_ready_status_stopping_arrive(systemd):

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from edge.errors import ExitCode
-from edge.gallery import GalleryConfig
+from edge.gallery.store import GalleryConfig
 
 REPO = Path(__file__).resolve().parent.parent
 UNIT = REPO / "systemd" / "facegate.service"

@@ -15,8 +15,8 @@ import numpy as np
 
 from ..clock import Clock
 from ..errors import CameraError, ConfigError
-from ..images import IMAGE_SUFFIXES
 from ..types import Frame
+from ..vision.images import IMAGE_SUFFIXES
 from . import CameraConfig, EndOfStream, SourceBase, as_bgr
 
 

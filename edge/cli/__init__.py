@@ -19,7 +19,7 @@ COMMAND_MODULES = (
     "edge.cli.vision",
     "edge.cli.gallery",
     "edge.cli.events",
-    "edge.cli.enroll",
+    "edge.cli.enrol",
     "edge.cli.liveness",
     "edge.cli.run",
     "edge.cli.ops",

@@ -9,9 +9,9 @@ import re
 import sys
 import time
 
-from ..attendance import attendance, day_bounds
 from ..errors import ExitCode
-from ..gallery import EVENT_KINDS
+from ..gallery.attendance import attendance, day_bounds
+from ..gallery.store import EVENT_KINDS
 from .common import add_config_argument
 from .gallery import format_time, open_gallery
 

@@ -7,10 +7,10 @@ import argparse
 import datetime as dt
 from pathlib import Path
 
+from ..access.schedule import Schedule
 from ..errors import ExitCode, RefusedError
-from ..gallery import Gallery, Person, create_gallery
-from ..gallery_restore import restore_gallery
-from ..schedule import Schedule
+from ..gallery.restore import restore_gallery
+from ..gallery.store import Gallery, Person, create_gallery
 from .common import add_config_argument, config_from_args
 
 

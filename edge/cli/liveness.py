@@ -18,8 +18,8 @@ import cv2
 
 from ..clock import SystemClock
 from ..errors import ExitCode, FacegateError
+from ..evaluation.liveness import COLUMNS, collect_outputs, presenter, read_manifest
 from ..liveness.calibration import Head, calibrate
-from ..liveness.evaluate import COLUMNS, collect_outputs, presenter, read_manifest
 from .common import add_config_argument, config_from_args, print_json, progress
 from .gallery import format_time, open_gallery
 
@@ -91,7 +91,7 @@ def register(subparsers) -> None:
 
 def cmd_capture(args: argparse.Namespace) -> int:
     from ..camera import EndOfStream, create_source
-    from ..pipeline import Pipeline
+    from ..vision.pipeline import Pipeline
 
     if (args.label == "live") != (args.attack == "none"):
         raise FacegateError(
@@ -163,7 +163,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     if not 0 <= args.bpcer < 1:
         raise FacegateError("--bpcer must be at least 0 and below 1")
     from ..liveness.policy import LivenessChecker
-    from ..pipeline import Pipeline
+    from ..vision.pipeline import Pipeline
 
     config = config_from_args(args)
     config = dataclasses.replace(

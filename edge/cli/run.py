@@ -8,18 +8,17 @@ import signal
 import tempfile
 from pathlib import Path
 
-from ..camera.demo_sequence import write_sequence
+from ..access.door import DoorController
+from ..access.gpio import open_backend
+from ..access.gpio.mock import MockGpio
 from ..clock import FakeClock, SystemClock
 from ..config import load_config, load_sections
 from ..daemon import Daemon, Decision, build_daemon
-from ..door import DoorController
 from ..errors import ExitCode
-from ..gallery import create_gallery
-from ..gpio import open_backend
-from ..gpio.mock import MockGpio
+from ..evaluation.demo_sequence import DEMO_PHOTOS, write_sequence
+from ..gallery.store import create_gallery
 from .common import add_config_argument, config_from_args
 
-DEMO_PHOTOS = Path(__file__).resolve().parents[2] / "tests" / "data" / "faces"
 DEMO_FPS = 10
 
 

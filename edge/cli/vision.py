@@ -12,7 +12,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..benchmark import (
+from ..errors import FacegateError
+from ..evaluation.benchmark import (
     contention,
     cpu_report,
     iter_frames,
@@ -21,19 +22,18 @@ from ..benchmark import (
     run_pipeline,
     run_reference,
 )
-from ..enrollment import ImageVerdict, capture_from_images
-from ..errors import FacegateError
-from ..evaluation import nearest_centre, read_pairs, score_pairs, verification_metrics
-from ..gallery import Gallery, GalleryConfig, create_gallery
-from ..identification import identify, read_people, split_people
-from ..images import read_image
+from ..evaluation.identification import identify, read_people, split_people
+from ..evaluation.liveness import read_manifest, run_sample, summarise
+from ..evaluation.pairs import nearest_centre, read_pairs, score_pairs, verification_metrics
+from ..evaluation.reference import OpenCVReference
+from ..gallery.enrolment import ImageVerdict, capture_from_images
+from ..gallery.matcher import matching_benchmark
+from ..gallery.store import Gallery, GalleryConfig, create_gallery
 from ..liveness.calibration import active_head
-from ..liveness.evaluate import read_manifest, run_sample, summarise
 from ..liveness.policy import LivenessChecker
-from ..matcher import matching_benchmark
-from ..pipeline import Pipeline
-from ..reference import OpenCVReference
 from ..types import Frame
+from ..vision.images import read_image
+from ..vision.pipeline import Pipeline
 from .common import add_config_argument, config_from_args, print_json, progress
 
 WARMUP_FRAMES = 5

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ..detector import Detector
 from ..types import Face
+from ..vision.detector import Detector
 
 
 @dataclass(frozen=True)

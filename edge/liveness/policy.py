@@ -31,10 +31,10 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
-from ..landmarks import MIN_PRESENCE, eye_openness
-from ..models import model_spec
 from ..schema import setting
 from ..types import Face, Frame, Liveness, Mesh
+from ..vision.landmarks import MIN_PRESENCE, eye_openness
+from ..vision.models import model_spec
 from .calibration import Head
 from .motion import PLANAR, THREE_D, blinked, motion
 from .nir import NirCheck

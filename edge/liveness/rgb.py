@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..models import ModelSpec
-from ..ncnn_model import ImageInput, NcnnModel
 from ..types import Face
+from ..vision.models import ModelSpec
+from ..vision.ncnn_model import ImageInput, NcnnModel
 from .crop import scaled_crop, training_box
 
 

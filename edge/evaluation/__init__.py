@@ -1,0 +1,2 @@
+"""Offline measurement, never imported at run time: verification pairs, identification,
+liveness evaluation, the benchmark, the OpenCV reference and the demo's replayed visit."""

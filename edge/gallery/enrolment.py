@@ -1,0 +1,312 @@
+"""Enrollment: from several captures of a new face to a few trustworthy templates.
+
+* ``build_templates`` drops captures that disagree with the robust centre of all of
+  them (a passer-by, a misdetection), then keeps a few diverse ones.
+* ``EnrollmentSession`` is the on-device flow as a pure state machine on an
+  injected clock: an administrator is recognised, the enrol button is pressed
+  within a short window, good frames are collected until there are enough or
+  time runs out. The daemon feeds it; nothing here touches hardware.
+* ``capture_from_images`` is the same collection from photo files, with one
+  verdict per file (``facegate enroll``).
+* ``enroll`` stores the person and templates in one gallery transaction, refusing
+  inside it a face that already matches someone else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from ..clock import Clock
+from ..errors import ConfigError, FacegateError, ModelMismatchError, RefusedError
+from ..schema import setting
+from ..types import Embedding, Face, FaceAnalysis, Liveness, Quality
+from ..vision.images import MAX_PIXELS, read_image
+from .matcher import Matcher
+from .store import Gallery, Person
+
+
+@dataclass(frozen=True)
+class EnrollmentConfig:
+    """How many captures make a person, and the rules of on-device enrollment."""
+
+    frames: int = setting(10, "good camera frames to collect for one enrollment", min=1, max=100)
+    min_templates: int = setting(
+        3,
+        "fewest captures that must agree with each other to enrol (camera or photos)",
+        min=1,
+        max=50,
+    )
+    max_templates: int = setting(5, "most templates stored per person", min=1, max=50)
+    outlier_min_similarity: float = setting(
+        0.45,
+        "a capture whose cosine similarity to the robust centre of all captures is "
+        "below this is dropped as an outlier (bigger = stricter)",
+        min=-1.0,
+        max=1.0,
+    )
+    admin_window_s: float = setting(
+        10.0,
+        "seconds after an administrator is recognised during which the enrol "
+        "button starts an enrollment",
+        min=1.0,
+        max=120.0,
+    )
+    timeout_s: float = setting(
+        30.0,
+        "seconds to collect the frames before the enrollment is abandoned",
+        min=5.0,
+        max=600.0,
+    )
+    max_photo_pixels: int = setting(
+        MAX_PIXELS,
+        "photos given to 'facegate enroll' with more pixels than this are refused "
+        "from their header, before they are decoded (3 bytes of memory per pixel)",
+        min=100_000,
+        max=1_000_000_000,
+    )
+
+    def validate(self) -> None:
+        if self.min_templates > self.max_templates:
+            raise ConfigError("enrollment.min_templates: must not exceed enrollment.max_templates")
+        if self.min_templates > self.frames:
+            raise ConfigError("enrollment.min_templates: must not exceed enrollment.frames")
+
+
+@dataclass(frozen=True)
+class TemplateSet:
+    """Templates chosen for one person, their qualities, and how many captures were dropped."""
+
+    embeddings: tuple[Embedding, ...]
+    qualities: tuple[float, ...]
+    rejected: int
+
+
+def build_templates(
+    embeddings: Sequence[Embedding], qualities: Sequence[float], config: EnrollmentConfig
+) -> TemplateSet:
+    """Reject outliers, then keep up to ``max_templates`` diverse captures.
+
+    The centre is the normalised coordinate-wise median, which a minority of
+    foreign faces cannot drag towards themselves (a mean could be). Among the
+    captures that agree with it, the best-quality one is kept first, then each
+    next one is the capture least similar to those already kept (spread over
+    expressions and lighting rather than near-copies of one frame).
+    Raises RefusedError when fewer than ``min_templates`` captures agree.
+    """
+    if len(embeddings) != len(qualities):
+        raise ValueError("one quality per embedding")
+    if not embeddings:
+        raise RefusedError("no usable face captures")
+    model_id = embeddings[0].model_id
+    for other in embeddings:
+        if other.model_id != model_id:
+            raise ModelMismatchError(model_id, other.model_id)
+    vectors = np.stack([np.asarray(e.vector, dtype=np.float32) for e in embeddings])
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    centre = np.median(vectors, axis=0)
+    centre /= np.linalg.norm(centre)
+    keep = [int(i) for i in np.flatnonzero(vectors @ centre >= config.outlier_min_similarity)]
+    if len(keep) < config.min_templates:
+        raise RefusedError(
+            f"only {len(keep)} of {len(embeddings)} face captures agree with each other, "
+            f"at least {config.min_templates} are needed (the others may show someone else)"
+        )
+    quality = np.asarray(qualities, dtype=np.float64)
+    chosen = [max(keep, key=lambda i: quality[i])]
+    while len(chosen) < min(config.max_templates, len(keep)):
+        rest = [i for i in keep if i not in chosen]
+        closeness = (vectors[rest] @ vectors[chosen].T).max(axis=1)
+        chosen.append(rest[int(np.argmin(closeness))])
+    return TemplateSet(
+        embeddings=tuple(embeddings[i] for i in chosen),
+        qualities=tuple(float(quality[i]) for i in chosen),
+        rejected=len(embeddings) - len(keep),
+    )
+
+
+# --- on-device session ---------------------------------------------------------------
+
+IDLE, COLLECTING, COMPLETE, TIMED_OUT = "idle", "collecting", "complete", "timed_out"
+
+
+class EnrollmentSession:
+    """The on-device enrollment rules, driven by an injected clock.
+
+    ``authorise`` when an enabled administrator's face was recognised;
+    ``button_pressed`` starts collecting only within ``admin_window_s`` of that
+    (one authorisation, one enrollment); ``offer`` each analysed frame; when
+    ``state`` is ``complete``, ``templates()`` gives the TemplateSet to ``enroll``.
+    """
+
+    def __init__(self, config: EnrollmentConfig, clock: Clock, require_liveness: bool):
+        self.config = config
+        self.clock = clock
+        self.require_liveness = require_liveness
+        self.authorised_by: int | None = None
+        self._admin: tuple[int, float] | None = None
+        self._started: float | None = None
+        self._embeddings: list[Embedding] = []
+        self._qualities: list[float] = []
+
+    @property
+    def state(self) -> str:
+        if self._started is None:
+            return IDLE
+        if len(self._embeddings) >= self.config.frames:
+            return COMPLETE
+        if self.clock.now() - self._started > self.config.timeout_s:
+            return TIMED_OUT
+        return COLLECTING
+
+    def authorise(self, admin: Person) -> None:
+        """An administrator's face was just recognised (the daemon calls this)."""
+        if admin.role != "admin" or not admin.enabled:
+            raise RefusedError(f"{admin.name} is not an enabled administrator")
+        self._admin = (admin.id, self.clock.now())
+
+    def button_pressed(self) -> None:
+        """Start collecting, if an administrator authorised it within the window."""
+        if self.state != IDLE:
+            raise RefusedError(f"an enrollment is already {self.state.replace('_', ' ')}")
+        now = self.clock.now()
+        if self._admin is None or now - self._admin[1] > self.config.admin_window_s:
+            raise RefusedError(
+                "enrollment needs an administrator recognised within "
+                f"{self.config.admin_window_s:g} s before the enrol button is pressed"
+            )
+        self.authorised_by, _ = self._admin
+        self._admin = None  # one authorisation starts one enrollment
+        self._started = now
+
+    def offer(self, faces: Sequence[FaceAnalysis], liveness: Liveness | None = None) -> str:
+        """Consider one analysed frame; returns 'accepted' or why it was not."""
+        if self.state != COLLECTING:
+            return self.state
+        if not faces:
+            return "no_face"
+        if len(faces) > 1:
+            return "several_faces"
+        face = faces[0]
+        if not face.quality.passed or face.embedding is None:
+            return "quality:" + ",".join(face.quality.reasons)
+        if self.require_liveness and (liveness is None or liveness.verdict != "live"):
+            return "not_live"
+        self._embeddings.append(face.embedding)
+        self._qualities.append(face.face.score)
+        return "accepted"
+
+    def templates(self) -> TemplateSet:
+        """The templates built from the collected frames (only once complete)."""
+        if self.state != COMPLETE:
+            raise RefusedError(f"the enrollment is {self.state.replace('_', ' ')}, not complete")
+        return build_templates(self._embeddings, self._qualities, self.config)
+
+
+# --- from photo files --------------------------------------------------------------
+
+
+class FacePipeline(Protocol):
+    """The part of ``edge.vision.pipeline.Pipeline`` enrollment from photos needs."""
+
+    model_id: str
+
+    def detect(self, image: np.ndarray) -> list[Face]: ...
+
+    def check_quality(self, image: np.ndarray, face: Face) -> Quality: ...
+
+    def embed(self, image: np.ndarray, face: Face) -> Embedding: ...
+
+
+@dataclass(frozen=True)
+class ImageVerdict:
+    """What one photo gave: ``verdict`` is 'ok' or why it cannot be used."""
+
+    path: Path
+    verdict: str
+    embedding: Embedding | None = None
+    quality: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.embedding is not None
+
+
+# choose(faces, image) -> the face to enrol from a photo that shows several.
+ChooseFace = Callable[[list[Face], np.ndarray], Face]
+
+
+def capture_from_images(
+    pipeline: FacePipeline,
+    paths: Sequence[Path],
+    max_pixels: int = MAX_PIXELS,
+    choose: ChooseFace | None = None,
+) -> list[ImageVerdict]:
+    """Detect, check and embed the face of each photo; one verdict each.
+
+    A photo must show a single face, unless ``choose`` picks one of several (an
+    evaluation on photos of celebrities with others in the background).
+    """
+    verdicts = []
+    for path in map(Path, paths):
+        try:
+            image = read_image(path, max_pixels)
+        except FacegateError as exc:
+            verdicts.append(ImageVerdict(path, f"unreadable ({exc})"))
+            continue
+        faces = pipeline.detect(image)
+        if not faces or (len(faces) > 1 and choose is None):
+            verdicts.append(ImageVerdict(path, "no face" if not faces else f"{len(faces)} faces"))
+            continue
+        face = faces[0] if len(faces) == 1 else choose(faces, image)
+        quality = pipeline.check_quality(image, face)
+        if not quality.passed:
+            reasons = ", ".join(r.replace("_", " ") for r in quality.reasons)
+            verdicts.append(ImageVerdict(path, reasons))
+            continue
+        embedding = pipeline.embed(image, face)
+        verdicts.append(ImageVerdict(path, "ok", embedding, face.score))
+    return verdicts
+
+
+# --- storing -------------------------------------------------------------------------
+
+
+def enroll(
+    gallery: Gallery,
+    matcher: Matcher,
+    name: str,
+    role: str,
+    templates: TemplateSet,
+    force: bool = False,
+    now: float | None = None,
+) -> int:
+    """Store a new person unless their face already matches someone (then RefusedError,
+    naming who and how closely, unless ``force``). Returns the person id.
+
+    The match runs inside the gallery's write transaction, so two enrolments of one
+    face at the same moment cannot both pass it.
+    """
+
+    def refuse_a_known_face() -> None:
+        matches = [matcher.match(e) for e in templates.embeddings]
+        known = [m for m in matches if m.known]
+        if known:
+            best = max(known, key=lambda m: m.similarity)
+            raise RefusedError(
+                f"this face already matches {best.name} (#{best.person_id}) with similarity "
+                f"{best.similarity:.2f}; use --force to enrol it as a separate person"
+            )
+
+    return gallery.add_person(
+        name,
+        role,
+        list(templates.embeddings),
+        list(templates.qualities),
+        now=now,
+        check=None if force else refuse_a_known_face,
+    )

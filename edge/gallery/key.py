@@ -1,0 +1,106 @@
+"""The gallery key: 256 random bits, hex-encoded in a file only its owner can read.
+
+The key never appears in the config file, in logs or in error messages. It is given
+to SQLCipher in raw form (``x'...'``), so opening the gallery costs no key
+derivation. Files are replaced atomically (temp file, fsync, rename, fsync of the
+directory) so a crash leaves either the old or the new key, never half of one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import stat
+from pathlib import Path
+
+from ..errors import GalleryKeyError
+
+KEY_BYTES = 32
+
+
+def generate_key() -> bytes:
+    """A fresh random 256-bit key."""
+    return secrets.token_bytes(KEY_BYTES)
+
+
+def read_key(path: str | Path) -> bytes:
+    """Read a key file, refusing one that group or others could read or alter."""
+    path = Path(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        raise GalleryKeyError(
+            f"gallery key file {path} not found; create it with 'facegate init'"
+        ) from None
+    except OSError as exc:
+        raise GalleryKeyError(f"cannot read gallery key file {path}: {exc.strerror}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise GalleryKeyError(f"gallery key file {path} is not a regular file")
+        if info.st_mode & 0o077:
+            raise GalleryKeyError(
+                f"gallery key file {path} is accessible to group or others "
+                f"(mode {stat.S_IMODE(info.st_mode):04o}); run 'chmod 600 {path}'"
+            )
+        if info.st_uid != os.geteuid():
+            raise GalleryKeyError(
+                f"gallery key file {path} belongs to uid {info.st_uid}, "
+                f"not to the user running facegate (uid {os.geteuid()})"
+            )
+        text = os.read(fd, 4 * KEY_BYTES).decode("ascii", errors="replace").strip()
+    finally:
+        os.close(fd)
+    try:
+        key = bytes.fromhex(text)
+    except ValueError:
+        key = b""
+    if len(key) != KEY_BYTES:
+        raise GalleryKeyError(
+            f"gallery key file {path} does not hold a {KEY_BYTES * 8}-bit key in hex"
+        )
+    return key
+
+
+def write_key(path: str | Path, key: bytes, *, replace: bool = False) -> None:
+    """Write ``key`` to ``path`` with mode 0600, atomically.
+
+    Without ``replace`` an existing file is an error: overwriting a key orphans the
+    gallery it opens.
+    """
+    path = Path(path)
+    if len(key) != KEY_BYTES:
+        raise ValueError(f"a gallery key has {KEY_BYTES} bytes, got {len(key)}")
+    if not replace and path.exists():
+        raise GalleryKeyError(f"gallery key file {path} already exists; refusing to overwrite it")
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.unlink(missing_ok=True)  # left over from a crash; it never held a key in use
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        os.write(fd, key.hex().encode("ascii") + b"\n")
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+
+
+def fsync_dir(directory: Path) -> None:
+    """Make a rename in ``directory`` durable."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def key_fingerprint(key: bytes) -> str:
+    """A short name for a key that reveals nothing of it, to tell keys (and the backups
+    they open) apart: 'sha256:' and 16 hex digits of a hash of the key."""
+    return "sha256:" + hashlib.sha256(b"facegate gallery key\0" + key).hexdigest()[:16]
+
+
+def key_pragma_value(key: bytes) -> str:
+    """The raw-key literal for ``PRAGMA key`` / ``rekey`` (no KDF at open)."""
+    return f"\"x'{key.hex()}'\""

@@ -1,0 +1,1 @@
+"""Finding, aligning and embedding faces: the ncnn models and the pipeline that runs them."""
