@@ -11,15 +11,47 @@ Conventions, the same everywhere in facegate:
   speaks of distances.
 * Timestamps on frames are monotonic seconds (``Clock.now()``); wall-clock time is
   used only for the event log.
+
+The words facegate logs and compares are enums here, one place for each vocabulary.
+Each is a ``str`` enum, so a member is equal to, stored as and printed as its value.
 """
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
 
 import numpy as np
 
 LANDMARK_NAMES = ("right_eye", "left_eye", "nose", "mouth_right", "mouth_left")
+
+
+class Word(str, enum.Enum):
+    """A str enum that prints as its value on every Python (3.12 changed format())."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    __format__ = str.__format__
+
+
+class EventKind(Word):
+    """What the event log records: decisions, door events and changes to the gallery."""
+
+    GRANTED = "granted"
+    DENIED_UNRECORDED = "denied_unrecorded"
+    DENIED_UNKNOWN = "denied_unknown"
+    DENIED_SPOOF = "denied_spoof"
+    DENIED_SCHEDULE = "denied_schedule"
+    DENIED_DISABLED = "denied_disabled"
+    DENIED_LOCKOUT = "denied_lockout"
+    ENROLLED = "enrolled"
+    REMOVED = "removed"
+    DOOR_FORCED = "door_forced"
+    DOOR_HELD_OPEN = "door_held_open"
+    EXIT_REQUEST = "exit_request"
+    LIVENESS_CALIBRATED = "liveness_calibrated"
+    LIVENESS_REVERTED = "liveness_reverted"
 
 
 @dataclass(frozen=True, eq=False)

@@ -11,7 +11,7 @@ import time
 
 from ..errors import ExitCode
 from ..gallery.attendance import attendance, day_bounds
-from ..gallery.store import EVENT_KINDS
+from ..types import EventKind
 from .common import add_config_argument
 from .gallery import format_time, open_gallery
 
@@ -62,7 +62,7 @@ def register(subparsers) -> None:
     events = subparsers.add_parser("events", help="show the event log")
     events.add_argument("--since", type=parse_when, help="30m, 2h, 7d, or an ISO date/time")
     events.add_argument("--until", type=parse_when, help="same forms as --since")
-    events.add_argument("--kind", choices=sorted(EVENT_KINDS), help="only this kind")
+    events.add_argument("--kind", choices=sorted(k.value for k in EventKind), help="only this kind")
     events.add_argument("--csv", action="store_true", help="CSV on stdout")
     add_config_argument(events)
     events.set_defaults(func=cmd_events)

@@ -228,7 +228,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         problems = gallery.check()
         people = gallery.people()
         models = gallery.model_ids()
-        events = gallery.db["events"].count
+        events = gallery.count_events()
     for problem in problems:
         print(f"problem: {problem}")
     if problems:

@@ -10,7 +10,7 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .store import Event
+from .events import Event
 
 
 @dataclass(frozen=True)

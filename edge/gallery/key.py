@@ -1,9 +1,15 @@
-"""The gallery key: 256 random bits, hex-encoded in a file only its owner can read.
+"""The gallery key: 256 random bits, hex-encoded in a file only its owner can read,
+and its lifecycle: created, read, replaced by a rekey, named by its fingerprint.
 
 The key never appears in the config file, in logs or in error messages. It is given
 to SQLCipher in raw form (``x'...'``), so opening the gallery costs no key
 derivation. Files are replaced atomically (temp file, fsync, rename, fsync of the
 directory) so a crash leaves either the old or the new key, never half of one.
+
+A rekey writes the new key beside the old one (the pending key, ``<key>.new``)
+before the database switches to it, and renames it over the key file after; opening
+the gallery (:func:`open_with_key_file`) finishes or rolls back a rekey a crash
+interrupted, whichever the database says happened.
 """
 
 from __future__ import annotations
@@ -12,11 +18,14 @@ import hashlib
 import os
 import secrets
 import stat
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from ..errors import GalleryKeyError
 
 KEY_BYTES = 32
+Connection = TypeVar("Connection")
 
 
 def generate_key() -> bytes:
@@ -104,3 +113,53 @@ def key_fingerprint(key: bytes) -> str:
 def key_pragma_value(key: bytes) -> str:
     """The raw-key literal for ``PRAGMA key`` / ``rekey`` (no KDF at open)."""
     return f"\"x'{key.hex()}'\""
+
+
+def pending_key_path(key_path: Path) -> Path:
+    """Where a rekey keeps the new key until the database has switched to it."""
+    return key_path.with_name(key_path.name + ".new")
+
+
+def stage_key(key_path: Path, new_key: bytes) -> None:
+    """Make ``new_key`` durable as the pending key, before the database switches."""
+    write_key(pending_key_path(key_path), new_key, replace=True)
+
+
+def promote_pending_key(key_path: Path) -> None:
+    """The database switched: the pending key becomes the key file."""
+    os.replace(pending_key_path(key_path), key_path)
+    fsync_dir(key_path.parent)
+
+
+def open_with_key_file(
+    key_path: Path,
+    connect: Callable[[bytes, Path, bool], Connection],
+    create: bool,
+) -> tuple[Connection, str]:
+    """``connect(key, where_the_key_came_from, create)`` with the key file, finishing a
+    rekey that a crash interrupted; returns the connection and what was found of such
+    a rekey ('' when nothing). ``connect`` raises GalleryKeyError for a wrong key.
+
+    If the key file does not open the database but the pending key does, the switch
+    committed: promote the pending key. If the key file opens it, the switch never
+    happened: drop the pending key.
+    """
+    pending = pending_key_path(key_path)
+    try:
+        conn = connect(read_key(key_path), key_path, create)
+    except GalleryKeyError:
+        if not pending.exists():
+            raise
+        conn = connect(read_key(pending), pending, False)
+        promote_pending_key(key_path)
+        return conn, (
+            f"finished an interrupted rekey: the new key from {pending.name} "
+            f"opens the gallery and is now {key_path}"
+        )
+    if pending.exists():
+        pending.unlink()
+        return conn, (
+            f"rolled back an interrupted rekey: the gallery never switched to the "
+            f"key in {pending.name}, which was removed; {key_path} still opens it"
+        )
+    return conn, ""

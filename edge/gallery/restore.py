@@ -118,8 +118,8 @@ def restore_gallery(
             if key != current:
                 copy.rekey(new_key=current)
             copy.keep_retired_keys({fp: k for fp, (k, _) in keys.items() if k != current})
-            people, events = len(copy.people()), copy.db["events"].count
-            copy.db.execute("PRAGMA journal_mode = DELETE")  # one self-contained file to move
+            people, events = len(copy.people()), copy.count_events()
+            copy.to_single_file()
         replaced = _replace(work, path)
     finally:
         _remove(work, work_key)

@@ -1,9 +1,8 @@
 """The gallery: people, their face templates and the event log, in one encrypted file.
 
 The whole SQLite database is encrypted with SQLCipher (``sqlcipher3``) under a raw
-256-bit key kept in a separate file (see ``gallery_key``). Reads go through
-``sqlite_utils``; writes are plain SQL inside explicit ``BEGIN IMMEDIATE``
-transactions, because sqlite-utils' write helpers commit on their own and an
+256-bit key kept in a separate file (see ``key``). Everything is plain SQL on one
+connection; writes run inside explicit ``BEGIN IMMEDIATE`` transactions, because an
 enrollment must be all or nothing. The journal is WAL with ``synchronous=FULL``,
 so a committed enrollment survives power loss and an interrupted one leaves no
 trace.
@@ -14,7 +13,7 @@ Conventions: times are unix wall-clock seconds (``Clock.wall()``); template vect
 are unit-length float32, little-endian, tagged with the model id that made them.
 
 A ``Gallery`` object wraps one connection and is not thread-safe: open one per
-thread. Every open Gallery holds the gallery's lock file shared (``gallery_lock``), so
+thread. Every open Gallery holds the gallery's lock file shared (``lock``), so
 ``rekey`` and restoring a backup are refused while another process has it open.
 """
 
@@ -32,7 +31,6 @@ from urllib.parse import quote
 
 import numpy as np
 import sqlcipher3
-import sqlite_utils
 
 from ..access.schedule import Schedule
 from ..errors import (
@@ -43,37 +41,23 @@ from ..errors import (
     RefusedError,
 )
 from ..schema import setting
-from ..types import Embedding
+from ..types import Embedding, EventKind
 from .backup import fingerprint_path, remove_stale_partials, writing_partial
+from .events import Event, count_events, event_kind, insert_event, select_events
 from .key import (
     fsync_dir,
     generate_key,
     key_fingerprint,
     key_pragma_value,
+    open_with_key_file,
+    promote_pending_key,
     read_key,
+    stage_key,
     write_key,
 )
 from .lock import GalleryLock
 
 ROLES = ("user", "admin")
-EVENT_KINDS = frozenset(
-    {
-        "granted",
-        "denied_unrecorded",
-        "denied_unknown",
-        "denied_spoof",
-        "denied_schedule",
-        "denied_disabled",
-        "denied_lockout",
-        "enrolled",
-        "removed",
-        "door_forced",
-        "door_held_open",
-        "exit_request",
-        "liveness_calibrated",
-        "liveness_reverted",
-    }
-)
 DELETED_NAME = "[deleted]"
 # How long a call waits for another process's write lock before it gives up: long
 # enough for an enrolment or a rename, short enough for an administrator's command.
@@ -120,20 +104,6 @@ class Person:
 
 
 @dataclass(frozen=True)
-class Event:
-    """One entry of the audit log. ``name`` is the person's name when it was logged."""
-
-    id: int
-    time: float
-    kind: str
-    person_id: int | None
-    name: str | None
-    score: float | None
-    liveness: float | None
-    reason: str | None
-
-
-@dataclass(frozen=True)
 class CalibrationRecord:
     """One site calibration of the RGB liveness layer: its head and held-back report as
     JSON (``edge/liveness/calibration.py`` reads them), when it was made, whether it is
@@ -151,7 +121,7 @@ class CalibrationRecord:
 # transaction. Append new ones; never edit a released one.
 
 
-def _migrate_initial(db: sqlite_utils.Database) -> None:
+def _migrate_initial(db: sqlcipher3.Connection) -> None:
     db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)")
     db.execute("INSERT INTO meta (key, value) VALUES ('schema_version', 0), ('revision', 0)")
     db.execute(
@@ -189,7 +159,7 @@ def _migrate_initial(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX events_by_person ON events (person_id)")
 
 
-def _migrate_retired_keys(db: sqlite_utils.Database) -> None:
+def _migrate_retired_keys(db: sqlcipher3.Connection) -> None:
     # Keys a rekey replaced, kept (encrypted with everything else, under the current
     # key) so that backups made before the rekey can still be restored.
     db.execute(
@@ -200,7 +170,7 @@ def _migrate_retired_keys(db: sqlite_utils.Database) -> None:
     )
 
 
-def _migrate_clean_names(db: sqlite_utils.Database) -> None:
+def _migrate_clean_names(db: sqlcipher3.Connection) -> None:
     # Names stored before they were normalised: NFC, control and invisible characters
     # replaced by U+FFFD (in people and in the names events recorded); a name that
     # then equals another gets its person id appended.
@@ -227,12 +197,12 @@ def _migrate_clean_names(db: sqlite_utils.Database) -> None:
             db.execute("UPDATE events SET name = ? WHERE id = ?", [clean(name), event_id])
 
 
-def _migrate_weekly_schedule(db: sqlite_utils.Database) -> None:
+def _migrate_weekly_schedule(db: sqlcipher3.Connection) -> None:
     # JSON list of windows as people write them (schedule.py); NULL = any time.
     db.execute("ALTER TABLE people ADD COLUMN schedule TEXT")
 
 
-def _migrate_liveness_calibrations(db: sqlite_utils.Database) -> None:
+def _migrate_liveness_calibrations(db: sqlcipher3.Connection) -> None:
     # Every calibration attempt is kept with its report; at most one is active.
     db.execute(
         """CREATE TABLE liveness_calibrations (
@@ -248,7 +218,7 @@ def _migrate_liveness_calibrations(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
+MIGRATIONS: tuple[Callable[[sqlcipher3.Connection], None], ...] = (
     _migrate_initial,
     _migrate_weekly_schedule,
     _migrate_liveness_calibrations,
@@ -256,11 +226,6 @@ MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
     _migrate_clean_names,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
-
-
-def pending_key_path(key_path: Path) -> Path:
-    """Where ``rekey`` keeps the new key until the database has switched to it."""
-    return key_path.with_name(key_path.name + ".new")
 
 
 def check_file(path: Path) -> None:
@@ -329,39 +294,6 @@ def _connect(
     return conn
 
 
-def _unlock(
-    path: Path, key_path: Path, create: bool, busy_timeout: float
-) -> tuple[sqlcipher3.Connection, str]:
-    """Open with the key file, finishing a rekey that a crash interrupted; returns the
-    connection and what was found of such a rekey ('' when nothing).
-
-    ``rekey`` writes the new key to ``<key>.new`` before switching the database and
-    renames it over the key file after. If the key file does not open the
-    database but the pending one does, the switch committed: promote the pending
-    key. If the key file opens it, the switch never happened: drop the pending key.
-    """
-    pending = pending_key_path(key_path)
-    try:
-        conn = _connect(path, read_key(key_path), key_path, create, busy_timeout)
-    except GalleryKeyError:
-        if not pending.exists():
-            raise
-        conn = _connect(path, read_key(pending), pending, False, busy_timeout)
-        os.replace(pending, key_path)
-        fsync_dir(key_path.parent)
-        return conn, (
-            f"finished an interrupted rekey: the new key from {pending.name} "
-            f"opens the gallery and is now {key_path}"
-        )
-    if pending.exists():
-        pending.unlink()
-        return conn, (
-            f"rolled back an interrupted rekey: the gallery never switched to the "
-            f"key in {pending.name}, which was removed; {key_path} still opens it"
-        )
-    return conn, ""
-
-
 def _vector_blob(embedding: Embedding) -> bytes:
     vector = np.asarray(embedding.vector, dtype=np.float32).ravel()
     norm = float(np.linalg.norm(vector))
@@ -408,7 +340,6 @@ class Gallery:
     ):
         self._conn = conn
         self._lock = lock
-        self.db = sqlite_utils.Database(conn)
         self.path = path
         self.key_path = key_path
         # What opening found and repaired: an interrupted rekey finished or rolled back.
@@ -445,7 +376,11 @@ class Gallery:
         lock = GalleryLock(path)
         try:
             remove_stale_partials(path)
-            conn, recovered = _unlock(path, key_path, create, busy_timeout)
+            conn, recovered = open_with_key_file(
+                key_path,
+                lambda key, source, create: _connect(path, key, source, create, busy_timeout),
+                create,
+            )
         except BaseException:
             lock.release()
             raise
@@ -470,22 +405,23 @@ class Gallery:
                     f"gallery {self.path} has schema version {version}, newer than this "
                     f"facegate understands ({SCHEMA_VERSION}); upgrade facegate"
                 )
-            self.db.execute("PRAGMA journal_mode = WAL")
-            self.db.execute("PRAGMA synchronous = FULL")
-            self.db.execute("PRAGMA foreign_keys = ON")
-            self.db.execute("PRAGMA secure_delete = ON")  # freed pages are zeroed
+            self._conn.execute("PRAGMA journal_mode = WAL")
+            self._conn.execute("PRAGMA synchronous = FULL")
+            self._conn.execute("PRAGMA foreign_keys = ON")
+            self._conn.execute("PRAGMA secure_delete = ON")  # freed pages are zeroed
             if version < SCHEMA_VERSION:
                 with self._transaction(changes_people=False):
                     for migrate in MIGRATIONS[version:]:
-                        migrate(self.db)
-                    self.db.execute(
+                        migrate(self._conn)
+                    self._conn.execute(
                         "UPDATE meta SET value = ? WHERE key = 'schema_version'",
                         [SCHEMA_VERSION],
                     )
 
     def _schema_version(self) -> int:
-        if "meta" not in self.db.table_names():
-            if self.db.table_names():
+        tables = self._table_names()
+        if "meta" not in tables:
+            if tables:
                 raise GalleryError(f"{self.path} is not a facegate gallery (no meta table)")
             return 0
         return int(self._meta("schema_version"))
@@ -523,6 +459,16 @@ class Gallery:
                 if self._conn.in_transaction:  # SQLite may have rolled back already
                     self._conn.execute("ROLLBACK")
                 raise
+
+    def _rows(self, sql: str, params: Sequence[object] = ()) -> list[dict]:
+        """The rows of a query as dicts keyed by column name."""
+        cursor = self._conn.execute(sql, params)
+        columns = [d[0] for d in cursor.description]
+        return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+
+    def _table_names(self) -> list[str]:
+        rows = self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        return [name for (name,) in rows]
 
     def _meta(self, key: str) -> int:
         return self._conn.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()[0]
@@ -578,19 +524,19 @@ class Gallery:
                     for t, blob, q in zip(templates, blobs, qualities, strict=True)
                 ],
             )
-            self._insert_event("enrolled", now, person_id, name, None, None, None)
+            insert_event(
+                self._conn, kind=EventKind.ENROLLED, time=now, person_id=person_id, name=name
+            )
         return person_id
 
     def _find(self, id_or_name: int | str) -> Person | None:
         column = "id" if isinstance(id_or_name, int) else "name"
         if column == "name":
             id_or_name = unicodedata.normalize("NFC", id_or_name).strip()
-        rows = list(
-            self.db.query(
-                "SELECT p.*, (SELECT count(*) FROM templates t WHERE t.person_id = p.id)"
-                f" AS templates FROM people p WHERE p.{column} = ?",
-                [id_or_name],
-            )
+        rows = self._rows(
+            "SELECT p.*, (SELECT count(*) FROM templates t WHERE t.person_id = p.id)"
+            f" AS templates FROM people p WHERE p.{column} = ?",
+            [id_or_name],
         )
         return _person(rows[0]) if rows else None
 
@@ -605,7 +551,7 @@ class Gallery:
     def people(self) -> list[Person]:
         """Everyone, by id."""
         with self._errors():
-            rows = self.db.query(
+            rows = self._rows(
                 "SELECT p.*, count(t.id) AS templates FROM people p"
                 " LEFT JOIN templates t ON t.person_id = p.id GROUP BY p.id ORDER BY p.id"
             )
@@ -651,7 +597,9 @@ class Gallery:
             )
             self._conn.execute("DELETE FROM templates WHERE person_id = ?", [person_id])
             self._conn.execute("DELETE FROM people WHERE id = ?", [person_id])
-            self._insert_event("removed", now, None, None, None, None, f"person #{person_id}")
+            insert_event(
+                self._conn, kind=EventKind.REMOVED, time=now, reason=f"person #{person_id}"
+            )
         with self._errors():
             self._conn.execute("VACUUM")
             self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -720,38 +668,32 @@ class Gallery:
         reason: str | None = None,
     ) -> int:
         """Append one event; the person's current name is recorded with it."""
-        if kind not in EVENT_KINDS:
-            raise ValueError(
-                f"unknown event kind {kind!r}; valid kinds: {', '.join(sorted(EVENT_KINDS))}"
-            )
+        kind = event_kind(kind)
         with self._transaction(changes_people=False):
             name = None if person_id is None else self.person(person_id).name
-            return self._insert_event(kind, time, person_id, name, score, liveness, reason)
-
-    def _insert_event(self, kind, time, person_id, name, score, liveness, reason) -> int:
-        cursor = self._conn.execute(
-            "INSERT INTO events (time, kind, person_id, name, score, liveness, reason)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [float(time), kind, person_id, name, score, liveness, reason],
-        )
-        return int(cursor.lastrowid)
+            return insert_event(
+                self._conn,
+                kind=kind,
+                time=time,
+                person_id=person_id,
+                name=name,
+                score=score,
+                liveness=liveness,
+                reason=reason,
+            )
 
     def events(
         self, since: float | None = None, until: float | None = None, kind: str | None = None
     ) -> list[Event]:
         """Events with ``since <= time < until`` (either bound optional), oldest first."""
-        if kind is not None and kind not in EVENT_KINDS:
-            raise ValueError(f"unknown event kind {kind!r}")
-        where, params = [], []
-        for clause, value in (("time >= ?", since), ("time < ?", until), ("kind = ?", kind)):
-            if value is not None:
-                where.append(clause)
-                params.append(value)
-        sql = "SELECT * FROM events"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
+        wanted = None if kind is None else event_kind(kind)
         with self._errors():
-            return [Event(**row) for row in self.db.query(sql + " ORDER BY time, id", params)]
+            return select_events(self._conn, since, until, wanted)
+
+    def count_events(self) -> int:
+        """How many events the log holds."""
+        with self._errors():
+            return count_events(self._conn)
 
     # --- liveness calibration ---------------------------------------------------
 
@@ -771,21 +713,18 @@ class Gallery:
             )
             calibration_id = int(cursor.lastrowid)
             if active:
-                self._insert_event(
-                    "liveness_calibrated",
-                    now,
-                    None,
-                    None,
-                    None,
-                    None,
-                    f"calibration #{calibration_id}",
+                insert_event(
+                    self._conn,
+                    kind=EventKind.LIVENESS_CALIBRATED,
+                    time=now,
+                    reason=f"calibration #{calibration_id}",
                 )
         return calibration_id
 
     def liveness_calibrations(self) -> list[CalibrationRecord]:
         """Every calibration attempt, newest first."""
         with self._errors():
-            rows = self.db.query("SELECT * FROM liveness_calibrations ORDER BY id DESC")
+            rows = self._rows("SELECT * FROM liveness_calibrations ORDER BY id DESC")
             return [
                 CalibrationRecord(r["id"], r["created"], r["head"], r["report"], bool(r["active"]))
                 for r in rows
@@ -805,8 +744,11 @@ class Gallery:
             if row is None:
                 return None
             self._conn.execute("UPDATE liveness_calibrations SET active = 0 WHERE id = ?", [row[0]])
-            self._insert_event(
-                "liveness_reverted", now, None, None, None, None, f"calibration #{row[0]}"
+            insert_event(
+                self._conn,
+                kind=EventKind.LIVENESS_REVERTED,
+                time=now,
+                reason=f"calibration #{row[0]}",
             )
         return int(row[0])
 
@@ -918,19 +860,23 @@ class Gallery:
                     " VALUES (?, ?, ?)",
                     [key_fingerprint(old_key), old_key, _wall(now)],
                 )
-            pending = pending_key_path(self.key_path)
-            write_key(pending, new_key, replace=True)
+            stage_key(self.key_path, new_key)
             # If this fails, the pending key stays; the next open keeps whichever key works.
             with self._errors():
                 self._conn.execute(f"PRAGMA rekey = {key_pragma_value(new_key)}")
                 # The re-encrypted pages are in the write-ahead log; the file itself
                 # must hold them before the key file says they are the truth.
                 self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            os.replace(pending, self.key_path)
-            fsync_dir(self.key_path.parent)
+            promote_pending_key(self.key_path)
         finally:
             self._lock.shared()
         return key_fingerprint(old_key), key_fingerprint(new_key)
+
+    def to_single_file(self) -> None:
+        """Leave write-ahead logging, so that the file alone holds the whole gallery (a
+        restore moves it into place)."""
+        with self._errors():
+            self._conn.execute("PRAGMA journal_mode = DELETE")
 
     def retired_keys(self) -> dict[str, bytes]:
         """Fingerprint -> key of every key a rekey replaced, newest first."""

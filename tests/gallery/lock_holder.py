@@ -16,10 +16,10 @@ from edge.gallery.store import Gallery
 def main() -> None:
     path, key_path = sys.argv[1], sys.argv[2]
     with Gallery.open(path, key_path) as gallery:
-        gallery.db.execute("BEGIN IMMEDIATE")
+        gallery._conn.execute("BEGIN IMMEDIATE")
         print("locked", flush=True)
         sys.stdin.readline()
-        gallery.db.execute("ROLLBACK")
+        gallery._conn.execute("ROLLBACK")
 
 
 if __name__ == "__main__":

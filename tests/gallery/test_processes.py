@@ -22,10 +22,11 @@ from edge.gallery.key import (
     generate_key,
     key_fingerprint,
     key_pragma_value,
+    pending_key_path,
     read_key,
     write_key,
 )
-from edge.gallery.store import Gallery, GalleryConfig, create_gallery, pending_key_path
+from edge.gallery.store import Gallery, GalleryConfig, create_gallery
 from edge.types import Embedding
 from tests.helpers import REPO
 
@@ -125,9 +126,9 @@ def test_check_distrusts_page_failures_while_the_log_cannot_be_copied(config):
     # A rekey whose pages never reached the file (its process died before copying
     # them), and a reader whose snapshot keeps them in the write-ahead log meanwhile.
     with Gallery.from_config(config) as gallery, Gallery.from_config(config) as reader:
-        reader.db.execute("BEGIN")
+        reader._conn.execute("BEGIN")
         reader.people()
-        gallery.db.execute(f"PRAGMA rekey = {key_pragma_value(generate_key())}")
+        gallery._conn.execute(f"PRAGMA rekey = {key_pragma_value(generate_key())}")
         (problem,) = gallery.check()
         assert re.fullmatch(
             rf"\d+ page\(s\) of {config.path} failed authentication, but \d+ "
@@ -136,7 +137,7 @@ def test_check_distrusts_page_failures_while_the_log_cannot_be_copied(config):
             r"before restoring anything",
             problem,
         )
-        reader.db.execute("COMMIT")
+        reader._conn.execute("COMMIT")
         assert gallery.check() == []  # copied in now: every page is under the new key
 
 

@@ -20,13 +20,12 @@ from edge.errors import (
     RefusedError,
 )
 from edge.gallery import store as gallery_module
-from edge.gallery.key import generate_key, read_key, write_key
+from edge.gallery.key import generate_key, pending_key_path, read_key, write_key
 from edge.gallery.store import (
     DELETED_NAME,
     Gallery,
     GalleryConfig,
     create_gallery,
-    pending_key_path,
 )
 from edge.types import Embedding
 
@@ -273,19 +272,19 @@ def test_delete_scrubs_person_and_vacuums(paths):
         g.delete_person(pid)
         assert [p.id for p in g.people()] == [keep]
         assert g.templates(MODEL)[0].tolist() == [keep, keep]
-        rows = g.db.query("SELECT count(*) AS n FROM events WHERE name LIKE '%Zelda%'")
-        assert next(iter(rows))["n"] == 0
+        scrubbed = g._conn.execute("SELECT count(*) FROM events WHERE name LIKE '%Zelda%'")
+        assert scrubbed.fetchone()[0] == 0
         assert {e.name for e in g.events() if e.kind == "granted"} == {DELETED_NAME}
         assert g.events(kind="removed")[-1].reason == f"person #{pid}"
         # VACUUM ran: freelist empty and the WAL checkpointed away.
-        assert g.db.execute("PRAGMA freelist_count").fetchone()[0] == 0
+        assert g._conn.execute("PRAGMA freelist_count").fetchone()[0] == 0
         assert not Path(str(path) + "-wal").exists() or Path(str(path) + "-wal").stat().st_size == 0
         assert path.stat().st_size <= size_before
         # Every decrypted page, live or free: no trace of the name.
         export = path.parent / "plain.db"
-        g.db.execute(f"ATTACH DATABASE '{export}' AS plain KEY ''")
-        g.db.execute("SELECT sqlcipher_export('plain')")
-        g.db.execute("DETACH DATABASE plain")
+        g._conn.execute(f"ATTACH DATABASE '{export}' AS plain KEY ''")
+        g._conn.execute("SELECT sqlcipher_export('plain')")
+        g._conn.execute("DETACH DATABASE plain")
     assert b"Zelda" not in export.read_bytes()
     assert b"Bob" in export.read_bytes()  # the export really is plaintext
 
@@ -302,7 +301,7 @@ def test_schema_migrates_forward_and_refuses_newer(paths, monkeypatch):
     monkeypatch.setattr(gallery_module, "MIGRATIONS", released + (next_migration,))
     monkeypatch.setattr(gallery_module, "SCHEMA_VERSION", len(released) + 1)
     with Gallery.open(path, key_path) as g:
-        assert "extra" in g.db.table_names()
+        assert "extra" in g._table_names()
     with Gallery.open(path, key_path):
         pass
     assert calls == [len(released) + 1]  # ran once
@@ -327,16 +326,16 @@ def test_failed_migration_rolls_back(paths, monkeypatch):
         Gallery.open(path, key_path)
     monkeypatch.undo()
     with Gallery.open(path, key_path) as g:
-        assert "half" not in g.db.table_names()
+        assert "half" not in g._table_names()
 
 
 def test_a_gallery_locked_by_another_writer_is_unavailable_not_corrupt(paths):
     with Gallery.open(*paths) as holder, Gallery.open(*paths, busy_timeout=0.05) as waiter:
-        holder.db.execute("BEGIN IMMEDIATE")
+        holder._conn.execute("BEGIN IMMEDIATE")
         with pytest.raises(GalleryUnavailableError, match="locked by another process") as caught:
             waiter.log_event("granted", 1.0)
         assert caught.value.exit_code == ExitCode.GALLERY_BUSY == 75
-        holder.db.execute("ROLLBACK")
+        holder._conn.execute("ROLLBACK")
         waiter.log_event("granted", 1.0)
         assert len(waiter.events()) == 1
 
@@ -344,8 +343,8 @@ def test_a_gallery_locked_by_another_writer_is_unavailable_not_corrupt(paths):
 def test_a_full_gallery_says_the_disk_is_full_and_where(paths):
     path, key_path = paths
     with Gallery.open(path, key_path) as g:
-        pages = g.db.execute("PRAGMA page_count").fetchone()[0]
-        g.db.execute(f"PRAGMA max_page_count = {pages}")  # SQLite's own "disk full"
+        pages = g._conn.execute("PRAGMA page_count").fetchone()[0]
+        g._conn.execute(f"PRAGMA max_page_count = {pages}")  # SQLite's own "disk full"
         with pytest.raises(
             GalleryUnavailableError, match=f"the disk holding {path.parent} is full"
         ):
@@ -360,11 +359,11 @@ def test_names_stored_before_they_were_normalised_are_cleaned_on_opening(paths):
         ids = [enrol(g, "Ada", seed=1), enrol(g, "Bob", seed=3), enrol(g, composed, seed=5)]
         g.log_event("granted", 1.0, person_id=ids[0])
         # as an older facegate stored them, unchecked
-        g.db.execute("UPDATE people SET name = ? WHERE id = ?", ["Ada\x1b[2J\n", ids[0]])
-        g.db.execute("UPDATE people SET name = ? WHERE id = ?", [decomposed, ids[1]])
-        g.db.execute("UPDATE events SET name = 'Ada\x1b[2J' WHERE person_id = ?", [ids[0]])
+        g._conn.execute("UPDATE people SET name = ? WHERE id = ?", ["Ada\x1b[2J\n", ids[0]])
+        g._conn.execute("UPDATE people SET name = ? WHERE id = ?", [decomposed, ids[1]])
+        g._conn.execute("UPDATE events SET name = 'Ada\x1b[2J' WHERE person_id = ?", [ids[0]])
         version = gallery_module.MIGRATIONS.index(gallery_module._migrate_clean_names)
-        g.db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [version])
+        g._conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [version])
     with Gallery.open(path, key_path) as g:
         assert [p.name for p in g.people()] == ["Ada\ufffd[2J", f"{composed} #{ids[1]}", composed]
         assert g.events(kind="granted")[0].name == "Ada\ufffd[2J"
@@ -380,10 +379,10 @@ def test_backup_opens_with_same_key_and_refuses_existing(paths, tmp_path):
     with Gallery.open(path, key_path) as g:
         enrol(g, "Ada", seed=1)
         reader = Gallery.open(path, key_path)  # another process's open read snapshot
-        reader.db.execute("BEGIN")
+        reader._conn.execute("BEGIN")
         reader.people()
         g.backup(tmp_path / "copy.db")
-        reader.db.execute("COMMIT")
+        reader._conn.execute("COMMIT")
         reader.close()
         with pytest.raises(RefusedError):
             g.backup(tmp_path / "copy.db")

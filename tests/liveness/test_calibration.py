@@ -180,7 +180,7 @@ def test_a_gallery_from_before_calibration_migrates_and_keeps_its_people(tmp_pat
     create_gallery(config)
     with Gallery.from_config(config) as g:
         g.add_person("Ada", "user", [Embedding(np.ones(128, np.float32), "m")], [0.9])
-        assert "liveness_calibrations" not in g.db.table_names()
+        assert "liveness_calibrations" not in g._table_names()
     monkeypatch.undo()
     with Gallery.from_config(config) as g:
         assert [p.name for p in g.people()] == ["Ada"]
