@@ -32,6 +32,7 @@ def sections() -> dict[str, type]:
     from .access.door import DoorConfig
     from .access.gpio import GpioConfig
     from .camera import CameraConfig
+    from .control import ControlConfig
     from .daemon import DaemonConfig
     from .gallery.enrolment import EnrollmentConfig
     from .gallery.matcher import MatcherConfig
@@ -58,6 +59,7 @@ def sections() -> dict[str, type]:
         "matcher": MatcherConfig,
         "enrollment": EnrollmentConfig,
         "daemon": DaemonConfig,
+        "control": ControlConfig,
     }
 
 

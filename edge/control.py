@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import FacegateError
+from .errors import ConfigError, FacegateError
 from .schema import setting
 
 COMMAND_TIMEOUT_S = 5.0
@@ -63,6 +63,14 @@ class ControlConfig:
         "let local tools (web app, Home Assistant through the broker client) ask "
         "for an unlock pulse; each one is logged with who asked",
     )
+
+    def validate(self) -> None:
+        # sun_path holds 108 bytes with its terminating NUL
+        if len(os.fsencode(self.socket)) > 107:
+            raise ConfigError(
+                f"control.socket: {self.socket!r} is longer than a unix socket path may be "
+                "(107 bytes)"
+            )
 
 
 class ControlError(FacegateError, ConnectionError):
@@ -284,6 +292,12 @@ class ControlServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
         old_umask = os.umask(0o177)  # the socket file is born 0600
         try:
             super().__init__(str(self.path), _Handler)
+        except OSError as exc:
+            raise ConfigError(
+                f"control.socket: cannot serve {self.path}: {exc.strerror or exc}; its folder "
+                "must exist and be the service's to write (the unit's RuntimeDirectory makes "
+                '/run/facegate); socket = "" runs without one'
+            ) from None
         finally:
             os.umask(old_umask)
         self._thread = threading.Thread(

@@ -6,6 +6,11 @@ ping the systemd watchdog. The door is locked whenever the camera is down, on
 every stop signal, on any exception and at exit; only a Grant opens it, for one
 pulse, and only once the grant is in the event log.
 
+Local tools (the web app, the broker client) reach the loop through the control socket
+(``control.py``): each step first applies the commands they sent (an unlock pulse, logged
+before the relay moves, refused during a lockout or when it cannot be logged), and
+publishes a status snapshot and every outcome for them; the loop never waits on them.
+
 The gallery may be busy (another process holds its write lock) or its disk full.
 Neither stops the loop: a grant waits for its record up to RECORD_WAIT_S with the
 door locked, then is refused as 'denied_unrecorded'; other events wait in memory
@@ -14,6 +19,7 @@ and are written, in order, as soon as the gallery takes them again.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections import Counter, deque
 from collections.abc import Callable
@@ -24,6 +30,7 @@ from .access.door import DoorController, DoorEvent
 from .camera import EndOfStream
 from .camera.supervisor import ENDED, CameraSupervisor
 from .clock import Clock
+from .control import Command, ControlHub, ControlServer
 from .errors import FacegateError, GalleryUnavailableError
 from .gallery.enrolment import COLLECTING, COMPLETE, TIMED_OUT, EnrollmentSession, enroll
 from .gallery.matcher import Matcher
@@ -119,6 +126,8 @@ class Daemon:
         liveness: LivenessChecker | None = None,
         threaded: bool = True,
         report: Callable[[Decision], None] | None = None,
+        control: ControlHub | None = None,
+        control_server: ControlServer | None = None,
     ):
         self.pipeline = pipeline
         self.matcher = matcher
@@ -131,7 +140,9 @@ class Daemon:
         self.clock = clock
         self.liveness = liveness
         self.threaded = threaded
-        self.report = report or (lambda decision: None)
+        self._report = report or (lambda decision: None)
+        self.control = control
+        self.control_server = control_server
         self.summary = RunSummary()
         self._last_seq = 0
         self._last_frame_time: float | None = None
@@ -141,6 +152,7 @@ class Daemon:
         self._camera_was_ok = True
         self._pending: _PendingGrant | None = None
         self._backlog: deque[_Record] = deque(maxlen=BACKLOG_EVENTS)
+        self._publish_status()  # a tool that connects before the first step sees the door
 
     # --- lifecycle ----------------------------------------------------------------
 
@@ -176,10 +188,13 @@ class Daemon:
             self.camera.stop()
             self.door.close()
             self.gallery.close()
+            if self.control_server is not None:
+                self.control_server.close()
 
     # --- one pass -------------------------------------------------------------------
 
     def step(self) -> None:
+        self._apply_commands()
         now = self.clock.now()
         for event in self.door.tick(now):
             self._door_event(event)
@@ -207,6 +222,7 @@ class Daemon:
                     self._set_status(f"ok; {len(self.matcher)} templates")
             except GalleryUnavailableError as exc:  # a read gave up: this frame decides nothing
                 self._set_status(f"{exc}; door locked")
+        self._publish_status()
         self.notifier.ping(self.clock.now())
 
     def _next_frame(self) -> Frame | None:
@@ -323,7 +339,7 @@ class Daemon:
         try:
             self._flush()
         except GalleryUnavailableError as exc:
-            self.report(
+            self._tell(
                 Decision(
                     self.clock.now(),
                     "events_lost",
@@ -383,16 +399,80 @@ class Daemon:
 
     def _count(self, decision: Decision) -> None:
         self.summary.kinds[decision.kind] += 1
-        self.report(decision)
+        self._tell(decision)
+
+    def _tell(self, decision: Decision) -> None:
+        """Report an outcome to the log line and to the control socket's listeners."""
+        self._report(decision)
+        if self.control is not None:
+            self.control.publish_decision(
+                {**dataclasses.asdict(decision), "wall": self.clock.wall()}
+            )
+
+    def _publish_status(self) -> None:
+        if self.control is None:
+            return
+        camera = self.camera.status
+        self.control.publish_status(
+            {
+                "door": self.door.state.value,
+                "camera": camera.state,
+                "camera_reason": camera.reason,
+                "templates": len(self.matcher),
+                "lockout": self.decision.locked_out,
+                "liveness": "off" if self.liveness is None else self.liveness.config.level,
+                "status": self._status,
+                "wall": self.clock.wall(),
+            }
+        )
+
+    def _apply_commands(self) -> None:
+        """Apply what local tools asked for since the last step (see control.py)."""
+        if self.control is None:
+            return
+        for command in self.control.commands():
+            if command.op == "unlock":
+                self._remote_unlock(command)
+            else:
+                command.finish(error=f"the door loop does not know {command.op!r}")
+
+    def _remote_unlock(self, command: Command) -> None:
+        """One pulse for a local tool, recorded first, as a grant is; refused while
+        stopping, during a lockout, or when the event log cannot take the record."""
+        if self._stop:
+            command.finish(error="the service is stopping; the door stays locked")
+            return
+        if self.decision.locked_out:
+            command.finish(
+                error="a lockout after repeated failures is running; the door stays locked"
+            )
+            return
+        asked = f"asked by {command.args['by']}"
+        reason = command.args.get("reason") or ""
+        decision = Decision(
+            self.clock.now(),
+            "remote_unlock",
+            action="unlock",
+            reason=f"{asked}: {reason}" if reason else asked,
+        )
+        try:
+            self._flush()  # what waits first, so that the log stays in order
+            self._write(self._record(decision))
+        except GalleryUnavailableError as exc:
+            command.finish(error=f"the unlock could not be recorded ({exc}); the door stays locked")
+            return
+        self.door.grant(self.clock.now())
+        self._count(decision)
+        command.finish({"unlocked": True})
 
     def _door_event(self, event: DoorEvent) -> None:
         if event.kind == "enrol_pressed":
             try:
                 self.enrollment.button_pressed()
                 self._set_status("enrolling: look at the camera")
-                self.report(Decision(event.time, "enrolment_started", action="collecting"))
+                self._tell(Decision(event.time, "enrolment_started", action="collecting"))
             except FacegateError as exc:
-                self.report(Decision(event.time, "enrolment_refused", reason=str(exc)))
+                self._tell(Decision(event.time, "enrolment_refused", reason=str(exc)))
             return
         action = "unlock" if event.kind == "exit_request" else "alarm"
         self._log(Decision(event.time, event.kind, action=action, reason=event.detail))
@@ -407,16 +487,16 @@ class Daemon:
         session, admin = self.enrollment, self.enrollment.authorised_by
         self.enrollment = EnrollmentSession(session.config, session.clock, session.require_liveness)
         if session.state == TIMED_OUT:
-            self.report(Decision(now, "enrolment_failed", reason="timed out"))
+            self._tell(Decision(now, "enrolment_failed", reason="timed out"))
             return
         try:
             name = f"enrolled-{int(self.clock.wall())}"
             person_id = enroll(self.gallery, self.matcher, name, "user", session.templates())
         except FacegateError as exc:
-            self.report(Decision(now, "enrolment_failed", reason=str(exc)))
+            self._tell(Decision(now, "enrolment_failed", reason=str(exc)))
             return
         self.summary.kinds["enrolled"] += 1
-        self.report(
+        self._tell(
             Decision(
                 now,
                 "enrolled",
@@ -444,7 +524,8 @@ def build_daemon(
     """Wire a Daemon from the config; the door is locked before anything else loads.
 
     ``gpio_backend`` lets tests pass a MockGpio they keep a handle on; otherwise the
-    backend named in the config is opened (never a silent fallback to the mock).
+    backend named in the config is opened (never a silent fallback to the mock). The
+    control socket is served from here on when ``[control] socket`` names one.
     """
     from .access.gpio import open_backend
     from .camera import create_source
@@ -467,6 +548,11 @@ def build_daemon(
             create_source(config.camera, clock), config.camera, clock
         )
         enrollment = EnrollmentSession(config.enrollment, clock, liveness is not None)
+        control = server = None
+        if config.control.socket:  # last: nothing after it can fail and leave it open
+            control = ControlHub(config.control.allow_remote_unlock)
+            server = ControlServer(config.control.socket, control)
+            server.start()
     except BaseException:
         door.close()
         raise
@@ -483,4 +569,6 @@ def build_daemon(
         liveness=liveness,
         threaded=threaded,
         report=report,
+        control=control,
+        control_server=server,
     )

@@ -52,6 +52,18 @@ class EventKind(Word):
     EXIT_REQUEST = "exit_request"
     LIVENESS_CALIBRATED = "liveness_calibrated"
     LIVENESS_REVERTED = "liveness_reverted"
+    REMOTE_UNLOCK = "remote_unlock"
+
+
+class DoorState(Word):
+    """The door as a person there would see it; the alarm states while the door is
+    still open after a forced opening or past its hold time."""
+
+    LOCKED = "locked"
+    UNLOCKED = "unlocked"
+    OPEN = "open"
+    HELD_OPEN = "held_open"
+    FORCED = "forced"
 
 
 @dataclass(frozen=True, eq=False)

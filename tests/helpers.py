@@ -57,7 +57,8 @@ def received(sock: socket.socket) -> list[str]:
 
 def config_text(tmp_path: Path, replay: Path, **sections: dict) -> str:
     """A test config: replay camera, mock GPIO, gallery in tmp_path, short cooldown,
-    liveness off (the replays are photos; the liveness tests turn it on).
+    liveness off (the replays are photos; the liveness tests turn it on), no control
+    socket (the control tests put one in tmp_path).
 
     ``sections`` adds or overrides settings per section, e.g. ``door={...}``.
     """
@@ -78,6 +79,7 @@ def config_text(tmp_path: Path, replay: Path, **sections: dict) -> str:
         "decision": {"cooldown_seconds": COOLDOWN},
         "door": {"unlock_seconds": 0.5},
         "liveness": {"level": "off"},
+        "control": {"socket": ""},
     }
     for name, settings in sections.items():
         base.setdefault(name, {}).update(settings)

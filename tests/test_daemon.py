@@ -7,6 +7,7 @@ stopped by signals mid-pulse, is in test_daemon_faults.py.
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +22,9 @@ from edge.camera import CameraError, FrameSource
 from edge.camera.replay import ReplaySource
 from edge.camera.supervisor import CameraSupervisor
 from edge.clock import FakeClock
-from edge.daemon import GALLERY_WAIT_S, RECORD_WAIT_S, Daemon, Decision
+from edge.control import ControlClient, ControlError
+from edge.daemon import GALLERY_WAIT_S, RECORD_WAIT_S, Daemon, Decision, build_daemon
+from edge.errors import ConfigError
 from edge.evaluation.demo_sequence import BACKGROUND_BGR, FRAME_SIZE, write_sequence
 from edge.gallery.enrolment import EnrollmentSession
 from edge.gallery.matcher import Matcher
@@ -552,3 +555,123 @@ def test_enrol_button_without_an_admin_is_refused(
     refused = [d for d in rig.decisions if d.kind == "enrolment_refused"]
     assert "administrator" in refused[0].reason
     assert len(rig.daemon.gallery.people()) == 1
+
+
+# --- 6. the control socket ----------------------------------------------------------------
+
+
+@pytest.fixture
+def served(tmp_path, replays, obama_template):
+    """A daemon wired by build_daemon with its control socket in tmp_path, remote unlock
+    allowed, on a FakeClock and a mock door: (daemon, clock, gpio, socket path, config)."""
+    built = []
+
+    def build(replay: str = "empty", **sections: dict):
+        path = tmp_path / "control.sock"
+        settings = {
+            "camera": {"loop": True},
+            "control": {"socket": str(path), "allow_remote_unlock": True},
+        }
+        for name, values in sections.items():
+            settings.setdefault(name, {}).update(values)
+        config = make_config(tmp_path, replays / replay, **settings)
+        enrol_obama(config, obama_template)
+        clock = FakeClock()
+        gpio = MockGpio(clock)
+        daemon = build_daemon(config, clock, threaded=False, gpio_backend=gpio)
+        built.append(daemon)
+        return daemon, clock, gpio, path, config
+
+    yield build
+    for daemon in built:
+        daemon.camera.stop()
+        daemon.door.close()
+        daemon.gallery.close()
+        daemon.control_server.close()
+
+
+def ask(daemon, clock, request: Callable[[], dict], limit: int = 500) -> dict:
+    """``request()`` in a thread while the loop steps, until it is answered."""
+    with ThreadPoolExecutor(1) as pool:
+        answer = pool.submit(request)
+        for _ in range(limit):
+            if answer.done():
+                return answer.result()
+            daemon.step()
+            clock.advance(1.0 / FPS)
+        return answer.result(timeout=0)
+
+
+def test_a_local_tool_reads_the_status_and_unlocks_through_the_control_socket(served):
+    daemon, clock, gpio, path, config = served()
+    relay = config.door.relay_pin
+    daemon.step()
+    with ControlClient(path) as client, ControlClient(path) as listener:
+        status = client.request("status")
+        assert {k: status[k] for k in ("door", "camera", "templates", "lockout", "liveness")} == {
+            "door": "locked",
+            "camera": "ok",
+            "templates": 1,
+            "lockout": False,
+            "liveness": "off",
+        }
+        decisions = listener.decisions()
+        answer = ask(
+            daemon, clock, lambda: client.request("unlock", by="web:alice", reason="a delivery")
+        )
+        assert answer == {"unlocked": True}
+        assert [level for _, level in gpio.history(relay)] == [False, True]
+        (event,) = daemon.gallery.events(kind="remote_unlock")
+        assert event.reason == "asked by web:alice: a delivery"
+        published = next(decisions)["decision"]
+        assert (published["kind"], published["action"]) == ("remote_unlock", "unlock")
+        daemon.step()
+        assert client.request("status")["door"] == "unlocked"
+
+
+def test_a_remote_unlock_is_refused_during_a_lockout(served):
+    daemon, clock, gpio, path, config = served(
+        "biden_1", decision={"lockout_failures": 1, "lockout_seconds": 600.0}
+    )
+    for _ in range(60):
+        daemon.step()
+        clock.advance(1.0 / FPS)
+        if daemon.decision.locked_out:
+            break
+    with ControlClient(path) as client:
+        assert client.request("status")["lockout"] is True
+        with pytest.raises(ControlError, match="lockout"):
+            ask(daemon, clock, lambda: client.request("unlock", by="web:alice"))
+    assert gpio.history(config.door.relay_pin)[1:] == []
+    assert daemon.gallery.events(kind="remote_unlock") == []
+
+
+def test_a_remote_unlock_the_gallery_cannot_record_is_refused(served):
+    daemon, clock, gpio, path, config = served()
+    daemon.step()
+    with ControlClient(path) as client, write_lock_held(config.gallery):
+        with pytest.raises(ControlError, match="could not be recorded.*locked by another"):
+            ask(daemon, clock, lambda: client.request("unlock", by="web:alice"))
+    assert gpio.history(config.door.relay_pin)[1:] == []
+    assert daemon.gallery.events(kind="remote_unlock") == []
+
+
+def test_the_control_socket_goes_when_the_service_stops(served):
+    daemon, clock, gpio, path, config = served(camera={"loop": False})  # the run ends
+    assert path.exists()
+    daemon.run(after_step=lambda: clock.advance(1.0 / FPS))
+    assert not path.exists()
+
+
+def test_a_control_socket_that_cannot_be_made_stops_the_start_with_the_door_locked(
+    tmp_path, replays, obama_template
+):
+    config = make_config(
+        tmp_path, replays / "empty", control={"socket": str(tmp_path / "none" / "c.sock")}
+    )
+    enrol_obama(config, obama_template)
+    clock = FakeClock()
+    gpio = MockGpio(clock)
+    with pytest.raises(ConfigError, match=r"control.socket: cannot serve .*none/c.sock"):
+        build_daemon(config, clock, threaded=False, gpio_backend=gpio)
+    assert gpio.closed and {level for _, level in gpio.history(config.door.relay_pin)} == {False}

@@ -25,6 +25,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
 from edge import cli
@@ -32,6 +34,7 @@ from edge.access.gpio.mock import MockGpio, read_state_file
 from edge.cli.run import REQUESTED, STOP_SIGNALS, signal_name, stop_on_signals
 from edge.clock import FakeClock
 from edge.config import parse_config
+from edge.control import ControlClient
 from edge.evaluation.demo_sequence import write_sequence
 from edge.gallery.store import Gallery
 from tests.helpers import (
@@ -76,6 +79,7 @@ class Service:
             "gpio": {"mock_state_file": str(self.state)},
             "models": {"threads": 1},
             "decision": {"votes_required": 1, "vote_frames": 1},
+            "control": {"socket": str(folder / "control.sock")},
         }
         for name, values in sections.items():
             settings.setdefault(name, {}).update(values)
@@ -392,6 +396,38 @@ def test_a_full_disk_keeps_the_relay_locked_says_so_and_recovers(tmp_path, obama
         service.proc.send_signal(signal.SIGTERM)
         assert service.wait() == 0
         assert service.relay() is LOCKED
+    finally:
+        service.close()
+
+
+# --- the control socket ----------------------------------------------------------------
+
+
+def test_the_service_serves_its_control_socket_and_removes_it_when_it_stops(
+    tmp_path, obama_template
+):
+    nobody = tmp_path / "nobody"  # an empty doorway: nothing but the remote unlock opens it
+    nobody.mkdir()
+    cv2.imwrite(str(nobody / "frame_0000.jpg"), np.full((480, 640, 3), 180, np.uint8))
+    service = Service(
+        tmp_path / "service", nobody, obama_template, control={"allow_remote_unlock": True}
+    )
+    socket_path = service.folder / "control.sock"
+    try:
+        service.start()
+        service.notified("READY=1")
+        with ControlClient(socket_path) as client:
+            status = client.request("status")
+            assert (status["door"], status["templates"], status["lockout"]) == ("locked", 1, False)
+            assert service.relay() is LOCKED
+            assert client.request("unlock", by="test", reason="a visitor") == {"unlocked": True}
+            assert service.relay() is UNLOCKED
+        with Gallery.from_config(service.config.gallery) as gallery:
+            (event,) = gallery.events(kind="remote_unlock")
+        assert event.reason == "asked by test: a visitor"
+        service.proc.send_signal(signal.SIGTERM)
+        assert service.wait() == 0
+        assert service.relay() is LOCKED and not socket_path.exists()
     finally:
         service.close()
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from edge.control import ControlConfig
 from edge.errors import ExitCode
 from edge.gallery.store import GalleryConfig
 
@@ -88,6 +89,12 @@ def test_the_key_folder_is_writable_for_rekey(service):
     key_dir = str(Path(GalleryConfig().key_file).parent)
     assert key_dir == install_var("KEY_DIR") == "/etc/facegate/key"
     assert key_dir in service["ReadWritePaths"].split()
+
+
+def test_the_control_socket_has_a_folder_only_the_service_may_enter(service):
+    socket = Path(ControlConfig().socket)
+    assert socket.parent == Path("/run") / service["RuntimeDirectory"]
+    assert service["RuntimeDirectoryMode"] == "0700"
 
 
 def test_lgpio_can_make_its_fifo_in_a_writable_folder(service):

@@ -18,6 +18,7 @@ from dataclasses import dataclass, fields
 
 from ..errors import ConfigError
 from ..schema import setting
+from ..types import DoorState
 from .gpio import MAX_BCM_PIN, PULLS, GpioBackend
 
 POLARITIES = ("active_high", "active_low")
@@ -198,6 +199,7 @@ class DoorController:
         self._pulse_end = -math.inf  # door openings starting by then were authorised
         self._buzzer_until: float | None = None
         self._held_reported = False
+        self._forced = False  # the opening under way was not authorised
         self._enrol_reported = False
         self._for_good = False
 
@@ -218,6 +220,16 @@ class DoorController:
     def door_open(self) -> bool | None:
         """The debounced door contact; None when no contact is fitted."""
         return None if self._contact is None else self._contact.active
+
+    @property
+    def state(self) -> DoorState:
+        """Forced or held open while such an opening lasts, else open, unlocked (a pulse
+        runs; the door is shut or has no contact) or locked."""
+        if self._contact is not None and self._contact.active:
+            if self._forced:
+                return DoorState.FORCED
+            return DoorState.HELD_OPEN if self._held_reported else DoorState.OPEN
+        return DoorState.UNLOCKED if self._unlocked else DoorState.LOCKED
 
     def grant(self, now: float) -> None:
         """Start an unlock pulse of ``unlock_seconds`` (a running pulse is extended);
@@ -298,7 +310,8 @@ class DoorController:
             return
         if self._contact.update(now) and self._contact.active:
             self._held_reported = False
-            if not self._contact.since <= self._pulse_end:
+            self._forced = not self._contact.since <= self._pulse_end
+            if self._forced:
                 events.append(DoorEvent("door_forced", now, "opened while locked"))
                 self._alarm(now)
         if (

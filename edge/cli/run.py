@@ -156,6 +156,10 @@ min_templates = 1
 [daemon]
 log_names = true
 
+# Nothing but the demo talks to this door.
+[control]
+socket = ""
+
 # The visitors are still photos, which is what a presentation attack is: a real
 # door keeps liveness on (see README).
 [liveness]

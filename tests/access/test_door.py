@@ -194,6 +194,36 @@ def test_held_open_is_reported_once_per_opening(rig):
     assert rig.kinds(232.0) == ["door_held_open"]
 
 
+def test_state_follows_the_pulse_the_contact_and_the_alarms(rig):
+    assert rig.door.state == "locked"
+    rig.door.grant(100.0)
+    assert rig.door.state == "unlocked"
+    rig.gpio.drive(CONTACT, DOOR_OPEN)
+    rig.at(1.0)
+    rig.at(1.06)
+    assert rig.door.state == "open"
+    rig.at(31.0)
+    assert rig.door.state == "held_open"
+    rig.gpio.drive(CONTACT, DOOR_CLOSED)
+    rig.at(40.0)
+    rig.at(40.06)
+    assert rig.door.state == "locked"  # the pulse ended at 5 s
+    rig.gpio.drive(CONTACT, DOOR_OPEN)  # opened while locked
+    rig.at(41.0)
+    rig.at(41.06)
+    assert rig.door.state == "forced"
+    rig.at(80.0)
+    assert rig.door.state == "forced"  # held open as well: forced says more
+    rig.gpio.drive(CONTACT, DOOR_CLOSED)
+    rig.at(81.0)
+    rig.at(81.06)
+    rig.door.grant(rig.clock.now())
+    rig.gpio.drive(CONTACT, DOOR_OPEN)  # the next, authorised, opening is not forced
+    rig.at(82.0)
+    rig.at(82.06)
+    assert rig.door.state == "open"
+
+
 def test_exit_button_is_debounced_and_unlocks(rig):
     rig.gpio.drive(EXIT, False)  # pressed (active_low)
     assert rig.kinds(1.0) == []

@@ -27,6 +27,7 @@ def write_config(tmp_path: Path, **liveness) -> Path:
         f'[camera]\nsource = "replay"\nreplay_path = "{FACES}"\nrealtime = false\nloop = true\n'
         f'fps = 15.0\n[gpio]\nbackend = "mock"\n'
         f'[gallery]\npath = "{tmp_path / "g.db"}"\nkey_file = "{tmp_path / "g.key"}"\n'
+        f'[control]\nsocket = ""\n'
         f"[liveness]\n{settings}"
     )
     assert main(["init", "--config", str(path)]) == ExitCode.OK
