@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
 from .schema import build_section
 
-try:
+if sys.version_info >= (3, 11):
     import tomllib  # novermin: the fallback below is for 3.10
-except ImportError:  # Python 3.10 (JetPack 6): tomli is the same parser
+else:  # Python 3.10 (JetPack 6): tomli is the same parser
     import tomli as tomllib
 
 DEFAULT_PATH = Path("/etc/facegate/config.toml")

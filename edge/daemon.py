@@ -39,7 +39,7 @@ from .liveness.calibration import active_head
 from .liveness.policy import LivenessChecker
 from .notify import Notifier
 from .schema import setting
-from .types import Frame, Match
+from .types import Frame
 from .vision.pipeline import Pipeline, person_at_the_door
 
 log = logging.getLogger(__name__)
@@ -257,8 +257,8 @@ class Daemon:
         if subject is None:
             return
         match = self.matcher.match(subject.embedding)
-        if match.known:
-            self._maybe_authorise(match)
+        if match.person_id is not None:
+            self._maybe_authorise(match.person_id)
         observation = Observation(
             frame.timestamp,
             match.person_id,
@@ -267,10 +267,8 @@ class Daemon:
             liveness=liveness.verdict if liveness else None,
             reasons=liveness.reasons if liveness else (),
         )
-        verdict = {
-            "liveness": liveness.verdict if liveness else "off",
-            "liveness_score": liveness.score if liveness else None,
-        }
+        verdict = liveness.verdict if liveness else "off"
+        score = liveness.score if liveness else None
         for command in self.decision.observe(observation, self.clock.wall()):
             if isinstance(command, Grant):
                 self._grant(
@@ -280,8 +278,9 @@ class Daemon:
                         command.person_id,
                         command.name,
                         command.similarity,
+                        liveness=verdict,
+                        liveness_score=score,
                         action="unlock",
-                        **verdict,
                     )
                 )
             elif isinstance(command, Deny):
@@ -292,9 +291,10 @@ class Daemon:
                         command.person_id,
                         command.name or match.name,
                         command.similarity,
+                        liveness=verdict,
+                        liveness_score=score,
                         action="stay locked",
                         reason=command.reason,
-                        **verdict,
                     )
                 )
 
@@ -477,9 +477,9 @@ class Daemon:
         action = "unlock" if event.kind == "exit_request" else "alarm"
         self._log(Decision(event.time, event.kind, action=action, reason=event.detail))
 
-    def _maybe_authorise(self, match: Match) -> None:
+    def _maybe_authorise(self, person_id: int) -> None:
         # The matcher's copy is current: any change to people reloads it.
-        person = self.matcher.person(match.person_id)
+        person = self.matcher.person(person_id)
         if person is not None and person.role == "admin" and person.enabled:
             self.enrollment.authorise(person)
 

@@ -11,6 +11,7 @@ import dataclasses
 import math
 import types
 import typing
+from collections.abc import Mapping
 from typing import Any
 
 from .errors import ConfigError
@@ -85,7 +86,7 @@ def _coerce(value: Any, kind: Any, where: str) -> Any:
     raise TypeError(f"unsupported config type {kind!r} at {where}")
 
 
-def _check_bounds(value: Any, meta: dict, where: str) -> None:
+def _check_bounds(value: Any, meta: Mapping[str, Any], where: str) -> None:
     values = value if isinstance(value, tuple) else (value,)
     for v in values:
         if meta["choices"] is not None and v not in meta["choices"]:

@@ -32,7 +32,8 @@ class Word(str, enum.Enum):
     def __str__(self) -> str:
         return str(self.value)
 
-    __format__ = str.__format__
+    def __format__(self, spec: str) -> str:
+        return str(self.value).__format__(spec)
 
 
 class EventKind(Word):
@@ -192,6 +193,16 @@ class Mesh:
 
     points: np.ndarray
     presence: float
+
+
+@dataclass(frozen=True, eq=False)
+class Subject:
+    """The person at the door in one frame: a face that was embedded, and so aligned on
+    its mesh."""
+
+    face: Face
+    embedding: Embedding
+    mesh: Mesh
 
 
 @dataclass(frozen=True, eq=False)

@@ -132,10 +132,11 @@ class CameraSupervisor:
         return self._latest is not None and self._latest.seq > after_seq
 
     def _take(self, after_seq: int) -> Frame | None:
-        if not self._newer(after_seq):
+        latest = self._latest
+        if latest is None or not latest.seq > after_seq:
             return None
-        self._taken_seq = max(self._taken_seq, self._latest.seq)
-        return self._latest
+        self._taken_seq = max(self._taken_seq, latest.seq)
+        return latest
 
     # --- the reader ----------------------------------------------------------------
 

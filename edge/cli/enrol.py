@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..errors import ExitCode
-from ..gallery.enrolment import build_templates, capture_from_images, enroll
+from ..gallery.enrolment import build_templates, capture_from_images, enroll, usable
 from ..gallery.matcher import Matcher
 from ..gallery.store import ROLES, Gallery, normalise_name
 from .common import add_config_argument, config_from_args
@@ -40,15 +40,13 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     verdicts = capture_from_images(pipeline, args.images, config.enrollment.max_photo_pixels)
     for verdict in verdicts:
         print(f"{verdict.path}: {verdict.verdict}")
-    usable = [v for v in verdicts if v.ok]
-    templates = build_templates(
-        [v.embedding for v in usable], [v.quality for v in usable], config.enrollment
-    )
+    embeddings, qualities = usable(verdicts)
+    templates = build_templates(embeddings, qualities, config.enrollment)
     with Gallery.from_config(config.gallery) as gallery:
         matcher = Matcher(gallery, config.matcher, pipeline.model_id)
         person_id = enroll(gallery, matcher, name, args.role, templates, force=args.force)
     print(
         f"enrolled {name} as #{person_id} with {len(templates.embeddings)} "
-        f"templates from {len(usable)} usable photos ({templates.rejected} dropped as outliers)"
+        f"templates from {len(embeddings)} usable photos ({templates.rejected} dropped as outliers)"
     )
     return ExitCode.OK

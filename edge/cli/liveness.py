@@ -13,6 +13,7 @@ import argparse
 import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
 import cv2
 
@@ -117,7 +118,8 @@ def cmd_capture(args: argparse.Namespace) -> int:
     )
     folder = args.out / f"capture_{number:03d}"
     folder.mkdir()
-    names, with_face = [], 0
+    names: list[str] = []
+    with_face = 0
     with create_source(config.camera, SystemClock()) as camera:
         start = None
         while True:
@@ -247,7 +249,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     with open_gallery(args) as gallery:
         records = gallery.liveness_calibrations()
     active = next((r for r in records if r.active), None)
-    result = {"models": list(config.liveness.models), "active": None, "attempts": len(records)}
+    result: dict[str, Any] = {
+        "models": list(config.liveness.models),
+        "active": None,
+        "attempts": len(records),
+    }
     if active is not None:
         head = Head.from_json(active.head)
         result["active"] = {

@@ -32,7 +32,13 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import FacegateError, RefusedError
-from ..gallery.enrolment import EnrollmentConfig, ImageVerdict, build_templates, enroll
+from ..gallery.enrolment import (
+    EnrollmentConfig,
+    ImageVerdict,
+    build_templates,
+    enroll,
+    usable,
+)
 from ..gallery.matcher import Matcher, MatcherConfig, TemplateIndex
 from ..gallery.store import Gallery
 from ..vision.images import IMAGE_SUFFIXES
@@ -105,11 +111,8 @@ def enrol_people(
     matcher = Matcher(gallery, MatcherConfig(), model_id)
     ids, refused = {}, []
     for name, paths in split.enrol.items():
-        usable = [captures[p] for p in paths if captures[p].ok]
         try:
-            templates = build_templates(
-                [v.embedding for v in usable], [v.quality for v in usable], config
-            )
+            templates = build_templates(*usable([captures[p] for p in paths]), config)
         except RefusedError:
             refused.append(name)
             continue
@@ -134,7 +137,9 @@ class Searches:
 
 
 def search(
-    index: TemplateIndex, truth: Sequence[int], vectors: Sequence[np.ndarray | None]
+    index: TemplateIndex,
+    truth: Sequence[int] | np.ndarray,
+    vectors: Sequence[np.ndarray | None],
 ) -> Searches:
     """Search every vector (None: no face found) in ``index``."""
     rows = [index.search(v) if v is not None else (None, -1.0, -1.0) for v in vectors]
@@ -218,7 +223,7 @@ def by_gallery_size(
 ) -> dict:
     """FPIR and FNIR at ``threshold`` in random sub-galleries of each size (mean of
     ``draws`` draws), and in the whole gallery; strangers are the same throughout."""
-    truth = np.asarray(truth, dtype=np.int64)
+    labels = np.asarray(truth, dtype=np.int64)
     people = np.unique(person_ids)
     rng = np.random.default_rng(seed)
     result = {}
@@ -227,11 +232,11 @@ def by_gallery_size(
         for _ in range(draws if size < len(people) else 1):
             chosen = rng.choice(people, size, replace=False) if size < len(people) else people
             keep = np.isin(person_ids, chosen)
-            rows = np.flatnonzero((truth == STRANGER) | np.isin(truth, chosen))
+            rows = np.flatnonzero((labels == STRANGER) | np.isin(labels, chosen))
             found = search(
                 TemplateIndex(person_ids[keep], matrix[keep]),
-                truth[rows],
-                [vectors[i] for i in rows],
+                labels[rows],
+                [vectors[int(i)] for i in rows],
             )
             runs.append((fpir(found, threshold), fnir(found, threshold)))
         result[str(size)] = {
@@ -276,7 +281,7 @@ def identify(
             gated += 1
         else:
             truth.append(person)
-            vectors.append(verdict.embedding.vector if verdict.ok else None)
+            vectors.append(None if verdict.embedding is None else verdict.embedding.vector)
         if progress:
             progress(done, total)
     person_ids, matrix = gallery.templates(model_id)

@@ -213,7 +213,8 @@ class EnrollmentSession:
 class FacePipeline(Protocol):
     """The part of ``edge.vision.pipeline.Pipeline`` enrollment from photos needs."""
 
-    model_id: str
+    @property
+    def model_id(self) -> str: ...
 
     def detect(self, image: np.ndarray) -> list[Face]: ...
 
@@ -259,10 +260,13 @@ def capture_from_images(
             verdicts.append(ImageVerdict(path, f"unreadable ({exc})"))
             continue
         faces = pipeline.detect(image)
-        if not faces or (len(faces) > 1 and choose is None):
+        if len(faces) == 1:
+            face = faces[0]
+        elif faces and choose is not None:
+            face = choose(faces, image)
+        else:
             verdicts.append(ImageVerdict(path, "no face" if not faces else f"{len(faces)} faces"))
             continue
-        face = faces[0] if len(faces) == 1 else choose(faces, image)
         quality = pipeline.check_quality(image, face)
         if not quality.passed:
             reasons = ", ".join(r.replace("_", " ") for r in quality.reasons)
@@ -271,6 +275,12 @@ def capture_from_images(
         embedding = pipeline.embed(image, face)
         verdicts.append(ImageVerdict(path, "ok", embedding, face.score))
     return verdicts
+
+
+def usable(verdicts: Sequence[ImageVerdict]) -> tuple[list[Embedding], list[float]]:
+    """The embeddings and qualities of the photos that can be enrolled, in order."""
+    pairs = [(v.embedding, v.quality) for v in verdicts if v.embedding is not None]
+    return [e for e, _ in pairs], [q for _, q in pairs]
 
 
 # --- storing -------------------------------------------------------------------------

@@ -530,13 +530,15 @@ class Gallery:
         return person_id
 
     def _find(self, id_or_name: int | str) -> Person | None:
-        column = "id" if isinstance(id_or_name, int) else "name"
-        if column == "name":
-            id_or_name = unicodedata.normalize("NFC", id_or_name).strip()
+        key: int | str
+        if isinstance(id_or_name, int):
+            column, key = "id", id_or_name
+        else:
+            column, key = "name", unicodedata.normalize("NFC", id_or_name).strip()
         rows = self._rows(
             "SELECT p.*, (SELECT count(*) FROM templates t WHERE t.person_id = p.id)"
             f" AS templates FROM people p WHERE p.{column} = ?",
-            [id_or_name],
+            [key],
         )
         return _person(rows[0]) if rows else None
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..types import AlignedFace, Embedding, Face, FaceAnalysis, Frame, Mesh, Quality
+from ..types import AlignedFace, Embedding, Face, FaceAnalysis, Frame, Mesh, Quality, Subject
 from .aligner import align
 from .detector import Detector
 from .embedder import Embedder
@@ -46,10 +46,14 @@ def _no_lap(stage: str) -> None:
     return None
 
 
-def person_at_the_door(results: list[FaceAnalysis]) -> FaceAnalysis | None:
+def person_at_the_door(results: list[FaceAnalysis]) -> Subject | None:
     """The biggest embedded face: the person standing at the door, not passers-by."""
-    embedded = [r for r in results if r.embedding is not None]
-    return max(embedded, key=lambda r: r.face.width * r.face.height, default=None)
+    embedded = [
+        Subject(r.face, r.embedding, r.mesh)
+        for r in results
+        if r.embedding is not None and r.mesh is not None
+    ]
+    return max(embedded, key=lambda s: s.face.width * s.face.height, default=None)
 
 
 class Pipeline:
