@@ -27,9 +27,11 @@ from dataclasses import dataclass, field, replace
 
 from .access.decision import DecisionMachine, Deny, Grant, Observation
 from .access.door import DoorController, DoorEvent
-from .camera import EndOfStream
+from .access.gpio import open_backend
+from .camera import EndOfStream, create_source
 from .camera.supervisor import ENDED, CameraSupervisor
 from .clock import Clock
+from .config import Config
 from .control import Command, ControlHub, ControlServer
 from .errors import FacegateError, GalleryUnavailableError
 from .gallery.enrolment import COLLECTING, COMPLETE, TIMED_OUT, EnrollmentSession, enroll
@@ -38,7 +40,6 @@ from .gallery.store import Gallery
 from .liveness.calibration import active_head
 from .liveness.policy import LivenessChecker
 from .notify import Notifier
-from .schema import setting
 from .types import Frame
 from .vision.pipeline import Pipeline, person_at_the_door
 
@@ -53,17 +54,6 @@ GALLERY_WAIT_S = 0.1
 RECORD_WAIT_S = 2.0
 # Events kept in memory while the gallery cannot take them; the oldest go first.
 BACKLOG_EVENTS = 1000
-
-
-@dataclass(frozen=True)
-class DaemonConfig:
-    """What the service prints to its log (the journal)."""
-
-    log_names: bool = setting(
-        False,
-        "print people's names in the service log; by default it names them by "
-        "person id only, so that 'facegate people delete' leaves no name behind anywhere",
-    )
 
 
 @dataclass
@@ -514,7 +504,7 @@ class Daemon:
 
 
 def build_daemon(
-    config,
+    config: Config,
     clock: Clock,
     *,
     threaded: bool = True,
@@ -527,9 +517,6 @@ def build_daemon(
     backend named in the config is opened (never a silent fallback to the mock). The
     control socket is served from here on when ``[control] socket`` names one.
     """
-    from .access.gpio import open_backend
-    from .camera import create_source
-
     backend = gpio_backend if gpio_backend is not None else open_backend(config.gpio, clock)
     door = DoorController(config.door, backend, clock.now())
     try:
@@ -537,12 +524,15 @@ def build_daemon(
         gallery = Gallery.from_config(config.gallery, busy_timeout=GALLERY_WAIT_S)
         matcher = Matcher(gallery, config.matcher, pipeline.model_id)
         matcher.refresh()
-        liveness = LivenessChecker.from_config(
-            config,
-            pipeline.detector,
-            ir_camera=config.camera.ir_camera >= 0,
-            calibration=active_head(gallery),
-        )
+        liveness = None
+        if config.liveness.level != "off":
+            liveness = LivenessChecker.from_config(
+                config.liveness,
+                config.models,
+                pipeline.detector,
+                ir_camera=config.camera.ir_camera >= 0,
+                calibration=active_head(gallery),
+            )
         decision = DecisionMachine(config.decision, gallery.access_status, liveness is not None)
         camera = CameraSupervisor.from_config(
             create_source(config.camera, clock), config.camera, clock

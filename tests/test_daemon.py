@@ -130,7 +130,11 @@ def build_rig(
     matcher = Matcher(gallery, config.matcher, pipeline.model_id)
     matcher.refresh()
     source = wrap_source(ReplaySource.from_config(config.camera, clock))
-    liveness = LivenessChecker.from_config(config, pipeline.detector, ir_camera=False)
+    liveness = None
+    if config.liveness.level != "off":
+        liveness = LivenessChecker.from_config(
+            config.liveness, config.models, pipeline.detector, ir_camera=False
+        )
     checked = liveness is not None
     daemon = Daemon(
         pipeline=pipeline,

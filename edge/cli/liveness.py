@@ -10,7 +10,6 @@ before capturing, and restart it after calibrating so that it loads the result.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -164,13 +163,10 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         raise FacegateError("--held-back must be between 0 and 1")
     if not 0 <= args.bpcer < 1:
         raise FacegateError("--bpcer must be at least 0 and below 1")
-    from ..liveness.policy import LivenessChecker
+    from ..liveness.policy import rgb_layer
     from ..vision.pipeline import Pipeline
 
     config = config_from_args(args)
-    config = dataclasses.replace(
-        config, liveness=dataclasses.replace(config.liveness, level="standard")
-    )
     required = [a for a in args.require_attacks.split(",") if a]
     samples = read_manifest(args.manifest)
     missing = sorted(set(required) - {s.attack for s in samples})
@@ -182,7 +178,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         )
     with open_gallery(args) as gallery:  # before the slow part: a wrong key fails at once
         pipeline = Pipeline.from_config(config)
-        rgb = LivenessChecker.from_config(config, pipeline.detector, ir_camera=False).rgb
+        rgb = rgb_layer(config.liveness, config.models)
         report_progress = progress("captures")
         presentations = []
         for i, sample in enumerate(samples, start=1):

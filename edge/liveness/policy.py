@@ -26,15 +26,15 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from ..errors import ConfigError
 from ..schema import setting
 from ..types import Face, Frame, Liveness, Mesh
+from ..vision.detector import Detector
 from ..vision.landmarks import MIN_PRESENCE, eye_openness
-from ..vision.models import model_spec
+from ..vision.models import ModelsConfig, model_spec
 from .calibration import Head
 from .motion import PLANAR, THREE_D, blinked, motion
 from .nir import NirCheck
@@ -159,19 +159,19 @@ class LivenessChecker:
 
     @classmethod
     def from_config(
-        cls, config: Any, detector, ir_camera: bool, calibration: Head | None = None
-    ) -> LivenessChecker | None:
-        """None at level 'off'. ``detector`` is shared with the pipeline for the NIR frame;
-        ``calibration`` is the site's active head (ModelError if it was fitted on other
-        models)."""
-        section: LivenessConfig = config.liveness
+        cls,
+        section: LivenessConfig,
+        models: ModelsConfig,
+        detector: Detector,
+        *,
+        ir_camera: bool,
+        calibration: Head | None = None,
+    ) -> LivenessChecker:
+        """The checker at the section's level (ValueError at 'off'). ``detector`` is
+        shared with the pipeline for the NIR frame; ``calibration`` is the site's
+        active head (ModelError if it was fitted on other models)."""
         if section.level == "off":
-            return None
-        models_dir = config.models.resolved_dir()
-        threads = config.models.resolved_threads()
-        models = [RgbModel(model_spec(models_dir, m), threads) for m in section.models]
-        if calibration is not None:
-            calibration.check_models(section.models, [m.spec.bin_sha256 for m in models])
+            raise ValueError("no checker at level 'off'")
         nir = None
         if ir_camera:
             nir = NirCheck(
@@ -185,7 +185,7 @@ class LivenessChecker:
             )
         return cls(
             section,
-            PassiveRgb(models, calibration),
+            rgb_layer(section, models, calibration),
             nir,
             calibration.threshold if calibration is not None else None,
         )
@@ -250,3 +250,17 @@ class LivenessChecker:
         jump = float(np.linalg.norm(np.asarray(face.center) - last.centre))
         if not (gap <= self.config.track_gap_seconds and jump <= max(face.width, face.height)):
             self._track.clear()
+
+
+def rgb_layer(
+    section: LivenessConfig, models: ModelsConfig, calibration: Head | None = None
+) -> PassiveRgb:
+    """The RGB layer of the networks the section names, with the site's head when one is
+    given (ModelError if it was fitted on other networks); at any level, since site
+    calibration fits it whatever the level in use."""
+    models_dir = models.resolved_dir()
+    threads = models.resolved_threads()
+    networks = [RgbModel(model_spec(models_dir, m), threads) for m in section.models]
+    if calibration is not None:
+        calibration.check_models(section.models, [m.spec.bin_sha256 for m in networks])
+    return PassiveRgb(networks, calibration)
