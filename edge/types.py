@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .errors import ModelMismatchError
+
 LANDMARK_NAMES = ("right_eye", "left_eye", "nose", "mouth_right", "mouth_left")
 
 
@@ -131,8 +133,6 @@ class Embedding:
 
     def similarity(self, other: Embedding) -> float:
         """Cosine similarity with another embedding of the same model."""
-        from .errors import ModelMismatchError
-
         if other.model_id != self.model_id:
             raise ModelMismatchError(self.model_id, other.model_id)
         return float(np.dot(self.vector, other.vector))
