@@ -22,7 +22,7 @@ from .access.gpio import GpioConfig
 from .camera import CameraConfig
 from .control import ControlConfig
 from .errors import ConfigError
-from .gallery.enrolment import EnrollmentConfig
+from .gallery.enrolment import EnrolmentConfig
 from .gallery.matcher import MatcherConfig
 from .gallery.store import GalleryConfig
 from .liveness.policy import LivenessConfig
@@ -39,6 +39,8 @@ else:  # Python 3.10 (JetPack 6): tomli is the same parser
     import tomli as tomllib
 
 DEFAULT_PATH = Path("/etc/facegate/config.toml")
+# Sections that had another name; scripts/install.sh renames them in an installed file.
+RENAMED = {"enrollment": "enrolment"}
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,7 @@ class Config:
     gpio: GpioConfig = field(default_factory=GpioConfig)
     gallery: GalleryConfig = field(default_factory=GalleryConfig)
     matcher: MatcherConfig = field(default_factory=MatcherConfig)
-    enrollment: EnrollmentConfig = field(default_factory=EnrollmentConfig)
+    enrolment: EnrolmentConfig = field(default_factory=EnrolmentConfig)
     daemon: DaemonConfig = field(default_factory=DaemonConfig)
     control: ControlConfig = field(default_factory=ControlConfig)
 
@@ -134,7 +136,9 @@ def validate_text(text: str, source: str = "<string>") -> tuple[Config | None, l
     known = sections()
     valid = ", ".join(sorted(known))
     found = [
-        _locate(text, f"[{name}]: unknown section (valid sections: {valid})", name)
+        _locate(text, f"[{name}]: renamed to [{RENAMED[name]}]", name)
+        if name in RENAMED
+        else _locate(text, f"[{name}]: unknown section (valid sections: {valid})", name)
         for name in sorted(set(raw) - set(known))
     ]
     values = {}

@@ -239,7 +239,7 @@ def cmd_eval_identify(args: argparse.Namespace) -> int:
                 capture_enrolment,
                 _search_capture(pipeline, args.quality_gate),
                 gallery,
-                config.enrollment,
+                config.enrolment,
                 config.matcher.min_similarity,
                 pipeline.model_id,
                 progress("embedding photos"),

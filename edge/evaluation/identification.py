@@ -3,7 +3,7 @@
 The folder holds one sub-folder of photos per person. The first K photos (in name
 order) of each person with more than K are enrolled through the enrolment code
 (``capture_from_images``, ``build_templates`` with its minimum of agreeing captures
-set to K, ``enroll`` into a real encrypted gallery); their other photos are mated
+set to K, ``enrol`` into a real encrypted gallery); their other photos are mated
 searches. Every photo of a person with K or fewer is a stranger's search.
 
 Each search answers with the best person and their similarity (as the matcher does,
@@ -33,10 +33,10 @@ import numpy as np
 
 from ..errors import FacegateError, RefusedError
 from ..gallery.enrolment import (
-    EnrollmentConfig,
+    EnrolmentConfig,
     ImageVerdict,
     build_templates,
-    enroll,
+    enrol,
     usable,
 )
 from ..gallery.matcher import Matcher, MatcherConfig, TemplateIndex
@@ -96,7 +96,7 @@ def enrol_people(
     gallery: Gallery,
     split: Split,
     captures: dict[Path, ImageVerdict],
-    config: EnrollmentConfig,
+    config: EnrolmentConfig,
     model_id: str,
 ) -> tuple[dict[str, int], list[str]]:
     """Enrol everyone in ``split`` from their captures; ({name: person id}, names refused)."""
@@ -116,7 +116,7 @@ def enrol_people(
         except RefusedError:
             refused.append(name)
             continue
-        ids[name] = enroll(gallery, matcher, name, "user", templates, force=True)
+        ids[name] = enrol(gallery, matcher, name, "user", templates, force=True)
     return ids, refused
 
 
@@ -252,7 +252,7 @@ def identify(
     capture_enrolment: Callable[[Path], ImageVerdict],
     capture_search: Callable[[Path], ImageVerdict | None],
     gallery: Gallery,
-    enrolment: EnrollmentConfig,
+    enrolment: EnrolmentConfig,
     threshold: float,
     model_id: str,
     progress: Callable[[int, int], None] | None = None,

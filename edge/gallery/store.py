@@ -3,8 +3,8 @@
 The whole SQLite database is encrypted with SQLCipher (``sqlcipher3``) under a raw
 256-bit key kept in a separate file (see ``key``). Everything is plain SQL on one
 connection; writes run inside explicit ``BEGIN IMMEDIATE`` transactions, because an
-enrollment must be all or nothing. The journal is WAL with ``synchronous=FULL``,
-so a committed enrollment survives power loss and an interrupted one leaves no
+enrolment must be all or nothing. The journal is WAL with ``synchronous=FULL``,
+so a committed enrolment survives power loss and an interrupted one leaves no
 trace.
 
 No face images are stored: the schema has no column that could hold one.
@@ -41,7 +41,7 @@ from ..errors import (
     RefusedError,
 )
 from ..schema import setting
-from ..types import Embedding, EventKind
+from ..types import Embedding, EventKind, Refusal
 from .backup import fingerprint_path, remove_stale_partials, writing_partial
 from .events import Event, count_events, event_kind, insert_event, select_events
 from .key import (
@@ -500,7 +500,7 @@ class Gallery:
         if not templates or len(templates) != len(qualities):
             raise ValueError("give at least one template and one quality per template")
         if len({t.model_id for t in templates}) != 1:
-            raise ValueError("all templates of one enrollment must come from the same model")
+            raise ValueError("all templates of one enrolment must come from the same model")
         if valid_from is not None and valid_until is not None and valid_from >= valid_until:
             raise ValueError("valid_from must be before valid_until")
         blobs = [_vector_blob(t) for t in templates]
@@ -606,22 +606,21 @@ class Gallery:
             self._conn.execute("VACUUM")
             self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
-    def access_status(self, person_id: int, wall_time: float) -> str | None:
-        """None if the person may enter at ``wall_time``, else the reason they may not:
-        'not_found', 'disabled', 'not_yet_valid', 'expired' or 'outside_schedule'."""
+    def access_status(self, person_id: int, wall_time: float) -> Refusal | None:
+        """None if the person may enter at ``wall_time``, else why they may not."""
         with self._errors():
             found = self._find(person_id)
         if found is None:
-            return "not_found"
+            return Refusal.NOT_FOUND
         if not found.enabled:
-            return "disabled"
+            return Refusal.DISABLED
         # Written so that a NaN time is refused rather than let through.
         if found.valid_from is not None and not wall_time >= found.valid_from:
-            return "not_yet_valid"
+            return Refusal.NOT_YET_VALID
         if found.valid_until is not None and not wall_time < found.valid_until:
-            return "expired"
+            return Refusal.EXPIRED
         if found.schedule is not None and not found.schedule.allows(wall_time):
-            return "outside_schedule"
+            return Refusal.OUTSIDE_SCHEDULE
         return None
 
     # --- templates --------------------------------------------------------------

@@ -31,7 +31,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..schema import setting
-from ..types import Face, Frame, Liveness, Mesh
+from ..types import Face, Frame, Liveness, Mesh, Verdict
 from ..vision.detector import Detector
 from ..vision.landmarks import MIN_PRESENCE, eye_openness
 from ..vision.models import ModelsConfig, model_spec
@@ -208,7 +208,7 @@ class LivenessChecker:
         self._follow(frame.timestamp, face)
         if not mesh.presence >= MIN_PRESENCE:
             # Noise points could fake a blink or a turn: this frame says nothing.
-            return Liveness(0.0, "inconclusive", ("the face mesh sees no face",))
+            return Liveness(0.0, Verdict.INCONCLUSIVE, ("the face mesh sees no face",))
         self._track.append(
             _Seen(
                 frame.timestamp,
@@ -229,17 +229,17 @@ class LivenessChecker:
             spoof["flat"] = f"turns like a flat picture (parallax {moved.parallax:.3f})"
         if self.nir is not None:
             if frame.ir is None:
-                return Liveness(score, "inconclusive", ("no infrared frame",))
+                return Liveness(score, Verdict.INCONCLUSIVE, ("no infrared frame",))
             nir = self.nir.check(frame.ir, face)
             if not nir.passed:
                 spoof["nir"] = nir.reason
         if spoof:
-            return Liveness(score, "spoof", tuple(spoof.values()), tuple(spoof))
+            return Liveness(score, Verdict.SPOOF, tuple(spoof.values()), tuple(spoof))
         if self.config.level == "strict":
             blink = blinked([s.openness for s in self._track], self.config.blink_dip)
             if not blink and moved.state != THREE_D:
-                return Liveness(score, "inconclusive", ("no blink or head turn seen yet",))
-        return Liveness(score, "live")
+                return Liveness(score, Verdict.INCONCLUSIVE, ("no blink or head turn seen yet",))
+        return Liveness(score, Verdict.LIVE)
 
     def _follow(self, time: float, face: Face) -> None:
         """Start a new history when the face was lost for a while or jumped elsewhere."""

@@ -174,7 +174,7 @@ def test_enrol_and_read_back(gallery):
         (("Ada", "user"), RefusedError),
     ],
 )
-def test_bad_enrollment_changes_nothing(gallery, args, error):
+def test_bad_enrolment_changes_nothing(gallery, args, error):
     enrol(gallery, "Ada", seed=1)
     revision = gallery.revision()
     with pytest.raises(error):

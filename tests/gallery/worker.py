@@ -18,7 +18,7 @@ import numpy as np
 
 from edge.errors import RefusedError
 from edge.gallery import store as gallery_module
-from edge.gallery.enrolment import TemplateSet, enroll
+from edge.gallery.enrolment import TemplateSet, enrol
 from edge.gallery.matcher import Matcher, MatcherConfig
 from edge.gallery.store import Gallery
 from edge.types import Embedding
@@ -55,7 +55,7 @@ def main() -> None:
             print("ready", flush=True)
             wait_for_the_test()
             try:
-                print(f"enrolled {enroll(gallery, matcher, rest[0], 'user', face)}", flush=True)
+                print(f"enrolled {enrol(gallery, matcher, rest[0], 'user', face)}", flush=True)
             except RefusedError as exc:
                 print(f"refused: {exc}", flush=True)
 
