@@ -547,7 +547,7 @@ def build_daemon(
     try:
         if pipeline is None:
             pipeline = Pipeline.from_config(config)
-        gallery = Gallery.from_config(config.gallery, busy_timeout=GALLERY_WAIT_S)
+        gallery = Gallery.from_config(config.gallery, busy_timeout=GALLERY_WAIT_S, clock=clock)
         matcher = Matcher(gallery, config.matcher, pipeline.model_id)
         matcher.refresh()
         liveness = None

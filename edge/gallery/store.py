@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import time as _time
 import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ import numpy as np
 import sqlcipher3
 
 from ..access.schedule import Schedule
+from ..clock import Clock, SystemClock
 from ..errors import (
     GalleryError,
     GalleryKeyError,
@@ -336,10 +336,12 @@ class Gallery:
         path: Path,
         key_path: Path,
         lock: GalleryLock,
+        clock: Clock,
         recovered: str = "",
     ):
         self._conn = conn
         self._lock = lock
+        self.clock = clock  # its wall time stamps what a caller gives no time for
         self.path = path
         self.key_path = key_path
         # What opening found and repaired: an interrupted rekey finished or rolled back.
@@ -354,12 +356,15 @@ class Gallery:
         key_path: str | Path,
         create: bool = False,
         busy_timeout: float = BUSY_TIMEOUT_S,
+        clock: Clock | None = None,
     ) -> Gallery:
         """Open (or with ``create``, create) the gallery and migrate it forward.
 
         A missing, damaged or newer-than-this-code file is an error and is left
         untouched; so is a wrong key. ``busy_timeout`` is how long each call waits
         for another process's write lock before it raises GalleryUnavailableError.
+        ``clock`` stamps records made without a time (the system's by default: the
+        commands; the daemon passes its own).
         """
         path, key_path = Path(path), Path(key_path)
         try:
@@ -384,7 +389,7 @@ class Gallery:
         except BaseException:
             lock.release()
             raise
-        gallery = cls(conn, path, key_path, lock, recovered)
+        gallery = cls(conn, path, key_path, lock, clock or SystemClock(), recovered)
         try:
             gallery._prepare()
         except BaseException:
@@ -393,9 +398,14 @@ class Gallery:
         return gallery
 
     @classmethod
-    def from_config(cls, config: GalleryConfig, busy_timeout: float = BUSY_TIMEOUT_S) -> Gallery:
+    def from_config(
+        cls,
+        config: GalleryConfig,
+        busy_timeout: float = BUSY_TIMEOUT_S,
+        clock: Clock | None = None,
+    ) -> Gallery:
         """Open the existing gallery named by the ``[gallery]`` section."""
-        return cls.open(config.path, config.key_file, busy_timeout=busy_timeout)
+        return cls.open(config.path, config.key_file, busy_timeout=busy_timeout, clock=clock)
 
     def _prepare(self) -> None:
         with self._errors():
@@ -466,6 +476,9 @@ class Gallery:
         columns = [d[0] for d in cursor.description]
         return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
 
+    def _wall(self, now: float | None) -> float:
+        return self.clock.wall() if now is None else float(now)
+
     def _table_names(self) -> list[str]:
         rows = self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
         return [name for (name,) in rows]
@@ -504,7 +517,7 @@ class Gallery:
         if valid_from is not None and valid_until is not None and valid_from >= valid_until:
             raise ValueError("valid_from must be before valid_until")
         blobs = [_vector_blob(t) for t in templates]
-        now = _wall(now)
+        now = self._wall(now)
         with self._transaction(changes_people=True):
             if self._find(name) is not None:
                 raise RefusedError(f"a person named {name!r} already exists")
@@ -590,7 +603,7 @@ class Gallery:
         rewrite the file so no page keeps the removed data (secure_delete zeroes
         freed pages as well).
         """
-        now = _wall(now)
+        now = self._wall(now)
         with self._transaction(changes_people=True):
             self.person(person_id)
             self._conn.execute(
@@ -703,7 +716,7 @@ class Gallery:
     ) -> int:
         """Store a calibration attempt; an ``active`` one replaces the one in use and is
         logged as ``liveness_calibrated``. Returns its id."""
-        now = _wall(now)
+        now = self._wall(now)
         with self._transaction(changes_people=False):
             if active:
                 self._conn.execute("UPDATE liveness_calibrations SET active = 0 WHERE active = 1")
@@ -737,7 +750,7 @@ class Gallery:
     def revert_liveness_calibration(self, now: float | None = None) -> int | None:
         """Stop using the active calibration (the default layer applies again); returns its
         id, or None when none was active."""
-        now = _wall(now)
+        now = self._wall(now)
         with self._transaction(changes_people=False):
             row = self._conn.execute(
                 "SELECT id FROM liveness_calibrations WHERE active = 1"
@@ -859,7 +872,7 @@ class Gallery:
                 self._conn.execute(
                     "INSERT OR REPLACE INTO retired_keys (fingerprint, key, retired)"
                     " VALUES (?, ?, ?)",
-                    [key_fingerprint(old_key), old_key, _wall(now)],
+                    [key_fingerprint(old_key), old_key, self._wall(now)],
                 )
             stage_key(self.key_path, new_key)
             # If this fails, the pending key stays; the next open keeps whichever key works.
@@ -892,7 +905,7 @@ class Gallery:
         with self._transaction(changes_people=False):
             self._conn.executemany(
                 "INSERT OR IGNORE INTO retired_keys (fingerprint, key, retired) VALUES (?, ?, ?)",
-                [(fingerprint, key, _wall(now)) for fingerprint, key in keys.items()],
+                [(fingerprint, key, self._wall(now)) for fingerprint, key in keys.items()],
             )
 
 
@@ -908,10 +921,6 @@ def _person(row: dict) -> Person:
         templates=row["templates"],
         schedule=None if row["schedule"] is None else Schedule.from_json(row["schedule"]),
     )
-
-
-def _wall(now: float | None) -> float:
-    return _time.time() if now is None else float(now)
 
 
 def create_gallery(config: GalleryConfig) -> None:
