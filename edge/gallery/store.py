@@ -823,7 +823,7 @@ class Gallery:
         Safe while the daemon runs (one read snapshot). The copy is written beside
         the target and renamed into place; an existing target is refused. A backup
         killed half-way leaves a partial file that the next opening of the gallery
-        removes (see gallery_backup).
+        removes (see backup.py).
         """
         target = Path(target)
         if target.exists():

@@ -1,5 +1,5 @@
 """Gallery operations in a real process that a test can pause, race or kill; used by
-tests/test_gallery_processes.py.
+tests/gallery/test_processes.py.
 
 Usage: python tests/gallery/worker.py GALLERY KEY ACTION [ARG]
   rekey          rekey, print 'rekeyed', then wait for a line on stdin (or a kill)
