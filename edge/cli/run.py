@@ -149,10 +149,11 @@ class _OneLine(logging.Formatter):
 
 
 def configure_logging(
-    stream: TextIO = sys.stderr, environ: Mapping[str, str] = os.environ
+    stream: TextIO | None = None, environ: Mapping[str, str] = os.environ
 ) -> logging.Handler:
     """The service's own messages (camera down, control socket, ...) at INFO and above,
-    one line each on ``stream``. Returns the handler."""
+    one line each on ``stream`` (stderr unless given). Returns the handler."""
+    stream = sys.stderr if stream is None else stream
     handler = logging.StreamHandler(stream)
     handler.setFormatter(_OneLine(journal=_to_the_journal(stream, environ)))
     root = logging.getLogger()
