@@ -2,75 +2,90 @@
 
 Loading is pure: it reads the file and validates it, nothing else. Unknown keys,
 wrong types and out-of-bounds values are errors that name the key and its line.
-Each component declares its own section (see ``schema.setting``) and receives only
-that section.
+Each component declares its own section (see ``schema.setting``); ``Config`` lists
+them, and each component receives only its own.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
+import sys
+import typing
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .access.decision import DecisionConfig
+from .access.door import DoorConfig
+from .access.gpio import GpioConfig
+from .camera import CameraConfig
+from .control import ControlConfig
 from .errors import ConfigError
-from .schema import build_section
+from .gallery.enrolment import EnrolmentConfig
+from .gallery.matcher import MatcherConfig
+from .gallery.store import GalleryConfig
+from .liveness.policy import LivenessConfig
+from .schema import build_section, setting
+from .vision.detector import DetectorConfig
+from .vision.embedder import EmbedderConfig
+from .vision.landmarks import LandmarksConfig
+from .vision.models import ModelsConfig
+from .vision.quality import QualityConfig
 
-try:
+if sys.version_info >= (3, 11):
     import tomllib  # novermin: the fallback below is for 3.10
-except ImportError:  # Python 3.10 (JetPack 6): tomli is the same parser
+else:  # Python 3.10 (JetPack 6): tomli is the same parser
     import tomli as tomllib
 
 DEFAULT_PATH = Path("/etc/facegate/config.toml")
+# Sections that had another name; scripts/install.sh renames them in an installed file.
+RENAMED = {"enrollment": "enrolment"}
 
-# Section name -> dataclass. Imported lazily inside sections() so that importing
-# config does not import every component (and so that there is no import cycle).
+
+@dataclass(frozen=True)
+class DaemonConfig:
+    """What the service prints to its log (the journal)."""
+
+    log_names: bool = setting(
+        False,
+        "print people's names in the service log; by default it names them by "
+        "person id only, so that 'facegate people delete' leaves no name behind anywhere",
+    )
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole configuration, one section per component, in the file's order.
+
+    Each component is given its own section (or, for the pipeline, the few it is
+    made of); only the daemon, the doctor and the commands see the whole.
+    """
+
+    models: ModelsConfig = field(default_factory=ModelsConfig)
+    detector: DetectorConfig = field(default_factory=DetectorConfig)
+    landmarks: LandmarksConfig = field(default_factory=LandmarksConfig)
+    quality: QualityConfig = field(default_factory=QualityConfig)
+    embedder: EmbedderConfig = field(default_factory=EmbedderConfig)
+    camera: CameraConfig = field(default_factory=CameraConfig)
+    liveness: LivenessConfig = field(default_factory=LivenessConfig)
+    decision: DecisionConfig = field(default_factory=DecisionConfig)
+    door: DoorConfig = field(default_factory=DoorConfig)
+    gpio: GpioConfig = field(default_factory=GpioConfig)
+    gallery: GalleryConfig = field(default_factory=GalleryConfig)
+    matcher: MatcherConfig = field(default_factory=MatcherConfig)
+    enrolment: EnrolmentConfig = field(default_factory=EnrolmentConfig)
+    daemon: DaemonConfig = field(default_factory=DaemonConfig)
+    control: ControlConfig = field(default_factory=ControlConfig)
 
 
 def sections() -> dict[str, type]:
-    from .access.decision import DecisionConfig
-    from .access.door import DoorConfig
-    from .access.gpio import GpioConfig
-    from .camera import CameraConfig
-    from .control import ControlConfig
-    from .daemon import DaemonConfig
-    from .gallery.enrolment import EnrollmentConfig
-    from .gallery.matcher import MatcherConfig
-    from .gallery.store import GalleryConfig
-    from .liveness.policy import LivenessConfig
-    from .vision.detector import DetectorConfig
-    from .vision.embedder import EmbedderConfig
-    from .vision.landmarks import LandmarksConfig
-    from .vision.models import ModelsConfig
-    from .vision.quality import QualityConfig
-
-    return {
-        "models": ModelsConfig,
-        "detector": DetectorConfig,
-        "landmarks": LandmarksConfig,
-        "quality": QualityConfig,
-        "embedder": EmbedderConfig,
-        "camera": CameraConfig,
-        "liveness": LivenessConfig,
-        "decision": DecisionConfig,
-        "door": DoorConfig,
-        "gpio": GpioConfig,
-        "gallery": GalleryConfig,
-        "matcher": MatcherConfig,
-        "enrollment": EnrollmentConfig,
-        "daemon": DaemonConfig,
-        "control": ControlConfig,
-    }
+    """Section name -> its dataclass, in the file's order."""
+    hints = typing.get_type_hints(Config)
+    return {f.name: hints[f.name] for f in dataclasses.fields(Config)}
 
 
-def _make_config_class() -> type:
-    fields = [
-        (name, cls, dataclasses.field(default_factory=cls)) for name, cls in sections().items()
-    ]
-    return dataclasses.make_dataclass("Config", fields, frozen=True)
-
-
-def default_config() -> Any:
+def default_config() -> Config:
     """The configuration with every default, as if the file were empty."""
     return parse_config("", source="<defaults>")
 
@@ -108,7 +123,7 @@ def _format(source: str, line: int, message: str) -> str:
     return f"{source}:{line}: {message}" if line else f"{source}: {message}"
 
 
-def validate_text(text: str, source: str = "<string>") -> tuple[Any, list[str]]:
+def validate_text(text: str, source: str = "<string>") -> tuple[Config | None, list[str]]:
     """(Config, []) for valid TOML text, else (None, every error found).
 
     Each section is validated on its own, so one run reports a problem in every
@@ -121,7 +136,9 @@ def validate_text(text: str, source: str = "<string>") -> tuple[Any, list[str]]:
     known = sections()
     valid = ", ".join(sorted(known))
     found = [
-        _locate(text, f"[{name}]: unknown section (valid sections: {valid})", name)
+        _locate(text, f"[{name}]: renamed to [{RENAMED[name]}]", name)
+        if name in RENAMED
+        else _locate(text, f"[{name}]: unknown section (valid sections: {valid})", name)
         for name in sorted(set(raw) - set(known))
     ]
     values = {}
@@ -133,13 +150,13 @@ def validate_text(text: str, source: str = "<string>") -> tuple[Any, list[str]]:
     if found:  # in file order, as a person reads the file
         found.sort(key=lambda item: item[0] or float("inf"))
         return None, [_format(source, line, m) for line, m in found]
-    return _make_config_class()(**values), []
+    return Config(**values), []
 
 
-def parse_config(text: str, source: str = "<string>") -> Any:
+def parse_config(text: str, source: str = "<string>") -> Config:
     """Validate TOML text and return the frozen Config; raises the first ConfigError."""
     config, errors = validate_text(text, source)
-    if errors:
+    if config is None:
         raise ConfigError(errors[0])
     return config
 
@@ -153,7 +170,7 @@ def _read(path: Path) -> str:
         raise ConfigError(f"{path}: cannot read config file: {exc}") from None
 
 
-def load_config(path: str | Path) -> Any:
+def load_config(path: str | Path) -> Config:
     """Read and validate a config file; a missing file is a ConfigError too."""
     path = Path(path)
     return parse_config(_read(path), source=str(path))
@@ -181,7 +198,7 @@ def load_sections(path: str | Path, names: tuple[str, ...]) -> dict[str, Any]:
     return found
 
 
-def config_errors(path: str | Path) -> tuple[Any, list[str]]:
+def config_errors(path: str | Path) -> tuple[Config | None, list[str]]:
     """(Config, []) for a valid file, else (None, every error as "file:line: key: ...")."""
     path = Path(path)
     try:

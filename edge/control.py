@@ -176,7 +176,7 @@ class ControlHub:
 
     def commands(self) -> list[Command]:
         """Commands waiting for the loop, claimed for it (withdrawn ones are skipped)."""
-        taken = []
+        taken: list[Command] = []
         while True:
             try:
                 command = self._commands.get_nowait()

@@ -25,21 +25,23 @@ from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from .access.decision import DecisionMachine, Deny, Grant, Observation
+from .access.decision import Command, DecisionMachine, Grant, Observation
 from .access.door import DoorController, DoorEvent
-from .camera import EndOfStream
-from .camera.supervisor import ENDED, CameraSupervisor
+from .access.gpio import GpioBackend, open_backend
+from .camera import EndOfStream, FrameSource, create_source
+from .camera.supervisor import CameraSupervisor
 from .clock import Clock
-from .control import Command, ControlHub, ControlServer
+from .config import Config
+from .control import Command as ControlCommand
+from .control import ControlHub, ControlServer
 from .errors import FacegateError, GalleryUnavailableError
-from .gallery.enrolment import COLLECTING, COMPLETE, TIMED_OUT, EnrollmentSession, enroll
+from .gallery.enrolment import EnrolmentSession, enrol
 from .gallery.matcher import Matcher
 from .gallery.store import Gallery
 from .liveness.calibration import active_head
 from .liveness.policy import LivenessChecker
 from .notify import Notifier
-from .schema import setting
-from .types import Frame, Match
+from .types import CameraState, DoorSignal, EnrolmentState, EventKind, Frame, Liveness, Notice
 from .vision.pipeline import Pipeline, person_at_the_door
 
 log = logging.getLogger(__name__)
@@ -55,23 +57,13 @@ RECORD_WAIT_S = 2.0
 BACKLOG_EVENTS = 1000
 
 
-@dataclass(frozen=True)
-class DaemonConfig:
-    """What the service prints to its log (the journal)."""
-
-    log_names: bool = setting(
-        False,
-        "print people's names in the service log; by default it names them by "
-        "person id only, so that 'facegate people delete' leaves no name behind anywhere",
-    )
-
-
 @dataclass
-class Decision:
-    """One printable outcome of the loop (a grant, a denial or a door event)."""
+class Outcome:
+    """One printable outcome of the loop: a grant, a denial, a door event, or a notice
+    (an enrolment at the door, events lost at exit)."""
 
     time: float
-    kind: str
+    kind: EventKind | Notice
     person_id: int | None = None
     name: str | None = None
     similarity: float | None = None
@@ -82,10 +74,18 @@ class Decision:
 
 
 @dataclass(frozen=True)
+class _Seen:
+    """What one frame showed of the person at the door."""
+
+    observation: Observation
+    liveness: Liveness | None
+
+
+@dataclass(frozen=True)
 class _Record:
     """One entry for the event log, stamped (wall time) when it happened."""
 
-    kind: str
+    kind: EventKind
     wall: float
     person_id: int | None
     score: float | None
@@ -95,7 +95,7 @@ class _Record:
 
 @dataclass(frozen=True)
 class _PendingGrant:
-    decision: Decision
+    outcome: Outcome
     record: _Record
     deadline: float  # clock time after which the grant is refused
 
@@ -103,7 +103,7 @@ class _PendingGrant:
 @dataclass
 class RunSummary:
     frames: int = 0
-    kinds: Counter = field(default_factory=Counter)
+    kinds: Counter[str] = field(default_factory=Counter)
 
     def line(self, dropped: int) -> str:
         counts = ", ".join(f"{k} {n}" for k, n in sorted(self.kinds.items())) or "no decisions"
@@ -120,12 +120,12 @@ class Daemon:
         decision: DecisionMachine,
         door: DoorController,
         camera: CameraSupervisor,
-        enrollment: EnrollmentSession,
+        enrolment: EnrolmentSession,
         notifier: Notifier,
         clock: Clock,
         liveness: LivenessChecker | None = None,
         threaded: bool = True,
-        report: Callable[[Decision], None] | None = None,
+        report: Callable[[Outcome], None] | None = None,
         control: ControlHub | None = None,
         control_server: ControlServer | None = None,
     ):
@@ -135,12 +135,12 @@ class Daemon:
         self.decision = decision
         self.door = door
         self.camera = camera
-        self.enrollment = enrollment
+        self.enrolment = enrolment
         self.notifier = notifier
         self.clock = clock
         self.liveness = liveness
         self.threaded = threaded
-        self._report = report or (lambda decision: None)
+        self._report = report or (lambda outcome: None)
         self.control = control
         self.control_server = control_server
         self.summary = RunSummary()
@@ -148,6 +148,7 @@ class Daemon:
         self._last_frame_time: float | None = None
         self._stop = False
         self._ended = False
+        self._closed = False
         self._status = ""
         self._camera_was_ok = True
         self._pending: _PendingGrant | None = None
@@ -167,7 +168,8 @@ class Daemon:
         return not (self._stop or self._ended)
 
     def run(self, after_step: Callable[[], None] | None = None) -> None:
-        """Loop until stopped or a finite camera (replay) ends; always locks on the way out.
+        """Loop until stopped or a finite camera (replay) ends; always locks on the way
+        out, and closes everything.
 
         ``after_step`` runs after each pass (the demo advances its simulated clock).
         """
@@ -185,7 +187,17 @@ class Daemon:
             raise
         finally:
             self.notifier.stopping()
+            self.close()
+
+    def close(self) -> None:
+        """Stop the camera, lock and release the door, close the gallery and the control
+        socket. Idempotent; ``run`` ends with it, and whoever only steps calls it."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
             self.camera.stop()
+        finally:
             self.door.close()
             self.gallery.close()
             if self.control_server is not None:
@@ -201,7 +213,7 @@ class Daemon:
         self._catch_up()
         frame = self._next_frame()
         camera = self.camera.status
-        if not camera.ok and camera.state != ENDED:
+        if not camera.ok and camera.state != CameraState.ENDED:
             if self._camera_was_ok:
                 self.door.lock_now()
                 if self._last_frame_time is not None:
@@ -217,7 +229,10 @@ class Daemon:
             self._camera_was_ok = True
         if frame is not None:
             try:
-                self._analyse(frame)
+                self.summary.frames += 1
+                seen = self._observe(frame)
+                if seen is not None:
+                    self._apply(seen)
                 if self._pending is None and not self._backlog:
                     self._set_status(f"ok; {len(self.matcher)} templates")
             except GalleryUnavailableError as exc:  # a read gave up: this frame decides nothing
@@ -235,30 +250,31 @@ class Daemon:
         else:
             self.camera.poll_once()
             frame = self.camera.latest(self._last_seq)
-            if frame is None and self.camera.status.state == ENDED:
+            if frame is None and self.camera.status.state == CameraState.ENDED:
                 self._ended = True
         if frame is not None:
             self._last_seq = frame.seq
             self._last_frame_time = frame.timestamp
         return frame
 
-    def _analyse(self, frame: Frame) -> None:
-        self.summary.frames += 1
+    def _observe(self, frame: Frame) -> _Seen | None:
+        """What the frame shows of the person at the door: matched, and judged live when
+        liveness is on. None when nobody is there, or an enrolment takes the frame."""
         results = self.pipeline.analyse(frame)
         subject = person_at_the_door(results)
         liveness = None
         if subject is not None and self.liveness is not None:
             liveness = self.liveness.check(frame, subject.face, subject.mesh)
-        if self.enrollment.state == COLLECTING:
-            self.enrollment.offer(results, liveness)
-            return
-        if self.enrollment.state in (COMPLETE, TIMED_OUT):
-            self._finish_enrollment(frame.timestamp)
+        if self.enrolment.state == EnrolmentState.COLLECTING:
+            self.enrolment.offer(results, liveness)
+            return None
+        if self.enrolment.state in (EnrolmentState.COMPLETE, EnrolmentState.TIMED_OUT):
+            self._finish_enrolment(frame.timestamp)
         if subject is None:
-            return
+            return None
         match = self.matcher.match(subject.embedding)
-        if match.known:
-            self._maybe_authorise(match)
+        if match.person_id is not None:
+            self._maybe_authorise(match.person_id)
         observation = Observation(
             frame.timestamp,
             match.person_id,
@@ -267,47 +283,41 @@ class Daemon:
             liveness=liveness.verdict if liveness else None,
             reasons=liveness.reasons if liveness else (),
         )
-        verdict = {
-            "liveness": liveness.verdict if liveness else "off",
-            "liveness_score": liveness.score if liveness else None,
-        }
-        for command in self.decision.observe(observation, self.clock.wall()):
+        return _Seen(observation, liveness)
+
+    def _apply(self, seen: _Seen) -> None:
+        """Give the decision machine what was seen; open for a grant, log a denial."""
+        for command in self.decision.observe(seen.observation, self.clock.wall()):
             if isinstance(command, Grant):
-                self._grant(
-                    Decision(
-                        command.time,
-                        command.kind,
-                        command.person_id,
-                        command.name,
-                        command.similarity,
-                        action="unlock",
-                        **verdict,
-                    )
-                )
-            elif isinstance(command, Deny):
-                self._log(
-                    Decision(
-                        command.time,
-                        command.kind,
-                        command.person_id,
-                        command.name or match.name,
-                        command.similarity,
-                        action="stay locked",
-                        reason=command.reason,
-                        **verdict,
-                    )
-                )
+                self._grant(self._outcome(command, seen, "unlock"))
+            else:
+                self._log(self._outcome(command, seen, "stay locked", command.reason))
+
+    @staticmethod
+    def _outcome(command: Command, seen: _Seen, action: str, reason: str = "") -> Outcome:
+        liveness = seen.liveness
+        return Outcome(
+            command.time,
+            command.kind,
+            command.person_id,
+            command.name or seen.observation.name,
+            command.similarity,
+            liveness=liveness.verdict.value if liveness else "off",
+            liveness_score=liveness.score if liveness else None,
+            action=action,
+            reason=reason,
+        )
 
     # --- side effects ---------------------------------------------------------------
 
-    def _grant(self, decision: Decision) -> None:
+    def _grant(self, outcome: Outcome) -> None:
         """Record first, then pulse: the door never opens without its audit record."""
         if self._stop:
             return  # a stop signal came: nothing opens the door any more
         if self._pending is not None:
             self._refuse(self._pending, "another grant came before it was recorded")
         deadline = self.clock.now() + RECORD_WAIT_S
-        self._pending = _PendingGrant(decision, self._record(decision), deadline)
+        self._pending = _PendingGrant(outcome, self._record(outcome), deadline)
         self._catch_up()
 
     def _catch_up(self) -> None:
@@ -329,7 +339,7 @@ class Daemon:
         if pending is not None:
             self._pending = None
             self.door.grant(self.clock.now())
-            self._count(pending.decision)
+            self._count(pending.outcome)
 
     def _wind_up(self) -> None:
         """At the end of a run: refuse a grant still waiting for its record, and give
@@ -340,9 +350,9 @@ class Daemon:
             self._flush()
         except GalleryUnavailableError as exc:
             self._tell(
-                Decision(
+                Outcome(
                     self.clock.now(),
-                    "events_lost",
+                    Notice.EVENTS_LOST,
                     action="-",
                     reason=f"{len(self._backlog)} event(s) never written: {exc}",
                 )
@@ -352,33 +362,33 @@ class Daemon:
         self._pending = None
         self._log(
             replace(
-                pending.decision,
-                kind="denied_unrecorded",
+                pending.outcome,
+                kind=EventKind.DENIED_UNRECORDED,
                 action="stay locked",
                 reason=f"the grant could not be recorded: {why}",
             )
         )
 
-    def _log(self, decision: Decision) -> None:
-        """Record a decision in the event log (or the backlog) and the summary; report it."""
-        self._backlog.append(self._record(decision))
+    def _log(self, outcome: Outcome) -> None:
+        """Record an outcome in the event log (or the backlog) and the summary; report it."""
+        self._backlog.append(self._record(outcome))
         try:
             self._flush()
         except GalleryUnavailableError as exc:
             note = f"not in the event log yet: {exc}"
-            decision = replace(
-                decision, reason=f"{decision.reason}; {note}" if decision.reason else note
+            outcome = replace(
+                outcome, reason=f"{outcome.reason}; {note}" if outcome.reason else note
             )
-        self._count(decision)
+        self._count(outcome)
 
-    def _record(self, decision: Decision) -> _Record:
+    def _record(self, outcome: Outcome) -> _Record:
         return _Record(
-            decision.kind,
+            EventKind(outcome.kind),  # a Notice is never logged: this refuses one
             self.clock.wall(),
-            decision.person_id,
-            decision.similarity,
-            decision.liveness_score,
-            decision.reason or None,
+            outcome.person_id,
+            outcome.similarity,
+            outcome.liveness_score,
+            outcome.reason or None,
         )
 
     def _flush(self) -> None:
@@ -397,16 +407,16 @@ class Daemon:
             reason=record.reason,
         )
 
-    def _count(self, decision: Decision) -> None:
-        self.summary.kinds[decision.kind] += 1
-        self._tell(decision)
+    def _count(self, outcome: Outcome) -> None:
+        self.summary.kinds[outcome.kind] += 1
+        self._tell(outcome)
 
-    def _tell(self, decision: Decision) -> None:
+    def _tell(self, outcome: Outcome) -> None:
         """Report an outcome to the log line and to the control socket's listeners."""
-        self._report(decision)
+        self._report(outcome)
         if self.control is not None:
             self.control.publish_decision(
-                {**dataclasses.asdict(decision), "wall": self.clock.wall()}
+                {**dataclasses.asdict(outcome), "wall": self.clock.wall()}
             )
 
     def _publish_status(self) -> None:
@@ -416,7 +426,7 @@ class Daemon:
         self.control.publish_status(
             {
                 "door": self.door.state.value,
-                "camera": camera.state,
+                "camera": camera.state.value,
                 "camera_reason": camera.reason,
                 "templates": len(self.matcher),
                 "lockout": self.decision.locked_out,
@@ -436,7 +446,7 @@ class Daemon:
             else:
                 command.finish(error=f"the door loop does not know {command.op!r}")
 
-    def _remote_unlock(self, command: Command) -> None:
+    def _remote_unlock(self, command: ControlCommand) -> None:
         """One pulse for a local tool, recorded first, as a grant is; refused while
         stopping, during a lockout, or when the event log cannot take the record."""
         if self._stop:
@@ -449,57 +459,57 @@ class Daemon:
             return
         asked = f"asked by {command.args['by']}"
         reason = command.args.get("reason") or ""
-        decision = Decision(
+        outcome = Outcome(
             self.clock.now(),
-            "remote_unlock",
+            EventKind.REMOTE_UNLOCK,
             action="unlock",
             reason=f"{asked}: {reason}" if reason else asked,
         )
         try:
             self._flush()  # what waits first, so that the log stays in order
-            self._write(self._record(decision))
+            self._write(self._record(outcome))
         except GalleryUnavailableError as exc:
             command.finish(error=f"the unlock could not be recorded ({exc}); the door stays locked")
             return
         self.door.grant(self.clock.now())
-        self._count(decision)
+        self._count(outcome)
         command.finish({"unlocked": True})
 
     def _door_event(self, event: DoorEvent) -> None:
-        if event.kind == "enrol_pressed":
+        if event.kind is DoorSignal.ENROL_PRESSED:
             try:
-                self.enrollment.button_pressed()
+                self.enrolment.button_pressed()
                 self._set_status("enrolling: look at the camera")
-                self._tell(Decision(event.time, "enrolment_started", action="collecting"))
+                self._tell(Outcome(event.time, Notice.ENROLMENT_STARTED, action="collecting"))
             except FacegateError as exc:
-                self._tell(Decision(event.time, "enrolment_refused", reason=str(exc)))
+                self._tell(Outcome(event.time, Notice.ENROLMENT_REFUSED, reason=str(exc)))
             return
-        action = "unlock" if event.kind == "exit_request" else "alarm"
-        self._log(Decision(event.time, event.kind, action=action, reason=event.detail))
+        action = "unlock" if event.kind is EventKind.EXIT_REQUEST else "alarm"
+        self._log(Outcome(event.time, event.kind, action=action, reason=event.detail))
 
-    def _maybe_authorise(self, match: Match) -> None:
+    def _maybe_authorise(self, person_id: int) -> None:
         # The matcher's copy is current: any change to people reloads it.
-        person = self.matcher.person(match.person_id)
+        person = self.matcher.person(person_id)
         if person is not None and person.role == "admin" and person.enabled:
-            self.enrollment.authorise(person)
+            self.enrolment.authorise(person)
 
-    def _finish_enrollment(self, now: float) -> None:
-        session, admin = self.enrollment, self.enrollment.authorised_by
-        self.enrollment = EnrollmentSession(session.config, session.clock, session.require_liveness)
-        if session.state == TIMED_OUT:
-            self._tell(Decision(now, "enrolment_failed", reason="timed out"))
+    def _finish_enrolment(self, now: float) -> None:
+        session, admin = self.enrolment, self.enrolment.authorised_by
+        self.enrolment = EnrolmentSession(session.config, session.clock, session.require_liveness)
+        if session.state == EnrolmentState.TIMED_OUT:
+            self._tell(Outcome(now, Notice.ENROLMENT_FAILED, reason="timed out"))
             return
         try:
             name = f"enrolled-{int(self.clock.wall())}"
-            person_id = enroll(self.gallery, self.matcher, name, "user", session.templates())
+            person_id = enrol(self.gallery, self.matcher, name, "user", session.templates())
         except FacegateError as exc:
-            self._tell(Decision(now, "enrolment_failed", reason=str(exc)))
+            self._tell(Outcome(now, Notice.ENROLMENT_FAILED, reason=str(exc)))
             return
-        self.summary.kinds["enrolled"] += 1
+        self.summary.kinds[EventKind.ENROLLED] += 1
         self._tell(
-            Decision(
+            Outcome(
                 now,
-                "enrolled",
+                EventKind.ENROLLED,
                 person_id,
                 name,
                 action=f"person #{person_id}",
@@ -514,45 +524,52 @@ class Daemon:
 
 
 def build_daemon(
-    config,
+    config: Config,
     clock: Clock,
     *,
+    pipeline: Pipeline | None = None,
+    source: FrameSource | None = None,
+    gpio: GpioBackend | None = None,
+    notifier: Notifier | None = None,
     threaded: bool = True,
-    report: Callable[[Decision], None] | None = None,
-    gpio_backend=None,
+    report: Callable[[Outcome], None] | None = None,
 ) -> Daemon:
     """Wire a Daemon from the config; the door is locked before anything else loads.
 
-    ``gpio_backend`` lets tests pass a MockGpio they keep a handle on; otherwise the
-    backend named in the config is opened (never a silent fallback to the mock). The
-    control socket is served from here on when ``[control] socket`` names one.
+    Each seam defaults to what the config names: ``pipeline`` (loaded models),
+    ``source`` (the camera), ``gpio`` (the backend: never a silent fallback to the
+    mock), ``notifier`` (systemd's, from the environment). Tests and the demo pass
+    their own. The control socket is served from here on when ``[control] socket``
+    names one.
     """
-    from .access.gpio import open_backend
-    from .camera import create_source
-
-    backend = gpio_backend if gpio_backend is not None else open_backend(config.gpio, clock)
+    backend = gpio if gpio is not None else open_backend(config.gpio, clock)
     door = DoorController(config.door, backend, clock.now())
     try:
-        pipeline = Pipeline.from_config(config)
-        gallery = Gallery.from_config(config.gallery, busy_timeout=GALLERY_WAIT_S)
+        if pipeline is None:
+            pipeline = Pipeline.from_config(config)
+        gallery = Gallery.from_config(config.gallery, busy_timeout=GALLERY_WAIT_S, clock=clock)
         matcher = Matcher(gallery, config.matcher, pipeline.model_id)
         matcher.refresh()
-        liveness = LivenessChecker.from_config(
-            config,
-            pipeline.detector,
-            ir_camera=config.camera.ir_camera >= 0,
-            calibration=active_head(gallery),
-        )
+        liveness = None
+        if config.liveness.level != "off":
+            liveness = LivenessChecker.from_config(
+                config.liveness,
+                config.models,
+                pipeline.detector,
+                ir_camera=config.camera.ir_camera >= 0,
+                calibration=active_head(gallery),
+            )
         decision = DecisionMachine(config.decision, gallery.access_status, liveness is not None)
-        camera = CameraSupervisor.from_config(
-            create_source(config.camera, clock), config.camera, clock
-        )
-        enrollment = EnrollmentSession(config.enrollment, clock, liveness is not None)
+        if source is None:
+            source = create_source(config.camera, clock)
+        camera = CameraSupervisor.from_config(source, config.camera, clock)
+        enrolment = EnrolmentSession(config.enrolment, clock, liveness is not None)
         control = server = None
         if config.control.socket:  # last: nothing after it can fail and leave it open
             control = ControlHub(config.control.allow_remote_unlock)
             server = ControlServer(config.control.socket, control)
             server.start()
+            log.info("serving local tools on %s", server.path)
     except BaseException:
         door.close()
         raise
@@ -563,8 +580,8 @@ def build_daemon(
         decision=decision,
         door=door,
         camera=camera,
-        enrollment=enrollment,
-        notifier=Notifier(),
+        enrolment=enrolment,
+        notifier=notifier if notifier is not None else Notifier(),
         clock=clock,
         liveness=liveness,
         threaded=threaded,

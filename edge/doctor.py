@@ -19,11 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .camera import EndOfStream, create_source
+from .access.gpio import GpioConfig
+from .access.gpio.rpi import import_gpio_module
+from .camera import CameraConfig, EndOfStream, create_source
 from .clock import SystemClock
+from .config import Config
 from .errors import CameraError, FacegateError
 from .gallery.key import read_key
-from .gallery.store import Gallery
+from .gallery.store import Gallery, GalleryConfig
 from .vision.models import model_spec
 
 OK, WARN, FAIL = "ok", "warn", "FAIL"
@@ -48,7 +51,7 @@ class Check:
 # --- configuration ----------------------------------------------------------------
 
 
-def config_warnings(config: Any) -> list[str]:
+def config_warnings(config: Config) -> list[str]:
     """Valid choices that should never reach a real door."""
     warnings = []
     if config.gpio.backend == "mock":
@@ -86,7 +89,7 @@ def check_gallery_key(key_file: str | Path) -> Check:
     return Check("gallery key", OK, f"{key_file} (mode 0600)")
 
 
-def check_gallery(config: Any) -> Check:
+def check_gallery(config: GalleryConfig) -> Check:
     """The gallery opens with its key and passes its integrity check."""
     try:
         with Gallery.from_config(config) as gallery:
@@ -129,7 +132,7 @@ def check_disk_space(folder: str | Path) -> Check:
 # --- devices ----------------------------------------------------------------------
 
 
-def check_camera(config: Any, timeout_s: float = CAMERA_TIMEOUT_S) -> Check:
+def check_camera(config: CameraConfig, timeout_s: float = CAMERA_TIMEOUT_S) -> Check:
     """Open the camera, read one frame, close it, within ``timeout_s``.
 
     The attempt runs in a daemon thread so that a driver that blocks forever
@@ -174,14 +177,12 @@ def check_camera(config: Any, timeout_s: float = CAMERA_TIMEOUT_S) -> Check:
     return Check(name, OK, f"read a {width}x{height} frame{where}")
 
 
-def check_gpio(config: Any) -> Check:
+def check_gpio(config: GpioConfig) -> Check:
     """The GPIO library imports. No pin is configured: the door may be in use."""
     if config.backend == "mock":
         return Check(
             "gpio", WARN, 'mock GPIO: the door is not driven; set gpio.backend = "rpi" at a door'
         )
-    from .access.gpio.rpi import import_gpio_module  # the only path that may import RPi.GPIO
-
     try:
         import_gpio_module(config.module)
     except FacegateError as exc:
@@ -238,7 +239,7 @@ def check_clock(wall: float, synchronized: bool | None) -> Check:
 # --- all of them ------------------------------------------------------------------
 
 
-def run_checks(config: Any) -> list[Check]:
+def run_checks(config: Config) -> list[Check]:
     """Every check on a valid config, in the order a person would fix things.
 
     The gallery is opened only when its key is usable; otherwise the key's FAIL

@@ -11,20 +11,24 @@ import dataclasses
 import math
 import types
 import typing
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, TypeVar
 
 from .errors import ConfigError
 
+T = TypeVar("T")
+
 
 def setting(
-    default: Any,
+    default: T,
     description: str,
     *,
     min: float | None = None,
     max: float | None = None,
-    choices: tuple | None = None,
-) -> Any:
-    """A config field with its bounds and a one-line description."""
+    choices: tuple[object, ...] | None = None,
+) -> T:
+    """A config field with its bounds and a one-line description (typed as its default,
+    as ``dataclasses.field`` is)."""
     meta = {"description": description, "min": min, "max": max, "choices": choices}
     if isinstance(default, (list, dict)):
         raise TypeError("use a tuple for sequence defaults; config values are immutable")
@@ -85,7 +89,7 @@ def _coerce(value: Any, kind: Any, where: str) -> Any:
     raise TypeError(f"unsupported config type {kind!r} at {where}")
 
 
-def _check_bounds(value: Any, meta: dict, where: str) -> None:
+def _check_bounds(value: Any, meta: Mapping[str, Any], where: str) -> None:
     values = value if isinstance(value, tuple) else (value,)
     for v in values:
         if meta["choices"] is not None and v not in meta["choices"]:
@@ -98,7 +102,7 @@ def _check_bounds(value: Any, meta: dict, where: str) -> None:
                 raise ConfigError(f"{where}: {v} is above the maximum {meta['max']}")
 
 
-def build_section(section_cls: type, values: dict, prefix: str) -> Any:
+def build_section(section_cls: type, values: dict[str, Any], prefix: str) -> Any:
     """Validate ``values`` against ``section_cls``; unknown keys are errors.
 
     Raises ConfigError naming the offending key as ``prefix.key``; a caller that

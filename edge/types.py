@@ -23,16 +23,22 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .errors import ModelMismatchError
+
 LANDMARK_NAMES = ("right_eye", "left_eye", "nose", "mouth_right", "mouth_left")
 
 
 class Word(str, enum.Enum):
-    """A str enum that prints as its value on every Python (3.12 changed format())."""
+    """A str enum that prints as its value on every Python (3.12 changed format()) and
+    hashes as its value, so a member and its string are one key in a dict."""
 
     def __str__(self) -> str:
         return str(self.value)
 
-    __format__ = str.__format__
+    def __format__(self, spec: str) -> str:
+        return str(self.value).__format__(spec)
+
+    __hash__ = str.__hash__
 
 
 class EventKind(Word):
@@ -53,6 +59,59 @@ class EventKind(Word):
     LIVENESS_CALIBRATED = "liveness_calibrated"
     LIVENESS_REVERTED = "liveness_reverted"
     REMOTE_UNLOCK = "remote_unlock"
+
+
+class DoorSignal(Word):
+    """What the door hardware asks of the loop without it being an event to log."""
+
+    ENROL_PRESSED = "enrol_pressed"  # the enrol button held long enough
+
+
+class Notice(Word):
+    """What the loop reports besides logged events: enrolment at the door, and events
+    it could not write before it stopped."""
+
+    ENROLMENT_STARTED = "enrolment_started"
+    ENROLMENT_REFUSED = "enrolment_refused"
+    ENROLMENT_FAILED = "enrolment_failed"
+    EVENTS_LOST = "events_lost"
+
+
+class Refusal(Word):
+    """Why a recognised person may not enter now (the gallery says, the decision logs)."""
+
+    NOT_FOUND = "not_found"
+    DISABLED = "disabled"
+    NOT_YET_VALID = "not_yet_valid"
+    EXPIRED = "expired"
+    OUTSIDE_SCHEDULE = "outside_schedule"
+
+
+class Verdict(Word):
+    """The liveness verdict on one frame."""
+
+    LIVE = "live"
+    SPOOF = "spoof"
+    INCONCLUSIVE = "inconclusive"
+
+
+class CameraState(Word):
+    """Where the camera stands (``camera.supervisor``)."""
+
+    STARTING = "starting"
+    OK = "ok"
+    DOWN = "down"
+    ENDED = "ended"  # a replay came to its end
+    STOPPED = "stopped"
+
+
+class EnrolmentState(Word):
+    """Where an enrolment at the door stands (``gallery.enrolment``)."""
+
+    IDLE = "idle"
+    COLLECTING = "collecting"
+    COMPLETE = "complete"
+    TIMED_OUT = "timed_out"
 
 
 class DoorState(Word):
@@ -130,8 +189,6 @@ class Embedding:
 
     def similarity(self, other: Embedding) -> float:
         """Cosine similarity with another embedding of the same model."""
-        from .errors import ModelMismatchError
-
         if other.model_id != self.model_id:
             raise ModelMismatchError(self.model_id, other.model_id)
         return float(np.dot(self.vector, other.vector))
@@ -156,9 +213,12 @@ class Liveness:
     """
 
     score: float
-    verdict: str
+    verdict: Verdict
     reasons: tuple[str, ...] = ()
     cues: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "verdict", Verdict(self.verdict))  # ValueError if not one
 
 
 @dataclass(frozen=True)
@@ -192,6 +252,16 @@ class Mesh:
 
     points: np.ndarray
     presence: float
+
+
+@dataclass(frozen=True, eq=False)
+class Subject:
+    """The person at the door in one frame: a face that was embedded, and so aligned on
+    its mesh."""
+
+    face: Face
+    embedding: Embedding
+    mesh: Mesh
 
 
 @dataclass(frozen=True, eq=False)

@@ -34,6 +34,7 @@ from pinned_wheel import extract, pinned_wheel  # noqa: E402
 from pnnx_convert import pnnx  # noqa: E402
 
 from edge.config import default_config  # noqa: E402
+from edge.evaluation.demo_sequence import DEMO_PHOTOS  # noqa: E402
 from edge.vision.images import read_image  # noqa: E402
 from edge.vision.landmarks import FaceMesh, crop_transform  # noqa: E402
 from edge.vision.models import ModelSpec, sha256_file, update_manifest  # noqa: E402
@@ -126,7 +127,7 @@ def main() -> int:
     parser.add_argument(
         "--face",
         type=Path,
-        default=REPO / "tests/data/faces/obama_1.jpg",
+        default=DEMO_PHOTOS / "obama_1.jpg",
         help="a photo with a face, for the ncnn-vs-ONNX check",
     )
     args = parser.parse_args()

@@ -47,7 +47,7 @@ from edge.evaluation.identification import (  # noqa: E402
     threshold_at_fpir,
 )
 from edge.evaluation.pairs import nearest_centre  # noqa: E402
-from edge.gallery.enrolment import EnrollmentConfig, build_templates  # noqa: E402
+from edge.gallery.enrolment import EnrolmentConfig, build_templates  # noqa: E402
 from edge.types import AlignedFace, Embedding  # noqa: E402
 from edge.vision.images import read_image  # noqa: E402
 from edge.vision.pipeline import Pipeline  # noqa: E402
@@ -152,7 +152,7 @@ def searches_of(
             chosen = build_templates(
                 [Embedding(vectors[i], "study") for i in rows[:k]],
                 [1.0] * k,
-                EnrollmentConfig(min_templates=k, max_templates=max(k, 5), frames=max(k, 10)),
+                EnrolmentConfig(min_templates=k, max_templates=max(k, 5), frames=max(k, 10)),
             )
             templates += [e.vector for e in chosen.embeddings]
             owners += [person_id] * len(chosen.embeddings)
@@ -339,7 +339,7 @@ def visits(
                 chosen = build_templates(
                     [Embedding(plain[r], "study") for r in good],
                     [1.0] * len(good),
-                    EnrollmentConfig(),
+                    EnrolmentConfig(),
                 )
             except RefusedError:
                 continue

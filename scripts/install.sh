@@ -190,6 +190,10 @@ set_config() {
 create_config() {
     if [[ -e $CONFIG ]]; then
         step "keeping $CONFIG"
+        # [enrollment] became [enrolment]; the service refuses the old name
+        if grep -qx '\[enrollment\]' "$CONFIG"; then
+            sed -i 's/^\[enrollment\]$/[enrolment]/' "$CONFIG"
+        fi
         # a trial install made before the demo photos moved into the package
         if grep -qF "replay_path = \"$APP/tests/data/faces\"" "$CONFIG"; then
             set_config camera replay_path "\"$DEMO_PHOTOS\""

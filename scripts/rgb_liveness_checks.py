@@ -27,7 +27,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from edge.config import default_config  # noqa: E402
-from edge.liveness.policy import LivenessChecker  # noqa: E402
+from edge.evaluation.demo_sequence import DEMO_PHOTOS  # noqa: E402
+from edge.liveness.policy import rgb_layer  # noqa: E402
 from edge.vision.images import read_image  # noqa: E402
 from edge.vision.pipeline import Pipeline  # noqa: E402
 
@@ -36,16 +37,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checks", type=int, required=True, help="how many checks to run")
     parser.add_argument("--threads", type=int, default=2, help="ncnn threads per network")
-    parser.add_argument(
-        "--image", type=Path, default=REPO / "tests" / "data" / "faces" / "obama_1.jpg"
-    )
+    parser.add_argument("--image", type=Path, default=DEMO_PHOTOS / "obama_1.jpg")
     args = parser.parse_args()
     config = default_config()
     config = dataclasses.replace(
         config, models=dataclasses.replace(config.models, threads=args.threads)
     )
     pipeline = Pipeline.from_config(config)
-    rgb = LivenessChecker.from_config(config, pipeline.detector, ir_camera=False).rgb
+    rgb = rgb_layer(config.liveness, config.models)
     image = read_image(args.image)
     face = max(pipeline.detect(image), key=lambda f: f.width * f.height)
     rgb.score(image, face)  # first run: ncnn's one-time set-up, in both counts

@@ -13,7 +13,7 @@ from edge.gallery.store import Gallery, GalleryConfig, create_gallery
 from edge.types import Embedding
 from edge.vision.pipeline import Pipeline
 
-from .helpers import FACES, FIXTURES, SHARED_DATA
+from .helpers import FACES, FIXTURES, SHARED_DATA, Rig, build_rig
 from .helpers import pipeline as loaded_pipeline
 
 
@@ -63,3 +63,17 @@ def obama_template(pipeline) -> Embedding:
     faces = pipeline.detect(image)
     assert len(faces) == 1
     return pipeline.embed(image, faces[0])
+
+
+@pytest.fixture
+def rigs():
+    """Builds daemon rigs (helpers.build_rig) and closes each at the end of the test."""
+    built: list[Rig] = []
+
+    def build(*args, **kwargs) -> Rig:
+        built.append(build_rig(*args, **kwargs))
+        return built[-1]
+
+    yield build
+    for rig in built:
+        rig.daemon.close()

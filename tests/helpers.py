@@ -12,14 +12,22 @@ import os
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 
+from edge.access.gpio.mock import MockGpio
+from edge.camera import FrameSource
+from edge.camera.replay import ReplaySource
 from edge.clock import FakeClock
-from edge.config import parse_config
+from edge.config import Config, parse_config
+from edge.daemon import Daemon, Outcome, build_daemon
 from edge.evaluation.demo_sequence import DEMO_PHOTOS, build_sequence
+from edge.gallery.events import Event
 from edge.gallery.store import Gallery, create_gallery
+from edge.notify import Notifier
 from edge.types import Embedding
 from edge.vision.pipeline import Pipeline
 
@@ -128,3 +136,79 @@ def enrol_obama(config, template: Embedding, **validity) -> int:
         return gallery.add_person(
             OBAMA, "user", [template], [0.9], now=WALL_START - 1.0, **validity
         )
+
+
+# --- an in-process daemon on a FakeClock, stepped by the test ---------------------------
+
+
+@dataclass
+class Rig:
+    daemon: Daemon
+    clock: FakeClock
+    gpio: MockGpio
+    config: Config
+    outcomes: list[Outcome]
+
+    def steps(self, n: int) -> None:
+        """``n`` passes of the loop, one frame interval apart."""
+        for _ in range(n):
+            self.step()
+
+    def step(self) -> None:
+        self.daemon.step()
+        self.clock.advance(1.0 / FPS)
+
+    def step_until(self, condition: Callable[[], bool], limit: int = 60) -> None:
+        for _ in range(limit):
+            self.step()
+            if condition():
+                return
+        raise AssertionError(f"condition not reached within {limit} steps")
+
+    def relay(self) -> list[tuple[float, bool]]:
+        """The relay's level changes after its locked set-up."""
+        history = self.gpio.history(self.config.door.relay_pin)
+        assert history[0][1] is False  # set up locked
+        return history[1:]
+
+    def pulses(self) -> list[tuple[float, float | None]]:
+        """(unlock time, lock time or None while still unlocked) of each pulse."""
+        pulses: list[tuple[float, float | None]] = []
+        for t, level in self.relay():
+            if level:
+                pulses.append((t, None))
+            else:
+                pulses[-1] = (pulses[-1][0], t)
+        return pulses
+
+    def events(self, kind: str | None = None) -> list[Event]:
+        return self.daemon.gallery.events(kind=kind)
+
+
+def build_rig(
+    config: Config,
+    pipeline: Pipeline,
+    *,
+    clock: FakeClock | None = None,
+    source: FrameSource | None = None,
+    wrap_source: Callable[[FrameSource], FrameSource] = lambda s: s,
+    notifier: Notifier | None = None,
+) -> Rig:
+    """A daemon from build_daemon, not threaded, with the given pipeline, a mock door, a
+    silent notifier unless one is given, and ``source`` (by default the configured
+    replay; one on ``clock``, then) wrapped as the test likes."""
+    clock = clock if clock is not None else FakeClock()
+    gpio = MockGpio(clock)
+    outcomes: list[Outcome] = []
+    camera = source if source is not None else ReplaySource.from_config(config.camera, clock)
+    daemon = build_daemon(
+        config,
+        clock,
+        pipeline=pipeline,
+        source=wrap_source(camera),
+        gpio=gpio,
+        notifier=notifier or Notifier({}),
+        threaded=False,
+        report=outcomes.append,
+    )
+    return Rig(daemon, clock, gpio, config, outcomes)

@@ -23,6 +23,12 @@ def test_unknown_section_names_its_line():
         parse_config("\n[detectr]\nx = 1\n")
 
 
+def test_a_renamed_section_says_its_new_name():
+    with pytest.raises(ConfigError, match=r":3: \[enrollment\]: renamed to \[enrolment\]$"):
+        parse_config("[matcher]\nmin_similarity = 0.5\n[enrollment]\nframes = 5\n")
+    assert parse_config("[enrolment]\nframes = 5\n").enrolment.frames == 5
+
+
 def test_wrong_type_and_bounds_and_cross_rule():
     with pytest.raises(ConfigError, match=r":2: detector.input_size: expected an integer"):
         parse_config("[detector]\ninput_size = 'big'\n")

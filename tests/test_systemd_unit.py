@@ -251,6 +251,7 @@ def test_install_and_ci_scripts_are_shellcheck_clean():
         INSTALL,
         REPO / "scripts" / "wheelhouse.sh",
         REPO / "scripts" / "setup.sh",
+        REPO / "scripts" / "lint.sh",
         REPO / ".ci" / "run",
     ]
     result = subprocess.run(

@@ -36,19 +36,10 @@ from typing import ClassVar
 
 from ..errors import ConfigError
 from ..schema import setting
+from ..types import EventKind, Refusal, Verdict
 
-LIVENESS_VERDICTS = ("live", "spoof", "inconclusive")
-DENY_KINDS = (
-    "denied_unknown",
-    "denied_spoof",
-    "denied_schedule",
-    "denied_disabled",
-    "denied_lockout",
-)
-
-# access_check(person_id, wall_time) -> None when access is allowed now, else a
-# reason: 'disabled', 'not_yet_valid', 'expired' or 'outside_schedule'.
-AccessCheck = Callable[[int, float], str | None]
+# access_check(person_id, wall_time) -> None when access is allowed now, else why not.
+AccessCheck = Callable[[int, float], Refusal | None]
 
 
 @dataclass(frozen=True)
@@ -113,22 +104,25 @@ class Observation:
     person_id: int | None
     name: str | None
     similarity: float
-    liveness: str | None
+    liveness: Verdict | None
     reasons: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if self.liveness is not None and self.liveness not in LIVENESS_VERDICTS:
+        if self.liveness is None:
+            return
+        try:
+            object.__setattr__(self, "liveness", Verdict(self.liveness))
+        except ValueError:
             raise ValueError(
-                f"liveness must be one of {', '.join(LIVENESS_VERDICTS)} or None, "
-                f"got {self.liveness!r}"
-            )
+                f"liveness must be one of {', '.join(Verdict)} or None, got {self.liveness!r}"
+            ) from None
 
 
 @dataclass(frozen=True)
 class Grant:
     """Open the door for this person; ``similarity`` is the mean over the agreeing votes."""
 
-    kind: ClassVar[str] = "granted"
+    kind: ClassVar[EventKind] = EventKind.GRANTED
     person_id: int
     name: str | None
     similarity: float
@@ -138,9 +132,9 @@ class Grant:
 
 @dataclass(frozen=True)
 class Deny:
-    """A logged refusal; ``kind`` is one of DENY_KINDS."""
+    """A logged refusal: denied_unknown, _spoof, _schedule, _disabled or _lockout."""
 
-    kind: str
+    kind: EventKind
     time: float
     person_id: int | None = None
     name: str | None = None
@@ -166,7 +160,7 @@ class DecisionMachine:
         self._access_check = access_check
         self._votes: deque[Observation] = deque(maxlen=config.vote_frames)
         self._cooldown_until: dict[int, float] = {}
-        self._last_logged: dict[str, float] = {}
+        self._last_logged: dict[EventKind, float] = {}
         self._failures: deque[float] = deque()
         self._lockout_until = -math.inf
         self._last_time = -math.inf
@@ -191,11 +185,11 @@ class DecisionMachine:
             self._votes.popleft()
         if self._is_spoof(obs):
             if self._count(self._is_spoof) >= self._config.votes_required:
-                return self._fail("denied_spoof", obs, ", ".join(obs.reasons) or "spoof")
+                return self._fail(EventKind.DENIED_SPOOF, obs, ", ".join(obs.reasons) or "spoof")
             return []
         if pid is None:
             if self._count(self._is_unknown) >= self._config.votes_required:
-                return self._fail("denied_unknown", obs, "no match")
+                return self._fail(EventKind.DENIED_UNKNOWN, obs, "no match")
             return []
         agreeing = [
             o
@@ -225,10 +219,10 @@ class DecisionMachine:
         self._cooldown_until = {p: t for p, t in self._cooldown_until.items() if t > time}
 
     def _is_live(self, obs: Observation) -> bool:
-        return not self._require_liveness or obs.liveness == "live"
+        return not self._require_liveness or obs.liveness is Verdict.LIVE
 
     def _is_spoof(self, obs: Observation) -> bool:
-        return self._require_liveness and obs.liveness == "spoof"
+        return self._require_liveness and obs.liveness is Verdict.SPOOF
 
     def _is_unknown(self, obs: Observation) -> bool:
         return obs.person_id is None and not self._is_spoof(obs)
@@ -245,10 +239,12 @@ class DecisionMachine:
         similarity = sum(o.similarity for o in agreeing) / len(agreeing)
         if refusal is None:
             return Grant(pid, obs.name, similarity, len(agreeing), obs.time)
-        kind = "denied_disabled" if refusal == "disabled" else "denied_schedule"
-        return Deny(kind, obs.time, pid, obs.name, similarity, refusal)
+        kind = (
+            EventKind.DENIED_DISABLED if refusal is Refusal.DISABLED else EventKind.DENIED_SCHEDULE
+        )
+        return Deny(kind, obs.time, pid, obs.name, similarity, refusal.value)
 
-    def _fail(self, kind: str, obs: Observation, reason: str) -> list[Command]:
+    def _fail(self, kind: EventKind, obs: Observation, reason: str) -> list[Command]:
         self._votes.clear()
         t = obs.time
         if t - self._last_logged.get(kind, -math.inf) < self._config.denial_log_seconds:
@@ -266,5 +262,5 @@ class DecisionMachine:
                 f"no grants for {self._config.lockout_seconds:g} s"
             )
             self._failures.clear()
-            commands.append(Deny("denied_lockout", t, reason=reason))
+            commands.append(Deny(EventKind.DENIED_LOCKOUT, t, reason=reason))
         return commands

@@ -18,7 +18,7 @@ from dataclasses import dataclass, fields
 
 from ..errors import ConfigError
 from ..schema import setting
-from ..types import DoorState
+from ..types import DoorSignal, DoorState, EventKind
 from .gpio import MAX_BCM_PIN, PULLS, GpioBackend
 
 POLARITIES = ("active_high", "active_low")
@@ -106,14 +106,12 @@ class DoorConfig:
 
 @dataclass(frozen=True)
 class DoorEvent:
-    """Something the door hardware reported: ``kind`` is one of EVENT_KINDS."""
+    """Something the door hardware reported: an event for the log (door_forced,
+    door_held_open, exit_request) or a signal for the loop (enrol_pressed)."""
 
-    kind: str
+    kind: EventKind | DoorSignal
     time: float
     detail: str = ""
-
-
-EVENT_KINDS = ("door_forced", "door_held_open", "exit_request", "enrol_pressed")
 
 
 class _Output:
@@ -249,7 +247,7 @@ class DoorController:
         events: list[DoorEvent] = []
         if self._exit is not None and self._exit.update(now) and self._exit.active:
             self.grant(now)
-            events.append(DoorEvent("exit_request", now))
+            events.append(DoorEvent(EventKind.EXIT_REQUEST, now))
         self._check_enrol(now, events)
         self._check_door(now, events)
         if self._unlocked and not now < self._pulse_end:  # a NaN time ends the pulse
@@ -303,7 +301,7 @@ class DoorController:
             not self._enrol_reported and now - self._enrol.since >= self._config.enrol_hold_seconds
         ):
             self._enrol_reported = True
-            events.append(DoorEvent("enrol_pressed", now))
+            events.append(DoorEvent(DoorSignal.ENROL_PRESSED, now))
 
     def _check_door(self, now: float, events: list[DoorEvent]) -> None:
         if self._contact is None:
@@ -312,7 +310,7 @@ class DoorController:
             self._held_reported = False
             self._forced = not self._contact.since <= self._pulse_end
             if self._forced:
-                events.append(DoorEvent("door_forced", now, "opened while locked"))
+                events.append(DoorEvent(EventKind.DOOR_FORCED, now, "opened while locked"))
                 self._alarm(now)
         if (
             self._contact.active
@@ -321,7 +319,7 @@ class DoorController:
         ):
             self._held_reported = True
             open_for = now - self._contact.since
-            events.append(DoorEvent("door_held_open", now, f"open for {open_for:.0f} s"))
+            events.append(DoorEvent(EventKind.DOOR_HELD_OPEN, now, f"open for {open_for:.0f} s"))
             self._alarm(now)
 
     def _alarm(self, now: float) -> None:

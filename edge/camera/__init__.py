@@ -19,6 +19,7 @@ import importlib
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+import cv2
 import numpy as np
 
 from ..clock import Clock
@@ -105,8 +106,6 @@ class SourceBase(abc.ABC):
 
 def as_bgr(image: np.ndarray) -> np.ndarray:
     """Grey or BGRA pixels as 3-channel BGR uint8 (the Frame convention)."""
-    import cv2  # here, not at the top: loading the config imports this package
-
     if image.ndim == 2:
         return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
     if image.shape[2] == 4:

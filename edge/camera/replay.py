@@ -93,7 +93,7 @@ class ReplaySource(SourceBase):
         self._is_open = False
 
     def read(self) -> Frame:
-        if not self._is_open:
+        if not self._is_open or self._start is None:
             raise CameraError(f"replay source {self._path} is not open")
         image = self._next_image()
         timestamp = self._start + self._seq / self._fps
@@ -103,24 +103,27 @@ class ReplaySource(SourceBase):
 
     def _next_image(self) -> np.ndarray:
         if self._images is not None:
-            return self._next_from_folder()
-        ok, image = self._capture.read()
+            return self._next_from_folder(self._images)
+        capture = self._capture
+        if capture is None:
+            raise CameraError(f"replay source {self._path} is not open")
+        ok, image = capture.read()
         if not ok and self._loop:
-            self._capture.release()
-            self._capture = self._open_video()
-            ok, image = self._capture.read()
+            capture.release()
+            capture = self._capture = self._open_video()
+            ok, image = capture.read()
             if not ok:
                 raise CameraError(f"replay video {self._path} has no frames")
         if not ok:
             raise EndOfStream(f"end of replay video {self._path}")
         return as_bgr(image)
 
-    def _next_from_folder(self) -> np.ndarray:
-        if self._index >= len(self._images):
+    def _next_from_folder(self, images: list[Path]) -> np.ndarray:
+        if self._index >= len(images):
             if not self._loop:
                 raise EndOfStream(f"end of replay folder {self._path}")
             self._index = 0
-        path = self._images[self._index]
+        path = images[self._index]
         self._index += 1
         image = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if image is None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from ..clock import Clock
 from ..errors import CameraError
-from ..types import Frame
+from ..types import CameraState, Frame
 from . import CameraConfig, EndOfStream, FrameSource
 
 log = logging.getLogger(__name__)
@@ -26,24 +26,22 @@ log = logging.getLogger(__name__)
 # Backoff waits are cut into slices this long so that stop() is answered promptly.
 _STOP_CHECK_S = 0.25
 
-STARTING, OK, DOWN, ENDED, STOPPED = "starting", "ok", "down", "ended", "stopped"
-
 
 @dataclass(frozen=True)
 class CameraStatus:
-    """Where the camera stands: ``state`` is one of starting, ok, down, ended, stopped.
+    """Where the camera stands.
 
     ``reason`` says why it is not ok (empty when ok); ``since`` is the clock time of
     the last change of state.
     """
 
-    state: str
+    state: CameraState
     reason: str
     since: float
 
     @property
     def ok(self) -> bool:
-        return self.state == OK
+        return self.state == CameraState.OK
 
 
 class CameraSupervisor:
@@ -79,7 +77,7 @@ class CameraSupervisor:
         self._taken_seq = 0  # newest seq handed to a consumer
         self._delivered = 0
         self._dropped = 0
-        self._status = CameraStatus(STARTING, "not opened yet", clock.now())
+        self._status = CameraStatus(CameraState.STARTING, "not opened yet", clock.now())
 
     @classmethod
     def from_config(
@@ -121,10 +119,14 @@ class CameraSupervisor:
         """
         with self._cond:
             self._cond.wait_for(
-                lambda: self._newer(after_seq) or self._status.state in (ENDED, STOPPED), timeout
+                lambda: (
+                    self._newer(after_seq)
+                    or self._status.state in (CameraState.ENDED, CameraState.STOPPED)
+                ),
+                timeout,
             )
             frame = self._take(after_seq)
-            if frame is None and self._status.state == ENDED:
+            if frame is None and self._status.state == CameraState.ENDED:
                 raise EndOfStream(self._status.reason)
             return frame
 
@@ -132,10 +134,11 @@ class CameraSupervisor:
         return self._latest is not None and self._latest.seq > after_seq
 
     def _take(self, after_seq: int) -> Frame | None:
-        if not self._newer(after_seq):
+        latest = self._latest
+        if latest is None or not latest.seq > after_seq:
             return None
-        self._taken_seq = max(self._taken_seq, self._latest.seq)
-        return self._latest
+        self._taken_seq = max(self._taken_seq, latest.seq)
+        return latest
 
     # --- the reader ----------------------------------------------------------------
 
@@ -154,7 +157,7 @@ class CameraSupervisor:
         Returns the frame read, or None when the camera is down, has ended or the
         supervisor is stopping. Never raises for camera trouble: it lands in status.
         """
-        if self._stopping.is_set() or self.status.state == ENDED:
+        if self._stopping.is_set() or self.status.state == CameraState.ENDED:
             return None
         if not self._is_open:
             self._sleep_backoff()
@@ -170,7 +173,7 @@ class CameraSupervisor:
             frame = self._source.read()
         except EndOfStream as exc:
             self._close_source()
-            self._set_status(ENDED, str(exc))
+            self._set_status(CameraState.ENDED, str(exc))
             return None
         except Exception as exc:
             self._close_source()
@@ -194,14 +197,15 @@ class CameraSupervisor:
         # A bug or an unexpected driver error is failed safe too, with its trace logged.
         reason = str(exc) if expected else f"unexpected {type(exc).__name__}: {exc}"
         status = self.status
-        if status.state != DOWN or status.reason != reason:  # once per change, not per retry
+        # once per change, not per retry
+        if status.state != CameraState.DOWN or status.reason != reason:
             log.warning(
                 "camera down: %s (retrying, up to every %.1f s)",
                 reason,
                 self._backoff_max,
                 exc_info=None if expected else exc,
             )
-        self._set_status(DOWN, reason)
+        self._set_status(CameraState.DOWN, reason)
 
     def _publish(self, frame: Frame) -> None:
         with self._cond:
@@ -209,12 +213,12 @@ class CameraSupervisor:
                 self._dropped += 1
             self._latest = frame
             self._delivered += 1
-            if self._status.state != OK:
-                self._status = CameraStatus(OK, "", self._clock.now())
+            if self._status.state != CameraState.OK:
+                self._status = CameraStatus(CameraState.OK, "", self._clock.now())
                 log.info("camera ok")
             self._cond.notify_all()
 
-    def _set_status(self, state: str, reason: str) -> None:
+    def _set_status(self, state: CameraState, reason: str) -> None:
         with self._cond:
             # ``since`` dates the state, not the latest reason: "down since 12:00".
             since = self._status.since if state == self._status.state else self._clock.now()
@@ -239,7 +243,7 @@ class CameraSupervisor:
 
     def _run(self) -> None:
         try:
-            while not self._stopping.is_set() and self.status.state != ENDED:
+            while not self._stopping.is_set() and self.status.state != CameraState.ENDED:
                 try:
                     self.poll_once()
                 except Exception as exc:  # a bug here must not leave a dead thread and status ok
@@ -259,8 +263,8 @@ class CameraSupervisor:
                 log.warning("camera thread did not stop within %.1f s", self._stop_timeout)
         else:
             self._close_source()
-        if self.status.state != ENDED:
-            self._set_status(STOPPED, "stopped")
+        if self.status.state != CameraState.ENDED:
+            self._set_status(CameraState.STOPPED, "stopped")
 
     def __enter__(self) -> CameraSupervisor:
         self.start()

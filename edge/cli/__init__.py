@@ -26,7 +26,18 @@ COMMAND_MODULES = (
 )
 # Commands that read the gallery key: as root they run as its owner (privileges.py).
 KEY_OWNER_COMMANDS = frozenset(
-    {"init", "people", "gallery", "enroll", "events", "attendance", "run", "doctor", "liveness"}
+    {
+        "init",
+        "people",
+        "gallery",
+        "enrol",
+        "enroll",
+        "events",
+        "attendance",
+        "run",
+        "doctor",
+        "liveness",
+    }
 )
 
 

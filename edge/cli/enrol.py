@@ -1,4 +1,4 @@
-"""``facegate enroll --name NAME IMAGE...``: enrol a person from photo files."""
+"""``facegate enrol --name NAME IMAGE...``: enrol a person from photo files."""
 
 from __future__ import annotations
 
@@ -6,20 +6,24 @@ import argparse
 from pathlib import Path
 
 from ..errors import ExitCode
-from ..gallery.enrolment import build_templates, capture_from_images, enroll
+from ..gallery.enrolment import build_templates, capture_from_images, enrol, usable
 from ..gallery.matcher import Matcher
 from ..gallery.store import ROLES, Gallery, normalise_name
 from .common import add_config_argument, config_from_args
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("enroll", help="enrol a person from photos of their face")
+    parser = subparsers.add_parser(
+        "enrol",
+        aliases=["enroll"],  # the spelling it had before
+        help="enrol a person from photos of their face",
+    )
     parser.add_argument("--name", required=True, help="the person's name (not only digits)")
     parser.add_argument(
         "--role",
         choices=ROLES,
         default="user",
-        help="admins may authorise on-device enrollment (default: user)",
+        help="admins may authorise on-device enrolment (default: user)",
     )
     parser.add_argument(
         "--force", action="store_true", help="enrol even if the face already matches someone else"
@@ -28,27 +32,25 @@ def register(subparsers) -> None:
         "images", nargs="+", type=Path, metavar="IMAGE", help="photos with exactly one face each"
     )
     add_config_argument(parser)
-    parser.set_defaults(func=cmd_enroll)
+    parser.set_defaults(func=cmd_enrol)
 
 
-def cmd_enroll(args: argparse.Namespace) -> int:
+def cmd_enrol(args: argparse.Namespace) -> int:
     from ..vision.pipeline import Pipeline  # loads the models: only this command needs them
 
     config = config_from_args(args)
     name = normalise_name(args.name)  # refused before any photo is read
     pipeline = Pipeline.from_config(config)
-    verdicts = capture_from_images(pipeline, args.images, config.enrollment.max_photo_pixels)
+    verdicts = capture_from_images(pipeline, args.images, config.enrolment.max_photo_pixels)
     for verdict in verdicts:
         print(f"{verdict.path}: {verdict.verdict}")
-    usable = [v for v in verdicts if v.ok]
-    templates = build_templates(
-        [v.embedding for v in usable], [v.quality for v in usable], config.enrollment
-    )
+    embeddings, qualities = usable(verdicts)
+    templates = build_templates(embeddings, qualities, config.enrolment)
     with Gallery.from_config(config.gallery) as gallery:
         matcher = Matcher(gallery, config.matcher, pipeline.model_id)
-        person_id = enroll(gallery, matcher, name, args.role, templates, force=args.force)
+        person_id = enrol(gallery, matcher, name, args.role, templates, force=args.force)
     print(
         f"enrolled {name} as #{person_id} with {len(templates.embeddings)} "
-        f"templates from {len(usable)} usable photos ({templates.rejected} dropped as outliers)"
+        f"templates from {len(embeddings)} usable photos ({templates.rejected} dropped as outliers)"
     )
     return ExitCode.OK

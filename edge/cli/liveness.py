@@ -10,9 +10,9 @@ before capturing, and restart it after calibrating so that it loads the result.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
 import cv2
 
@@ -117,7 +117,8 @@ def cmd_capture(args: argparse.Namespace) -> int:
     )
     folder = args.out / f"capture_{number:03d}"
     folder.mkdir()
-    names, with_face = [], 0
+    names: list[str] = []
+    with_face = 0
     with create_source(config.camera, SystemClock()) as camera:
         start = None
         while True:
@@ -162,13 +163,10 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         raise FacegateError("--held-back must be between 0 and 1")
     if not 0 <= args.bpcer < 1:
         raise FacegateError("--bpcer must be at least 0 and below 1")
-    from ..liveness.policy import LivenessChecker
+    from ..liveness.policy import rgb_layer
     from ..vision.pipeline import Pipeline
 
     config = config_from_args(args)
-    config = dataclasses.replace(
-        config, liveness=dataclasses.replace(config.liveness, level="standard")
-    )
     required = [a for a in args.require_attacks.split(",") if a]
     samples = read_manifest(args.manifest)
     missing = sorted(set(required) - {s.attack for s in samples})
@@ -180,7 +178,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         )
     with open_gallery(args) as gallery:  # before the slow part: a wrong key fails at once
         pipeline = Pipeline.from_config(config)
-        rgb = LivenessChecker.from_config(config, pipeline.detector, ir_camera=False).rgb
+        rgb = rgb_layer(config.liveness, config.models)
         report_progress = progress("captures")
         presentations = []
         for i, sample in enumerate(samples, start=1):
@@ -247,7 +245,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     with open_gallery(args) as gallery:
         records = gallery.liveness_calibrations()
     active = next((r for r in records if r.active), None)
-    result = {"models": list(config.liveness.models), "active": None, "attempts": len(records)}
+    result: dict[str, Any] = {
+        "models": list(config.liveness.models),
+        "active": None,
+        "attempts": len(records),
+    }
     if active is not None:
         head = Head.from_json(active.head)
         result["active"] = {

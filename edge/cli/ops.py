@@ -30,7 +30,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     config, errors = config_errors(args.config)
     for error in errors:
         print(f"facegate: {error}", file=sys.stderr)
-    if errors:
+    if config is None:
         return ExitCode.CONFIG
     for warning in config_warnings(config):
         print(f"warning: {warning}", file=sys.stderr)
@@ -40,7 +40,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 def cmd_doctor(args: argparse.Namespace) -> int:
     config, errors = config_errors(args.config)
-    if errors:
+    if config is None:
         checks = [Check("config", FAIL, error) for error in errors]
     else:
         checks = [Check("config", OK, f"{args.config} is valid")] + run_checks(config)

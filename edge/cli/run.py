@@ -4,16 +4,21 @@ and ``facegate demo`` (the same loop on bundled photos)."""
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import signal
+import sys
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TextIO
 
 from ..access.door import DoorController
 from ..access.gpio import open_backend
 from ..access.gpio.mock import MockGpio
 from ..clock import FakeClock, SystemClock
 from ..config import load_config, load_sections
-from ..daemon import Daemon, Decision, build_daemon
+from ..daemon import Daemon, Outcome, build_daemon
 from ..errors import ExitCode
 from ..evaluation.demo_sequence import DEMO_PHOTOS, write_sequence
 from ..gallery.store import create_gallery
@@ -49,7 +54,7 @@ def register(subparsers) -> None:
     demo.set_defaults(func=cmd_demo)
 
 
-def format_decision(d: Decision, origin: float = 0.0, names: bool = False) -> str:
+def format_outcome(d: Outcome, origin: float = 0.0, names: bool = False) -> str:
     """One line for the log; a person is shown by id unless ``names`` (daemon.log_names)."""
     who = (d.name if names else None) or (f"#{d.person_id}" if d.person_id is not None else "-")
     similarity = f"{d.similarity:.2f}" if d.similarity is not None else "-"
@@ -110,11 +115,59 @@ def stop_on_signals(daemon: Daemon) -> list[int]:
     return received
 
 
+# syslog priorities (syslog(3)) of the logging levels, for journald's "<N>" prefixes
+_PRIORITIES = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3}
+
+
+def _to_the_journal(stream: TextIO, environ: Mapping[str, str]) -> bool:
+    """True when ``stream`` is the journal: systemd.exec(5) sets JOURNAL_STREAM to the
+    device and inode of the stream it connected (a child may inherit it elsewhere)."""
+    try:
+        device, inode = (int(part) for part in environ.get("JOURNAL_STREAM", "").split(":"))
+        info = os.fstat(stream.fileno())
+    except (ValueError, OSError):
+        return False
+    return (info.st_dev, info.st_ino) == (device, inode)
+
+
+class _OneLine(logging.Formatter):
+    """One line per message (a traceback's lines joined); led by its syslog priority
+    for the journal, which reads and strips it, else by the level's name."""
+
+    def __init__(self, journal: bool) -> None:
+        super().__init__(
+            "%(name)s: %(message)s" if journal else "%(levelname)s %(name)s: %(message)s"
+        )
+        self._journal = journal
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record).replace("\n", " | ")
+        if not self._journal:
+            return line
+        priority = _PRIORITIES.get(record.levelno, 2 if record.levelno > logging.ERROR else 7)
+        return f"<{priority}>{line}"
+
+
+def configure_logging(
+    stream: TextIO | None = None, environ: Mapping[str, str] = os.environ
+) -> logging.Handler:
+    """The service's own messages (camera down, control socket, ...) at INFO and above,
+    one line each on ``stream`` (stderr unless given). Returns the handler."""
+    stream = sys.stderr if stream is None else stream
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(_OneLine(journal=_to_the_journal(stream, environ)))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    return handler
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     clock = SystemClock()
     names = config.daemon.log_names
-    report = None if args.quiet else (lambda d: print(format_decision(d, names=names), flush=True))
+    report = None if args.quiet else (lambda d: print(format_outcome(d, names=names), flush=True))
+    configure_logging()
     daemon = build_daemon(config, clock, report=report)
     received = stop_on_signals(daemon)
     daemon.run()
@@ -149,7 +202,7 @@ backend = "mock"
 path = "{workdir / "gallery.db"}"
 key_file = "{workdir / "gallery.key"}"
 
-[enrollment]
+[enrolment]
 min_templates = 1
 
 # The demo's output is read by a person trying facegate: names are clearer than ids.
@@ -183,7 +236,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
         code = main(
             [
-                "enroll",
+                "enrol",
                 "--config",
                 str(config_path),
                 "--name",
@@ -207,8 +260,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
             config,
             clock,
             threaded=False,
-            gpio_backend=gpio,
-            report=lambda d: print(format_decision(d, origin, names), flush=True),
+            gpio=gpio,
+            report=lambda d: print(format_outcome(d, origin, names), flush=True),
         )
         daemon.run(after_step=lambda: clock.advance(1.0 / DEMO_FPS))
         pulses = [t - origin for t, level in gpio.history(config.door.relay_pin)[1:] if level]

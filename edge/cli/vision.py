@@ -239,7 +239,7 @@ def cmd_eval_identify(args: argparse.Namespace) -> int:
                 capture_enrolment,
                 _search_capture(pipeline, args.quality_gate),
                 gallery,
-                config.enrollment,
+                config.enrolment,
                 config.matcher.min_similarity,
                 pipeline.model_id,
                 progress("embedding photos"),
@@ -303,7 +303,7 @@ def cmd_eval_liveness(args: argparse.Namespace) -> int:
             head = active_head(gallery)
     pipeline = Pipeline.from_config(config)
     checker = LivenessChecker.from_config(
-        config, pipeline.detector, ir_camera=False, calibration=head
+        section, config.models, pipeline.detector, ir_camera=False, calibration=head
     )
     report = progress("presentations")
     outcomes = []
@@ -382,7 +382,11 @@ def _bench(config, args: argparse.Namespace) -> dict:
     cold_start_ms = (time.perf_counter() - start) * 1000
     for _ in range(WARMUP_FRAMES):  # caches and thread pools settle before timing
         pipeline.analyse(Frame(first, 0.0))
-    liveness = LivenessChecker.from_config(config, pipeline.detector, ir_camera=False)
+    liveness = None
+    if config.liveness.level != "off":
+        liveness = LivenessChecker.from_config(
+            config.liveness, config.models, pipeline.detector, ir_camera=False
+        )
     result = run_pipeline(pipeline, iter_frames(args.images, args.video, args.limit), liveness)
     result.update(
         detector_input_size=config.detector.input_size,

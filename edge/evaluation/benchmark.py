@@ -20,6 +20,7 @@ import resource
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -58,7 +59,7 @@ NCNN_CHECKS = {
 
 def read_cpuinfo(text: str) -> tuple[str, set[str]]:
     """(model name, flags) from the text of /proc/cpuinfo (x86 or aarch64)."""
-    model, flags = "", set()
+    model, flags = "", set[str]()
     for line in text.splitlines():
         key, _, value = (part.strip() for part in line.partition(":"))
         if key in ("model name", "Model") and not model:
@@ -143,6 +144,8 @@ def iter_frames(images: Path | None, video: Path | None, limit: int) -> Iterator
         for path in frame_paths(images, limit):
             yield read_image(path)
         return
+    if video is None:
+        raise FacegateError("give a folder of images or a video")
     yield from itertools.islice(read_video(video), limit)
 
 
@@ -165,7 +168,11 @@ def run_pipeline(
     """Pipeline latency per frame; the liveness check of the person at the door is timed
     on its own, since OpenCV's pipeline has none to compare with."""
     stopwatch = Stopwatch()
-    totals, cpu, stages, faces, checks = [], [], {}, [], []
+    totals: list[float] = []
+    cpu: list[float] = []
+    stages: dict[str, list[float]] = {}
+    faces: list[int] = []
+    checks: list[float] = []
     for i, image in enumerate(frames):
         frame = Frame(image=image, timestamp=i / fps, seq=i)
         stopwatch.start()
@@ -182,7 +189,7 @@ def run_pipeline(
             liveness.check(frame, subject.face, subject.mesh)
             checks.append((time.perf_counter() - start) * 1000)
     median, p90 = percentiles(totals)
-    extra = {}
+    extra: dict[str, Any] = {}
     if liveness is not None:
         extra["liveness_median_ms"], extra["liveness_p90_ms"] = percentiles(checks)
         extra["liveness_level"] = liveness.config.level

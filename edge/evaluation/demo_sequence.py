@@ -27,9 +27,10 @@ def _load(photo: str | Path | np.ndarray) -> np.ndarray:
     if isinstance(photo, np.ndarray):
         image = photo
     else:
-        image = cv2.imread(str(photo), cv2.IMREAD_COLOR)
-        if image is None:
+        read = cv2.imread(str(photo), cv2.IMREAD_COLOR)
+        if read is None:
             raise ImageError(f"cannot read photo {photo}")
+        image = read
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ImageError(f"photo must be BGR uint8 (H, W, 3), got {image.dtype} {image.shape}")
     return image

@@ -3,7 +3,7 @@
 The folder holds one sub-folder of photos per person. The first K photos (in name
 order) of each person with more than K are enrolled through the enrolment code
 (``capture_from_images``, ``build_templates`` with its minimum of agreeing captures
-set to K, ``enroll`` into a real encrypted gallery); their other photos are mated
+set to K, ``enrol`` into a real encrypted gallery); their other photos are mated
 searches. Every photo of a person with K or fewer is a stranger's search.
 
 Each search answers with the best person and their similarity (as the matcher does,
@@ -32,7 +32,13 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import FacegateError, RefusedError
-from ..gallery.enrolment import EnrollmentConfig, ImageVerdict, build_templates, enroll
+from ..gallery.enrolment import (
+    EnrolmentConfig,
+    ImageVerdict,
+    build_templates,
+    enrol,
+    usable,
+)
 from ..gallery.matcher import Matcher, MatcherConfig, TemplateIndex
 from ..gallery.store import Gallery
 from ..vision.images import IMAGE_SUFFIXES
@@ -90,7 +96,7 @@ def enrol_people(
     gallery: Gallery,
     split: Split,
     captures: dict[Path, ImageVerdict],
-    config: EnrollmentConfig,
+    config: EnrolmentConfig,
     model_id: str,
 ) -> tuple[dict[str, int], list[str]]:
     """Enrol everyone in ``split`` from their captures; ({name: person id}, names refused)."""
@@ -105,15 +111,12 @@ def enrol_people(
     matcher = Matcher(gallery, MatcherConfig(), model_id)
     ids, refused = {}, []
     for name, paths in split.enrol.items():
-        usable = [captures[p] for p in paths if captures[p].ok]
         try:
-            templates = build_templates(
-                [v.embedding for v in usable], [v.quality for v in usable], config
-            )
+            templates = build_templates(*usable([captures[p] for p in paths]), config)
         except RefusedError:
             refused.append(name)
             continue
-        ids[name] = enroll(gallery, matcher, name, "user", templates, force=True)
+        ids[name] = enrol(gallery, matcher, name, "user", templates, force=True)
     return ids, refused
 
 
@@ -134,7 +137,9 @@ class Searches:
 
 
 def search(
-    index: TemplateIndex, truth: Sequence[int], vectors: Sequence[np.ndarray | None]
+    index: TemplateIndex,
+    truth: Sequence[int] | np.ndarray,
+    vectors: Sequence[np.ndarray | None],
 ) -> Searches:
     """Search every vector (None: no face found) in ``index``."""
     rows = [index.search(v) if v is not None else (None, -1.0, -1.0) for v in vectors]
@@ -218,7 +223,7 @@ def by_gallery_size(
 ) -> dict:
     """FPIR and FNIR at ``threshold`` in random sub-galleries of each size (mean of
     ``draws`` draws), and in the whole gallery; strangers are the same throughout."""
-    truth = np.asarray(truth, dtype=np.int64)
+    labels = np.asarray(truth, dtype=np.int64)
     people = np.unique(person_ids)
     rng = np.random.default_rng(seed)
     result = {}
@@ -227,11 +232,11 @@ def by_gallery_size(
         for _ in range(draws if size < len(people) else 1):
             chosen = rng.choice(people, size, replace=False) if size < len(people) else people
             keep = np.isin(person_ids, chosen)
-            rows = np.flatnonzero((truth == STRANGER) | np.isin(truth, chosen))
+            rows = np.flatnonzero((labels == STRANGER) | np.isin(labels, chosen))
             found = search(
                 TemplateIndex(person_ids[keep], matrix[keep]),
-                truth[rows],
-                [vectors[i] for i in rows],
+                labels[rows],
+                [vectors[int(i)] for i in rows],
             )
             runs.append((fpir(found, threshold), fnir(found, threshold)))
         result[str(size)] = {
@@ -247,7 +252,7 @@ def identify(
     capture_enrolment: Callable[[Path], ImageVerdict],
     capture_search: Callable[[Path], ImageVerdict | None],
     gallery: Gallery,
-    enrolment: EnrollmentConfig,
+    enrolment: EnrolmentConfig,
     threshold: float,
     model_id: str,
     progress: Callable[[int, int], None] | None = None,
@@ -276,7 +281,7 @@ def identify(
             gated += 1
         else:
             truth.append(person)
-            vectors.append(verdict.embedding.vector if verdict.ok else None)
+            vectors.append(None if verdict.embedding is None else verdict.embedding.vector)
         if progress:
             progress(done, total)
     person_ids, matrix = gallery.templates(model_id)

@@ -25,7 +25,7 @@ from ..liveness.calibration import Presentation
 from ..liveness.metrics import operating_points
 from ..liveness.policy import LivenessChecker
 from ..liveness.rgb import PassiveRgb
-from ..types import Face, Frame, Liveness
+from ..types import Face, Frame, Liveness, Verdict
 from ..vision.images import read_image, read_video
 from ..vision.pipeline import Pipeline
 
@@ -51,7 +51,7 @@ class Outcome:
 
     @property
     def accepted(self) -> bool:
-        return self.liveness is not None and self.liveness.verdict == "live"
+        return self.liveness is not None and self.liveness.verdict is Verdict.LIVE
 
     @property
     def score(self) -> float:

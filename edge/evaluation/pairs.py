@@ -53,8 +53,7 @@ def read_pairs(path: Path) -> list[Pair]:
         raise FacegateError(
             f"{path}:1: expected a count header, got {' '.join(header)!r}"
         ) from None
-    explicit_folds = len(numbers) == 2
-    per_fold = numbers[1] if explicit_folds else None
+    per_fold = numbers[1] if len(numbers) == 2 else None
     pairs, counters = [], {True: 0, False: 0}
     for lineno, fields in enumerate(lines[1:], start=2):
         try:
@@ -70,7 +69,7 @@ def read_pairs(path: Path) -> list[Pair]:
             raise FacegateError(
                 f"{path}:{lineno}: expected 'name i j' or 'name1 i name2 j'"
             ) from None
-        if explicit_folds:
+        if per_fold is not None:
             fold = (lineno - 2) // (2 * per_fold)
         else:
             fold = counters[same] % FOLDS
@@ -153,12 +152,10 @@ def score_pairs(
         if progress:
             progress(i, len(paths))
     failed = sum(v is None for v in vectors.values())
-    scores = np.array(
-        [
-            -1.0
-            if vectors[p.first] is None or vectors[p.second] is None
-            else float(vectors[p.first] @ vectors[p.second])
-            for p in pairs
-        ]
-    )
+
+    def similarity(pair: Pair) -> float:
+        first, second = vectors[pair.first], vectors[pair.second]
+        return -1.0 if first is None or second is None else float(first @ second)
+
+    scores = np.array([similarity(p) for p in pairs])
     return scores, failed

@@ -1,14 +1,14 @@
-"""Enrollment: from several captures of a new face to a few trustworthy templates.
+"""Enrolment: from several captures of a new face to a few trustworthy templates.
 
 * ``build_templates`` drops captures that disagree with the robust centre of all of
   them (a passer-by, a misdetection), then keeps a few diverse ones.
-* ``EnrollmentSession`` is the on-device flow as a pure state machine on an
+* ``EnrolmentSession`` is the on-device flow as a pure state machine on an
   injected clock: an administrator is recognised, the enrol button is pressed
   within a short window, good frames are collected until there are enough or
   time runs out. The daemon feeds it; nothing here touches hardware.
 * ``capture_from_images`` is the same collection from photo files, with one
-  verdict per file (``facegate enroll``).
-* ``enroll`` stores the person and templates in one gallery transaction, refusing
+  verdict per file (``facegate enrol``).
+* ``enrol`` stores the person and templates in one gallery transaction, refusing
   inside it a face that already matches someone else.
 """
 
@@ -24,17 +24,17 @@ import numpy as np
 from ..clock import Clock
 from ..errors import ConfigError, FacegateError, ModelMismatchError, RefusedError
 from ..schema import setting
-from ..types import Embedding, Face, FaceAnalysis, Liveness, Quality
+from ..types import Embedding, EnrolmentState, Face, FaceAnalysis, Liveness, Quality, Verdict
 from ..vision.images import MAX_PIXELS, read_image
 from .matcher import Matcher
 from .store import Gallery, Person
 
 
 @dataclass(frozen=True)
-class EnrollmentConfig:
-    """How many captures make a person, and the rules of on-device enrollment."""
+class EnrolmentConfig:
+    """How many captures make a person, and the rules of on-device enrolment."""
 
-    frames: int = setting(10, "good camera frames to collect for one enrollment", min=1, max=100)
+    frames: int = setting(10, "good camera frames to collect for one enrolment", min=1, max=100)
     min_templates: int = setting(
         3,
         "fewest captures that must agree with each other to enrol (camera or photos)",
@@ -52,19 +52,19 @@ class EnrollmentConfig:
     admin_window_s: float = setting(
         10.0,
         "seconds after an administrator is recognised during which the enrol "
-        "button starts an enrollment",
+        "button starts an enrolment",
         min=1.0,
         max=120.0,
     )
     timeout_s: float = setting(
         30.0,
-        "seconds to collect the frames before the enrollment is abandoned",
+        "seconds to collect the frames before the enrolment is abandoned",
         min=5.0,
         max=600.0,
     )
     max_photo_pixels: int = setting(
         MAX_PIXELS,
-        "photos given to 'facegate enroll' with more pixels than this are refused "
+        "photos given to 'facegate enrol' with more pixels than this are refused "
         "from their header, before they are decoded (3 bytes of memory per pixel)",
         min=100_000,
         max=1_000_000_000,
@@ -72,9 +72,9 @@ class EnrollmentConfig:
 
     def validate(self) -> None:
         if self.min_templates > self.max_templates:
-            raise ConfigError("enrollment.min_templates: must not exceed enrollment.max_templates")
+            raise ConfigError("enrolment.min_templates: must not exceed enrolment.max_templates")
         if self.min_templates > self.frames:
-            raise ConfigError("enrollment.min_templates: must not exceed enrollment.frames")
+            raise ConfigError("enrolment.min_templates: must not exceed enrolment.frames")
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ class TemplateSet:
 
 
 def build_templates(
-    embeddings: Sequence[Embedding], qualities: Sequence[float], config: EnrollmentConfig
+    embeddings: Sequence[Embedding], qualities: Sequence[float], config: EnrolmentConfig
 ) -> TemplateSet:
     """Reject outliers, then keep up to ``max_templates`` diverse captures.
 
@@ -131,19 +131,17 @@ def build_templates(
 
 # --- on-device session ---------------------------------------------------------------
 
-IDLE, COLLECTING, COMPLETE, TIMED_OUT = "idle", "collecting", "complete", "timed_out"
 
-
-class EnrollmentSession:
-    """The on-device enrollment rules, driven by an injected clock.
+class EnrolmentSession:
+    """The on-device enrolment rules, driven by an injected clock.
 
     ``authorise`` when an enabled administrator's face was recognised;
     ``button_pressed`` starts collecting only within ``admin_window_s`` of that
-    (one authorisation, one enrollment); ``offer`` each analysed frame; when
-    ``state`` is ``complete``, ``templates()`` gives the TemplateSet to ``enroll``.
+    (one authorisation, one enrolment); ``offer`` each analysed frame; when
+    ``state`` is ``complete``, ``templates()`` gives the TemplateSet to ``enrol``.
     """
 
-    def __init__(self, config: EnrollmentConfig, clock: Clock, require_liveness: bool):
+    def __init__(self, config: EnrolmentConfig, clock: Clock, require_liveness: bool):
         self.config = config
         self.clock = clock
         self.require_liveness = require_liveness
@@ -156,12 +154,12 @@ class EnrollmentSession:
     @property
     def state(self) -> str:
         if self._started is None:
-            return IDLE
+            return EnrolmentState.IDLE
         if len(self._embeddings) >= self.config.frames:
-            return COMPLETE
+            return EnrolmentState.COMPLETE
         if self.clock.now() - self._started > self.config.timeout_s:
-            return TIMED_OUT
-        return COLLECTING
+            return EnrolmentState.TIMED_OUT
+        return EnrolmentState.COLLECTING
 
     def authorise(self, admin: Person) -> None:
         """An administrator's face was just recognised (the daemon calls this)."""
@@ -171,21 +169,21 @@ class EnrollmentSession:
 
     def button_pressed(self) -> None:
         """Start collecting, if an administrator authorised it within the window."""
-        if self.state != IDLE:
-            raise RefusedError(f"an enrollment is already {self.state.replace('_', ' ')}")
+        if self.state != EnrolmentState.IDLE:
+            raise RefusedError(f"an enrolment is already {self.state.replace('_', ' ')}")
         now = self.clock.now()
         if self._admin is None or now - self._admin[1] > self.config.admin_window_s:
             raise RefusedError(
-                "enrollment needs an administrator recognised within "
+                "enrolment needs an administrator recognised within "
                 f"{self.config.admin_window_s:g} s before the enrol button is pressed"
             )
         self.authorised_by, _ = self._admin
-        self._admin = None  # one authorisation starts one enrollment
+        self._admin = None  # one authorisation starts one enrolment
         self._started = now
 
     def offer(self, faces: Sequence[FaceAnalysis], liveness: Liveness | None = None) -> str:
         """Consider one analysed frame; returns 'accepted' or why it was not."""
-        if self.state != COLLECTING:
+        if self.state != EnrolmentState.COLLECTING:
             return self.state
         if not faces:
             return "no_face"
@@ -194,7 +192,7 @@ class EnrollmentSession:
         face = faces[0]
         if not face.quality.passed or face.embedding is None:
             return "quality:" + ",".join(face.quality.reasons)
-        if self.require_liveness and (liveness is None or liveness.verdict != "live"):
+        if self.require_liveness and (liveness is None or liveness.verdict is not Verdict.LIVE):
             return "not_live"
         self._embeddings.append(face.embedding)
         self._qualities.append(face.face.score)
@@ -202,8 +200,8 @@ class EnrollmentSession:
 
     def templates(self) -> TemplateSet:
         """The templates built from the collected frames (only once complete)."""
-        if self.state != COMPLETE:
-            raise RefusedError(f"the enrollment is {self.state.replace('_', ' ')}, not complete")
+        if self.state != EnrolmentState.COMPLETE:
+            raise RefusedError(f"the enrolment is {self.state.replace('_', ' ')}, not complete")
         return build_templates(self._embeddings, self._qualities, self.config)
 
 
@@ -211,9 +209,10 @@ class EnrollmentSession:
 
 
 class FacePipeline(Protocol):
-    """The part of ``edge.vision.pipeline.Pipeline`` enrollment from photos needs."""
+    """The part of ``edge.vision.pipeline.Pipeline`` enrolment from photos needs."""
 
-    model_id: str
+    @property
+    def model_id(self) -> str: ...
 
     def detect(self, image: np.ndarray) -> list[Face]: ...
 
@@ -259,10 +258,13 @@ def capture_from_images(
             verdicts.append(ImageVerdict(path, f"unreadable ({exc})"))
             continue
         faces = pipeline.detect(image)
-        if not faces or (len(faces) > 1 and choose is None):
+        if len(faces) == 1:
+            face = faces[0]
+        elif faces and choose is not None:
+            face = choose(faces, image)
+        else:
             verdicts.append(ImageVerdict(path, "no face" if not faces else f"{len(faces)} faces"))
             continue
-        face = faces[0] if len(faces) == 1 else choose(faces, image)
         quality = pipeline.check_quality(image, face)
         if not quality.passed:
             reasons = ", ".join(r.replace("_", " ") for r in quality.reasons)
@@ -273,10 +275,16 @@ def capture_from_images(
     return verdicts
 
 
+def usable(verdicts: Sequence[ImageVerdict]) -> tuple[list[Embedding], list[float]]:
+    """The embeddings and qualities of the photos that can be enrolled, in order."""
+    pairs = [(v.embedding, v.quality) for v in verdicts if v.embedding is not None]
+    return [e for e, _ in pairs], [q for _, q in pairs]
+
+
 # --- storing -------------------------------------------------------------------------
 
 
-def enroll(
+def enrol(
     gallery: Gallery,
     matcher: Matcher,
     name: str,

@@ -46,7 +46,7 @@ class GalleryLock:
         """Hold the gallery alone, to ``action`` it; RefusedError while anyone else
         has it open."""
         try:
-            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(self._held(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise RefusedError(
                 f"cannot {action} gallery {self.gallery_path} while another process has it "
@@ -56,7 +56,12 @@ class GalleryLock:
 
     def shared(self) -> None:
         """Let others open the gallery again."""
-        fcntl.flock(self._fd, fcntl.LOCK_SH)
+        fcntl.flock(self._held(), fcntl.LOCK_SH)
+
+    def _held(self) -> int:
+        if self._fd is None:
+            raise GalleryError(f"the lock on gallery {self.gallery_path} was released")
+        return self._fd
 
     def release(self) -> None:
         if self._fd is not None:

@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import numpy as np
 
 from ..errors import ModelMismatchError
 from ..schema import setting
 from ..types import Embedding, Match
-
-if TYPE_CHECKING:  # only for annotations: the matcher reads any TemplateSource
-    from .store import Person
+from .store import Person
 
 
 @dataclass(frozen=True)

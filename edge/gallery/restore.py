@@ -129,18 +129,26 @@ def restore_gallery(
 
 def _checked(work: Path, work_key: Path, backup: Path) -> Gallery:
     """The copy, opened (which migrates it forward) and passing every check."""
-    copy = None
-    try:
-        copy = Gallery.open(work, work_key)
-        problems = copy.check()
-    except GalleryError as exc:
-        problems = [str(exc).replace(str(work), str(backup))]
-    if problems:
-        if copy is not None:
-            copy.close()
-        raise GalleryError(
+
+    def failed(problems: list[str]) -> GalleryError:
+        return GalleryError(
             f"backup {backup} fails its check, so nothing was replaced: " + "; ".join(problems)
         )
+
+    def named(exc: GalleryError) -> str:
+        return str(exc).replace(str(work), str(backup))
+
+    try:
+        copy = Gallery.open(work, work_key)
+    except GalleryError as exc:
+        raise failed([named(exc)]) from None
+    try:
+        problems = copy.check()
+    except GalleryError as exc:
+        problems = [named(exc)]
+    if problems:
+        copy.close()
+        raise failed(problems)
     return copy
 
 

@@ -3,8 +3,8 @@
 The whole SQLite database is encrypted with SQLCipher (``sqlcipher3``) under a raw
 256-bit key kept in a separate file (see ``key``). Everything is plain SQL on one
 connection; writes run inside explicit ``BEGIN IMMEDIATE`` transactions, because an
-enrollment must be all or nothing. The journal is WAL with ``synchronous=FULL``,
-so a committed enrollment survives power loss and an interrupted one leaves no
+enrolment must be all or nothing. The journal is WAL with ``synchronous=FULL``,
+so a committed enrolment survives power loss and an interrupted one leaves no
 trace.
 
 No face images are stored: the schema has no column that could hold one.
@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import time as _time
 import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ import numpy as np
 import sqlcipher3
 
 from ..access.schedule import Schedule
+from ..clock import Clock, SystemClock
 from ..errors import (
     GalleryError,
     GalleryKeyError,
@@ -41,7 +41,7 @@ from ..errors import (
     RefusedError,
 )
 from ..schema import setting
-from ..types import Embedding, EventKind
+from ..types import Embedding, EventKind, Refusal
 from .backup import fingerprint_path, remove_stale_partials, writing_partial
 from .events import Event, count_events, event_kind, insert_event, select_events
 from .key import (
@@ -336,10 +336,12 @@ class Gallery:
         path: Path,
         key_path: Path,
         lock: GalleryLock,
+        clock: Clock,
         recovered: str = "",
     ):
         self._conn = conn
         self._lock = lock
+        self.clock = clock  # its wall time stamps what a caller gives no time for
         self.path = path
         self.key_path = key_path
         # What opening found and repaired: an interrupted rekey finished or rolled back.
@@ -354,12 +356,15 @@ class Gallery:
         key_path: str | Path,
         create: bool = False,
         busy_timeout: float = BUSY_TIMEOUT_S,
+        clock: Clock | None = None,
     ) -> Gallery:
         """Open (or with ``create``, create) the gallery and migrate it forward.
 
         A missing, damaged or newer-than-this-code file is an error and is left
         untouched; so is a wrong key. ``busy_timeout`` is how long each call waits
         for another process's write lock before it raises GalleryUnavailableError.
+        ``clock`` stamps records made without a time (the system's by default: the
+        commands; the daemon passes its own).
         """
         path, key_path = Path(path), Path(key_path)
         try:
@@ -384,7 +389,7 @@ class Gallery:
         except BaseException:
             lock.release()
             raise
-        gallery = cls(conn, path, key_path, lock, recovered)
+        gallery = cls(conn, path, key_path, lock, clock or SystemClock(), recovered)
         try:
             gallery._prepare()
         except BaseException:
@@ -393,9 +398,14 @@ class Gallery:
         return gallery
 
     @classmethod
-    def from_config(cls, config: GalleryConfig, busy_timeout: float = BUSY_TIMEOUT_S) -> Gallery:
+    def from_config(
+        cls,
+        config: GalleryConfig,
+        busy_timeout: float = BUSY_TIMEOUT_S,
+        clock: Clock | None = None,
+    ) -> Gallery:
         """Open the existing gallery named by the ``[gallery]`` section."""
-        return cls.open(config.path, config.key_file, busy_timeout=busy_timeout)
+        return cls.open(config.path, config.key_file, busy_timeout=busy_timeout, clock=clock)
 
     def _prepare(self) -> None:
         with self._errors():
@@ -466,6 +476,9 @@ class Gallery:
         columns = [d[0] for d in cursor.description]
         return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
 
+    def _wall(self, now: float | None) -> float:
+        return self.clock.wall() if now is None else float(now)
+
     def _table_names(self) -> list[str]:
         rows = self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
         return [name for (name,) in rows]
@@ -500,11 +513,11 @@ class Gallery:
         if not templates or len(templates) != len(qualities):
             raise ValueError("give at least one template and one quality per template")
         if len({t.model_id for t in templates}) != 1:
-            raise ValueError("all templates of one enrollment must come from the same model")
+            raise ValueError("all templates of one enrolment must come from the same model")
         if valid_from is not None and valid_until is not None and valid_from >= valid_until:
             raise ValueError("valid_from must be before valid_until")
         blobs = [_vector_blob(t) for t in templates]
-        now = _wall(now)
+        now = self._wall(now)
         with self._transaction(changes_people=True):
             if self._find(name) is not None:
                 raise RefusedError(f"a person named {name!r} already exists")
@@ -530,13 +543,15 @@ class Gallery:
         return person_id
 
     def _find(self, id_or_name: int | str) -> Person | None:
-        column = "id" if isinstance(id_or_name, int) else "name"
-        if column == "name":
-            id_or_name = unicodedata.normalize("NFC", id_or_name).strip()
+        key: int | str
+        if isinstance(id_or_name, int):
+            column, key = "id", id_or_name
+        else:
+            column, key = "name", unicodedata.normalize("NFC", id_or_name).strip()
         rows = self._rows(
             "SELECT p.*, (SELECT count(*) FROM templates t WHERE t.person_id = p.id)"
             f" AS templates FROM people p WHERE p.{column} = ?",
-            [id_or_name],
+            [key],
         )
         return _person(rows[0]) if rows else None
 
@@ -588,7 +603,7 @@ class Gallery:
         rewrite the file so no page keeps the removed data (secure_delete zeroes
         freed pages as well).
         """
-        now = _wall(now)
+        now = self._wall(now)
         with self._transaction(changes_people=True):
             self.person(person_id)
             self._conn.execute(
@@ -604,22 +619,21 @@ class Gallery:
             self._conn.execute("VACUUM")
             self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
-    def access_status(self, person_id: int, wall_time: float) -> str | None:
-        """None if the person may enter at ``wall_time``, else the reason they may not:
-        'not_found', 'disabled', 'not_yet_valid', 'expired' or 'outside_schedule'."""
+    def access_status(self, person_id: int, wall_time: float) -> Refusal | None:
+        """None if the person may enter at ``wall_time``, else why they may not."""
         with self._errors():
             found = self._find(person_id)
         if found is None:
-            return "not_found"
+            return Refusal.NOT_FOUND
         if not found.enabled:
-            return "disabled"
+            return Refusal.DISABLED
         # Written so that a NaN time is refused rather than let through.
         if found.valid_from is not None and not wall_time >= found.valid_from:
-            return "not_yet_valid"
+            return Refusal.NOT_YET_VALID
         if found.valid_until is not None and not wall_time < found.valid_until:
-            return "expired"
+            return Refusal.EXPIRED
         if found.schedule is not None and not found.schedule.allows(wall_time):
-            return "outside_schedule"
+            return Refusal.OUTSIDE_SCHEDULE
         return None
 
     # --- templates --------------------------------------------------------------
@@ -702,7 +716,7 @@ class Gallery:
     ) -> int:
         """Store a calibration attempt; an ``active`` one replaces the one in use and is
         logged as ``liveness_calibrated``. Returns its id."""
-        now = _wall(now)
+        now = self._wall(now)
         with self._transaction(changes_people=False):
             if active:
                 self._conn.execute("UPDATE liveness_calibrations SET active = 0 WHERE active = 1")
@@ -736,7 +750,7 @@ class Gallery:
     def revert_liveness_calibration(self, now: float | None = None) -> int | None:
         """Stop using the active calibration (the default layer applies again); returns its
         id, or None when none was active."""
-        now = _wall(now)
+        now = self._wall(now)
         with self._transaction(changes_people=False):
             row = self._conn.execute(
                 "SELECT id FROM liveness_calibrations WHERE active = 1"
@@ -809,7 +823,7 @@ class Gallery:
         Safe while the daemon runs (one read snapshot). The copy is written beside
         the target and renamed into place; an existing target is refused. A backup
         killed half-way leaves a partial file that the next opening of the gallery
-        removes (see gallery_backup).
+        removes (see backup.py).
         """
         target = Path(target)
         if target.exists():
@@ -858,7 +872,7 @@ class Gallery:
                 self._conn.execute(
                     "INSERT OR REPLACE INTO retired_keys (fingerprint, key, retired)"
                     " VALUES (?, ?, ?)",
-                    [key_fingerprint(old_key), old_key, _wall(now)],
+                    [key_fingerprint(old_key), old_key, self._wall(now)],
                 )
             stage_key(self.key_path, new_key)
             # If this fails, the pending key stays; the next open keeps whichever key works.
@@ -891,7 +905,7 @@ class Gallery:
         with self._transaction(changes_people=False):
             self._conn.executemany(
                 "INSERT OR IGNORE INTO retired_keys (fingerprint, key, retired) VALUES (?, ?, ?)",
-                [(fingerprint, key, _wall(now)) for fingerprint, key in keys.items()],
+                [(fingerprint, key, self._wall(now)) for fingerprint, key in keys.items()],
             )
 
 
@@ -907,10 +921,6 @@ def _person(row: dict) -> Person:
         templates=row["templates"],
         schedule=None if row["schedule"] is None else Schedule.from_json(row["schedule"]),
     )
-
-
-def _wall(now: float | None) -> float:
-    return _time.time() if now is None else float(now)
 
 
 def create_gallery(config: GalleryConfig) -> None:

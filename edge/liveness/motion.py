@@ -41,13 +41,13 @@ class Motion:
     parallax: float
 
 
-def _shape(points: np.ndarray) -> np.ndarray:
+def _shape(points: np.ndarray) -> float:
     """log(width/height) of the eye-mouth quad: changes when the face turns out of plane."""
     eye_mid = (points[0] + points[1]) / 2
     mouth_mid = (points[3] + points[4]) / 2
     width = np.linalg.norm(points[1] - points[0]) + np.linalg.norm(points[4] - points[3])
     height = np.linalg.norm(mouth_mid - eye_mid)
-    return np.log(max(width, 1e-6) / max(2 * height, 1e-6))
+    return float(np.log(max(width, 1e-6) / max(2 * height, 1e-6)))
 
 
 def nose_parallax(reference: np.ndarray, current: np.ndarray) -> float:

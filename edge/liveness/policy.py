@@ -26,15 +26,15 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from ..errors import ConfigError
 from ..schema import setting
-from ..types import Face, Frame, Liveness, Mesh
+from ..types import Face, Frame, Liveness, Mesh, Verdict
+from ..vision.detector import Detector
 from ..vision.landmarks import MIN_PRESENCE, eye_openness
-from ..vision.models import model_spec
+from ..vision.models import ModelsConfig, model_spec
 from .calibration import Head
 from .motion import PLANAR, THREE_D, blinked, motion
 from .nir import NirCheck
@@ -159,19 +159,19 @@ class LivenessChecker:
 
     @classmethod
     def from_config(
-        cls, config: Any, detector, ir_camera: bool, calibration: Head | None = None
-    ) -> LivenessChecker | None:
-        """None at level 'off'. ``detector`` is shared with the pipeline for the NIR frame;
-        ``calibration`` is the site's active head (ModelError if it was fitted on other
-        models)."""
-        section: LivenessConfig = config.liveness
+        cls,
+        section: LivenessConfig,
+        models: ModelsConfig,
+        detector: Detector,
+        *,
+        ir_camera: bool,
+        calibration: Head | None = None,
+    ) -> LivenessChecker:
+        """The checker at the section's level (ValueError at 'off'). ``detector`` is
+        shared with the pipeline for the NIR frame; ``calibration`` is the site's
+        active head (ModelError if it was fitted on other models)."""
         if section.level == "off":
-            return None
-        models_dir = config.models.resolved_dir()
-        threads = config.models.resolved_threads()
-        models = [RgbModel(model_spec(models_dir, m), threads) for m in section.models]
-        if calibration is not None:
-            calibration.check_models(section.models, [m.spec.bin_sha256 for m in models])
+            raise ValueError("no checker at level 'off'")
         nir = None
         if ir_camera:
             nir = NirCheck(
@@ -185,7 +185,7 @@ class LivenessChecker:
             )
         return cls(
             section,
-            PassiveRgb(models, calibration),
+            rgb_layer(section, models, calibration),
             nir,
             calibration.threshold if calibration is not None else None,
         )
@@ -208,7 +208,7 @@ class LivenessChecker:
         self._follow(frame.timestamp, face)
         if not mesh.presence >= MIN_PRESENCE:
             # Noise points could fake a blink or a turn: this frame says nothing.
-            return Liveness(0.0, "inconclusive", ("the face mesh sees no face",))
+            return Liveness(0.0, Verdict.INCONCLUSIVE, ("the face mesh sees no face",))
         self._track.append(
             _Seen(
                 frame.timestamp,
@@ -229,17 +229,17 @@ class LivenessChecker:
             spoof["flat"] = f"turns like a flat picture (parallax {moved.parallax:.3f})"
         if self.nir is not None:
             if frame.ir is None:
-                return Liveness(score, "inconclusive", ("no infrared frame",))
+                return Liveness(score, Verdict.INCONCLUSIVE, ("no infrared frame",))
             nir = self.nir.check(frame.ir, face)
             if not nir.passed:
                 spoof["nir"] = nir.reason
         if spoof:
-            return Liveness(score, "spoof", tuple(spoof.values()), tuple(spoof))
+            return Liveness(score, Verdict.SPOOF, tuple(spoof.values()), tuple(spoof))
         if self.config.level == "strict":
             blink = blinked([s.openness for s in self._track], self.config.blink_dip)
             if not blink and moved.state != THREE_D:
-                return Liveness(score, "inconclusive", ("no blink or head turn seen yet",))
-        return Liveness(score, "live")
+                return Liveness(score, Verdict.INCONCLUSIVE, ("no blink or head turn seen yet",))
+        return Liveness(score, Verdict.LIVE)
 
     def _follow(self, time: float, face: Face) -> None:
         """Start a new history when the face was lost for a while or jumped elsewhere."""
@@ -250,3 +250,17 @@ class LivenessChecker:
         jump = float(np.linalg.norm(np.asarray(face.center) - last.centre))
         if not (gap <= self.config.track_gap_seconds and jump <= max(face.width, face.height)):
             self._track.clear()
+
+
+def rgb_layer(
+    section: LivenessConfig, models: ModelsConfig, calibration: Head | None = None
+) -> PassiveRgb:
+    """The RGB layer of the networks the section names, with the site's head when one is
+    given (ModelError if it was fitted on other networks); at any level, since site
+    calibration fits it whatever the level in use."""
+    models_dir = models.resolved_dir()
+    threads = models.resolved_threads()
+    networks = [RgbModel(model_spec(models_dir, m), threads) for m in section.models]
+    if calibration is not None:
+        calibration.check_models(section.models, [m.spec.bin_sha256 for m in networks])
+    return PassiveRgb(networks, calibration)

@@ -132,9 +132,8 @@ class Detector:
             box[[0, 2]] = np.clip(box[[0, 2]], 0, width)
             box[[1, 3]] = np.clip(box[[1, 3]], 0, height)
             points = landmarks[i] / factor[:2]
-            faces.append(
-                Face(bbox=tuple(float(v) for v in box), landmarks=points, score=float(scores[i]))
-            )
+            x1, y1, x2, y2 = (float(v) for v in box)
+            faces.append(Face(bbox=(x1, y1, x2, y2), landmarks=points, score=float(scores[i])))
         return faces
 
     def _decode(self, blobs: list[np.ndarray], width: int, height: int):

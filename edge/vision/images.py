@@ -21,7 +21,7 @@ from .image_header import read_header
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp"})
 # Most pixels an image may have: 50 million, about 150 MB decoded; a Raspberry Pi with
 # 1 GB still has room for that beside the running service. Enrolment has it as a
-# setting (enrollment.max_photo_pixels).
+# setting (enrolment.max_photo_pixels).
 MAX_PIXELS = 50_000_000
 # No file in the formats read (16-bit RGBA PNG stored uncompressed at worst) needs
 # more bytes per pixel: a bigger file is refused before it is read into memory.

@@ -120,7 +120,9 @@ def update_manifest(models_dir: Path, entries: dict[str, dict]) -> None:
     manifest, never half a new one.
     """
     path = Path(models_dir) / MANIFEST_NAME
-    manifest = load_manifest(models_dir) if path.exists() else {"format": 1, "models": {}}
+    manifest: dict[str, Any] = (
+        load_manifest(models_dir) if path.exists() else {"format": 1, "models": {}}
+    )
     if manifest.get("format") != 1:
         raise ModelError(
             f"{path}: manifest format {manifest.get('format')!r} is not 1; refusing to rewrite it"

@@ -12,17 +12,32 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Protocol
 
 import numpy as np
 
-from ..types import AlignedFace, Embedding, Face, FaceAnalysis, Frame, Mesh, Quality
+from ..types import AlignedFace, Embedding, Face, FaceAnalysis, Frame, Mesh, Quality, Subject
 from .aligner import align
-from .detector import Detector
-from .embedder import Embedder
-from .landmarks import MIN_PRESENCE, FaceMesh, five_points
-from .models import model_spec
-from .quality import QualityGate
+from .detector import Detector, DetectorConfig
+from .embedder import Embedder, EmbedderConfig
+from .landmarks import MIN_PRESENCE, FaceMesh, LandmarksConfig, five_points
+from .models import ModelsConfig, model_spec
+from .quality import QualityConfig, QualityGate
+
+
+class PipelineSections(Protocol):
+    """The config sections the pipeline is built from (``config.Config`` has them)."""
+
+    @property
+    def models(self) -> ModelsConfig: ...
+    @property
+    def detector(self) -> DetectorConfig: ...
+    @property
+    def landmarks(self) -> LandmarksConfig: ...
+    @property
+    def embedder(self) -> EmbedderConfig: ...
+    @property
+    def quality(self) -> QualityConfig: ...
 
 
 class Stopwatch:
@@ -46,10 +61,14 @@ def _no_lap(stage: str) -> None:
     return None
 
 
-def person_at_the_door(results: list[FaceAnalysis]) -> FaceAnalysis | None:
+def person_at_the_door(results: list[FaceAnalysis]) -> Subject | None:
     """The biggest embedded face: the person standing at the door, not passers-by."""
-    embedded = [r for r in results if r.embedding is not None]
-    return max(embedded, key=lambda r: r.face.width * r.face.height, default=None)
+    embedded = [
+        Subject(r.face, r.embedding, r.mesh)
+        for r in results
+        if r.embedding is not None and r.mesh is not None
+    ]
+    return max(embedded, key=lambda s: s.face.width * s.face.height, default=None)
 
 
 class Pipeline:
@@ -62,7 +81,7 @@ class Pipeline:
         self.quality = quality
 
     @classmethod
-    def from_config(cls, config: Any) -> Pipeline:
+    def from_config(cls, config: PipelineSections) -> Pipeline:
         """Load and verify the models (raises ModelError naming a bad file)."""
         models_dir = config.models.resolved_dir()
         threads = config.models.resolved_threads()

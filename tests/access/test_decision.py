@@ -7,6 +7,7 @@ import pytest
 from edge.access.decision import DecisionConfig, DecisionMachine, Deny, Grant, Observation
 from edge.errors import ConfigError
 from edge.schema import build_section
+from edge.types import Refusal
 
 WALL = 1_700_000_000.0
 ALICE, BOB = 1, 2
@@ -143,10 +144,10 @@ def test_cooldown_is_per_person():
 @pytest.mark.parametrize(
     "refusal,kind",
     [
-        ("disabled", "denied_disabled"),
-        ("not_yet_valid", "denied_schedule"),
-        ("expired", "denied_schedule"),
-        ("outside_schedule", "denied_schedule"),
+        (Refusal.DISABLED, "denied_disabled"),
+        (Refusal.NOT_YET_VALID, "denied_schedule"),
+        (Refusal.EXPIRED, "denied_schedule"),
+        (Refusal.OUTSIDE_SCHEDULE, "denied_schedule"),
     ],
 )
 def test_schedule_refusals_deny_with_the_reason_once_per_visit(refusal, kind):

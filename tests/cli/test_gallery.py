@@ -25,7 +25,7 @@ def config_file(tmp_path, monkeypatch):
     path = tmp_path / "config.toml"
     path.write_text(
         f'[gallery]\npath = "{tmp_path / "g.db"}"\nkey_file = "{tmp_path / "keys" / "g.key"}"\n'
-        "[enrollment]\nmin_templates = 2\nmax_templates = 3\n"
+        "[enrolment]\nmin_templates = 2\nmax_templates = 3\n"
     )
     monkeypatch.setenv("FACEGATE_CONFIG", str(path))
     return path
@@ -189,7 +189,7 @@ def test_wrong_key_and_corrupt_gallery_exit_codes(initialised, capsys):
     assert code == ExitCode.GALLERY and str(db) in err and "truncated" in err
 
 
-def test_enroll_from_photos_prints_verdicts_and_refuses_duplicates(
+def test_enrol_from_photos_prints_verdicts_and_refuses_duplicates(
     initialised, tmp_path, capsys, monkeypatch
 ):
     monkeypatch.setattr(
@@ -198,16 +198,17 @@ def test_enroll_from_photos_prints_verdicts_and_refuses_duplicates(
     ada = [photo(tmp_path, f"ada{i}", seed=i) for i in range(3)]
     blurred = photo(tmp_path, "blurred", blurred=1)
     code, out, _ = run(
-        capsys, "enroll", "--name", "Ada", "--role", "admin", *map(str, ada), str(blurred)
+        capsys, "enrol", "--name", "Ada", "--role", "admin", *map(str, ada), str(blurred)
     )
     assert code == 0
     assert f"{ada[0]}: ok" in out and f"{blurred}: too small, blurred" in out
     assert "enrolled Ada as #1 with 3 templates from 3 usable photos" in out
     again = [photo(tmp_path, f"again{i}", seed=10 + i) for i in range(2)]
-    code, out, err = run(capsys, "enroll", "--name", "Ada2", *map(str, again))
+    code, out, err = run(capsys, "enrol", "--name", "Ada2", *map(str, again))
     assert code == ExitCode.REFUSED and "already matches Ada (#1)" in err
-    code, _, err = run(capsys, "enroll", "--name", "Bob", str(again[0]), str(blurred))
+    code, _, err = run(capsys, "enrol", "--name", "Bob", str(again[0]), str(blurred))
     assert code == ExitCode.REFUSED and "only 1 of 1" in err
+    # 'enroll', the command's old spelling, still works
     code, out, _ = run(capsys, "enroll", "--name", "Ada2", "--force", *map(str, again))
     assert code == 0
     with Gallery.open(*initialised) as g:
@@ -231,7 +232,7 @@ def test_a_name_with_control_or_invisible_characters_is_refused_in_one_line(
     assert code == ExitCode.REFUSED
     assert err.startswith("facegate: a name cannot contain U+") and err.count("\n") == 1
     assert bad not in err and "\x1b" not in err  # shown escaped, never raw
-    code, _, err = run(capsys, "enroll", "--name", bad, "no-such-photo.jpg")
+    code, _, err = run(capsys, "enrol", "--name", bad, "no-such-photo.jpg")
     assert code == ExitCode.REFUSED and "a name cannot contain U+" in err  # before any photo
 
 

@@ -255,17 +255,16 @@ def test_the_service_loads_the_calibration_and_refuses_one_for_other_models(
     )
     config = load_config(config_path)
     clock = FakeClock()
-    daemon = build_daemon(config, clock, threaded=False, gpio_backend=MockGpio(clock))
+    daemon = build_daemon(config, clock, threaded=False, gpio=MockGpio(clock))
     try:
         assert daemon.liveness.rgb.head.calibration_id == 1
         assert daemon.liveness.threshold == daemon.liveness.rgb.head.threshold != 0.999
     finally:
-        daemon.door.close()
-        daemon.gallery.close()
+        daemon.close()
     # The same calibration with one network left out of the config: refused at start.
     text = config_path.read_text().replace(
         "[liveness]\n", '[liveness]\nmodels = ["minifasnet_v2"]\n'
     )
     config_path.write_text(text)
     with pytest.raises(ModelError, match="fitted on minifasnet_v2, minifasnet_v1se"):
-        build_daemon(load_config(config_path), clock, threaded=False, gpio_backend=MockGpio(clock))
+        build_daemon(load_config(config_path), clock, threaded=False, gpio=MockGpio(clock))

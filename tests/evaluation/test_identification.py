@@ -17,7 +17,7 @@ from edge.evaluation.identification import (
     split_people,
     threshold_at_fpir,
 )
-from edge.gallery.enrolment import EnrollmentConfig, ImageVerdict
+from edge.gallery.enrolment import EnrolmentConfig, ImageVerdict
 from edge.types import Embedding
 
 MODEL = "test-model"
@@ -152,7 +152,7 @@ def test_protocol_enrols_in_a_real_gallery_and_leaves_gated_photos_out(tmp_path,
         return None if path.name == "Eve_0000.jpg" else verdict(path)  # held back by the gate
 
     split = split_people(read_people(root), 1)
-    result = identify(split, verdict, search_verdict, gallery, EnrollmentConfig(), 0.5, MODEL)
+    result = identify(split, verdict, search_verdict, gallery, EnrolmentConfig(), 0.5, MODEL)
     assert result["enrolled"] == 2 and result["failed_enrolments"] == 1
     assert [p.name for p in gallery.people()] == ["Ann", "Bob"]
     assert result["searches_gated"] == 1 and result["stranger_searches"] == 1

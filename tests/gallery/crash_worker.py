@@ -1,7 +1,7 @@
 """Enrols people (and deletes some) in a loop until killed; used by the SIGKILL test.
 
 Usage: python tests/gallery/crash_worker.py GALLERY KEY FIRST_INDEX
-Prints 'ready' once the gallery is open, then one line per committed enrollment.
+Prints 'ready' once the gallery is open, then one line per committed enrolment.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ REPO = WORKER.parent.parent
 RUNS = 30
 
 
-def test_sigkill_during_enrollment_never_leaves_half_a_person(tmp_path):
+def test_sigkill_during_enrolment_never_leaves_half_a_person(tmp_path):
     config = GalleryConfig(path=str(tmp_path / "g.db"), key_file=str(tmp_path / "g.key"))
     create_gallery(config)
     rng = random.Random(1234)

@@ -7,19 +7,15 @@ import pytest
 from edge.clock import FakeClock
 from edge.errors import ModelMismatchError, RefusedError
 from edge.gallery.enrolment import (
-    COLLECTING,
-    COMPLETE,
-    IDLE,
-    TIMED_OUT,
-    EnrollmentConfig,
-    EnrollmentSession,
+    EnrolmentConfig,
+    EnrolmentSession,
     build_templates,
     capture_from_images,
-    enroll,
+    enrol,
 )
 from edge.gallery.matcher import Matcher, MatcherConfig
 from edge.gallery.store import Person
-from edge.types import Embedding, Face, FaceAnalysis, Liveness, Quality
+from edge.types import Embedding, EnrolmentState, Face, FaceAnalysis, Liveness, Quality
 
 MODEL = "sface-test"
 DIM = 32
@@ -50,7 +46,7 @@ def admin(enabled: bool = True, role: str = "admin") -> Person:
 
 
 def test_outliers_are_dropped_and_templates_are_diverse():
-    config = EnrollmentConfig(min_templates=3, max_templates=3, outlier_min_similarity=0.5)
+    config = EnrolmentConfig(min_templates=3, max_templates=3, outlier_min_similarity=0.5)
     own = [around(ADA, 0.1, s) for s in range(6)]
     strangers = [around(BOB, 0.1, 100 + s) for s in range(2)]  # 2 of 8: a minority
     qualities = [0.7, 0.95, 0.8, 0.8, 0.8, 0.8, 0.99, 0.99]
@@ -63,7 +59,7 @@ def test_outliers_are_dropped_and_templates_are_diverse():
 
 
 def test_too_few_agreeing_captures_is_refused():
-    config = EnrollmentConfig(min_templates=3, outlier_min_similarity=0.5)
+    config = EnrolmentConfig(min_templates=3, outlier_min_similarity=0.5)
     mixed = [
         around(ADA, 0.1, 1),
         around(ADA, 0.1, 2),
@@ -80,7 +76,7 @@ def test_too_few_agreeing_captures_is_refused():
 def test_templates_of_two_models_are_refused():
     other = Embedding(around(ADA, 0.1, 2).vector, "other")
     with pytest.raises(ModelMismatchError):
-        build_templates([around(ADA, 0.1, 1), other], [1.0, 1.0], EnrollmentConfig(min_templates=1))
+        build_templates([around(ADA, 0.1, 1), other], [1.0, 1.0], EnrolmentConfig(min_templates=1))
 
 
 # --- on-device session ---------------------------------------------------------------
@@ -88,25 +84,23 @@ def test_templates_of_two_models_are_refused():
 
 def test_button_needs_recent_admin_recognition():
     clock = FakeClock()
-    session = EnrollmentSession(
-        EnrollmentConfig(admin_window_s=10.0), clock, require_liveness=False
-    )
+    session = EnrolmentSession(EnrolmentConfig(admin_window_s=10.0), clock, require_liveness=False)
     with pytest.raises(RefusedError, match="administrator recognised within 10 s"):
         session.button_pressed()
     session.authorise(admin())
     clock.advance(10.5)
     with pytest.raises(RefusedError, match="within 10 s"):
         session.button_pressed()
-    assert session.state == IDLE
+    assert session.state == EnrolmentState.IDLE
     session.authorise(admin())
     clock.advance(9.9)
     session.button_pressed()
-    assert session.state == COLLECTING and session.authorised_by == 1
+    assert session.state == EnrolmentState.COLLECTING and session.authorised_by == 1
 
 
-def test_one_authorisation_starts_one_enrollment_and_only_admins_authorise():
+def test_one_authorisation_starts_one_enrolment_and_only_admins_authorise():
     clock = FakeClock()
-    session = EnrollmentSession(EnrollmentConfig(), clock, require_liveness=False)
+    session = EnrolmentSession(EnrolmentConfig(), clock, require_liveness=False)
     with pytest.raises(RefusedError, match="not an enabled administrator"):
         session.authorise(admin(role="user"))
     with pytest.raises(RefusedError):
@@ -119,10 +113,10 @@ def test_one_authorisation_starts_one_enrollment_and_only_admins_authorise():
 
 def test_collects_only_good_single_live_faces_until_complete():
     clock = FakeClock()
-    config = EnrollmentConfig(frames=3, min_templates=2, max_templates=2)
-    session = EnrollmentSession(config, clock, require_liveness=True)
+    config = EnrolmentConfig(frames=3, min_templates=2, max_templates=2)
+    session = EnrolmentSession(config, clock, require_liveness=True)
     live = Liveness(0.9, "live")
-    assert session.offer(good_frame(0), live) == IDLE  # not started
+    assert session.offer(good_frame(0), live) == EnrolmentState.IDLE  # not started
     session.authorise(admin())
     session.button_pressed()
     blurred = [FaceAnalysis(face(), Quality(False, ("blurred",)))]
@@ -135,20 +129,20 @@ def test_collects_only_good_single_live_faces_until_complete():
         session.templates()
     for seed in range(3):
         assert session.offer(good_frame(seed), live) == "accepted"
-    assert session.state == COMPLETE
-    assert session.offer(good_frame(9), live) == COMPLETE
+    assert session.state == EnrolmentState.COMPLETE
+    assert session.offer(good_frame(9), live) == EnrolmentState.COMPLETE
     assert len(session.templates().embeddings) == 2
 
 
 def test_session_times_out():
     clock = FakeClock()
-    session = EnrollmentSession(EnrollmentConfig(timeout_s=30.0), clock, require_liveness=False)
+    session = EnrolmentSession(EnrolmentConfig(timeout_s=30.0), clock, require_liveness=False)
     session.authorise(admin())
     session.button_pressed()
     assert session.offer(good_frame(0)) == "accepted"
     clock.advance(30.5)
-    assert session.state == TIMED_OUT
-    assert session.offer(good_frame(1)) == TIMED_OUT
+    assert session.state == EnrolmentState.TIMED_OUT
+    assert session.offer(good_frame(1)) == EnrolmentState.TIMED_OUT
 
 
 # --- photos and storing -----------------------------------------------------------------
@@ -194,18 +188,18 @@ def test_capture_from_images_gives_one_verdict_per_file(tmp_path):
     assert verdicts[0].quality == 0.8
 
 
-def test_enroll_refuses_a_face_already_enrolled_unless_forced(gallery):
-    config = EnrollmentConfig(min_templates=2, max_templates=3)
+def test_enrol_refuses_a_face_already_enrolled_unless_forced(gallery):
+    config = EnrolmentConfig(min_templates=2, max_templates=3)
     matcher = Matcher(gallery, MatcherConfig(min_similarity=0.4), MODEL)
     ada = build_templates([around(ADA, 0.05, s) for s in range(4)], [1.0] * 4, config)
-    ada_id = enroll(gallery, matcher, "Ada", "user", ada)
+    ada_id = enrol(gallery, matcher, "Ada", "user", ada)
     assert gallery.person(ada_id).templates == 3
     again = build_templates([around(ADA, 0.05, 10 + s) for s in range(4)], [1.0] * 4, config)
     with pytest.raises(RefusedError, match=r"already matches Ada \(#\d+\) with similarity 0\.9"):
-        enroll(gallery, matcher, "Ada twin", "user", again)
+        enrol(gallery, matcher, "Ada twin", "user", again)
     assert [p.name for p in gallery.people()] == ["Ada"]
-    enroll(gallery, matcher, "Ada twin", "user", again, force=True)
+    enrol(gallery, matcher, "Ada twin", "user", again, force=True)
     bob = build_templates([around(BOB, 0.05, 20 + s) for s in range(4)], [1.0] * 4, config)
-    enroll(gallery, matcher, "Bob", "admin", bob)
+    enrol(gallery, matcher, "Bob", "admin", bob)
     assert [p.name for p in gallery.people()] == ["Ada", "Ada twin", "Bob"]
     assert [e.kind for e in gallery.events()] == ["enrolled"] * 3

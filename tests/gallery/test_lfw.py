@@ -38,7 +38,7 @@ def test_enrol_from_lfw_photos_then_identify(shared_data, tmp_path, capsys):
     for name in ENROLLED:
         photos = sorted((images / name).glob("*.jpg"))
         code = cli.main(
-            ["enroll", "--config", str(config), "--name", name, *map(str, photos[:ENROL_PHOTOS])]
+            ["enrol", "--config", str(config), "--name", name, *map(str, photos[:ENROL_PHOTOS])]
         )
         out = capsys.readouterr().out
         assert code == 0, out

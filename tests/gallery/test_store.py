@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from edge.access.schedule import Schedule
+from edge.clock import FakeClock
 from edge.errors import (
     ExitCode,
     GalleryError,
@@ -174,7 +175,7 @@ def test_enrol_and_read_back(gallery):
         (("Ada", "user"), RefusedError),
     ],
 )
-def test_bad_enrollment_changes_nothing(gallery, args, error):
+def test_bad_enrolment_changes_nothing(gallery, args, error):
     enrol(gallery, "Ada", seed=1)
     revision = gallery.revision()
     with pytest.raises(error):
@@ -439,3 +440,19 @@ def test_rekey_interrupted_before_switch_keeps_old_key(paths):
     with Gallery.open(path, key_path):
         pass
     assert not pending_key_path(key_path).exists()
+
+
+def test_what_a_caller_gives_no_time_for_is_stamped_by_the_gallery_clock(paths):
+    clock = FakeClock(wall_start=1_234_567_890.0)
+    with Gallery.open(*paths, clock=clock) as g:
+        pid = g.add_person("Ada", "user", [unit(1)], [0.9])
+        clock.advance(5.0)
+        g.add_liveness_calibration("{}", "{}", active=True)
+        clock.advance(5.0)
+        g.delete_person(pid)
+        assert [(e.kind, e.time) for e in g.events()] == [
+            ("enrolled", 1_234_567_890.0),
+            ("liveness_calibrated", 1_234_567_895.0),
+            ("removed", 1_234_567_900.0),
+        ]
+        assert g.liveness_calibrations()[0].created == 1_234_567_895.0

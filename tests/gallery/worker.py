@@ -1,5 +1,5 @@
 """Gallery operations in a real process that a test can pause, race or kill; used by
-tests/test_gallery_processes.py.
+tests/gallery/test_processes.py.
 
 Usage: python tests/gallery/worker.py GALLERY KEY ACTION [ARG]
   rekey          rekey, print 'rekeyed', then wait for a line on stdin (or a kill)
@@ -18,7 +18,7 @@ import numpy as np
 
 from edge.errors import RefusedError
 from edge.gallery import store as gallery_module
-from edge.gallery.enrolment import TemplateSet, enroll
+from edge.gallery.enrolment import TemplateSet, enrol
 from edge.gallery.matcher import Matcher, MatcherConfig
 from edge.gallery.store import Gallery
 from edge.types import Embedding
@@ -55,7 +55,7 @@ def main() -> None:
             print("ready", flush=True)
             wait_for_the_test()
             try:
-                print(f"enrolled {enroll(gallery, matcher, rest[0], 'user', face)}", flush=True)
+                print(f"enrolled {enrol(gallery, matcher, rest[0], 'user', face)}", flush=True)
             except RefusedError as exc:
                 print(f"refused: {exc}", flush=True)
 

@@ -78,7 +78,9 @@ def main() -> int:
     args = parser.parse_args()
     config = default_config()
     pipeline = Pipeline.from_config(config)
-    nir = LivenessChecker.from_config(config, pipeline.detector, ir_camera=True).nir
+    nir = LivenessChecker.from_config(
+        config.liveness, config.models, pipeline.detector, ir_camera=True
+    ).nir
 
     def verdict(image: np.ndarray) -> str:
         faces = pipeline.detect(image)

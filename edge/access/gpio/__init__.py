@@ -17,6 +17,7 @@ keeps the door locked whenever no process drives it (firmware_config/jetson.md).
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ...clock import Clock
@@ -156,4 +157,5 @@ def open_backend(config: GpioConfig, clock: Clock) -> GpioBackend:
     if module_name is None:
         valid = ", ".join(sorted(BACKENDS))
         raise ConfigError(f"gpio.backend: unknown backend {config.backend!r} (valid: {valid})")
-    return importlib.import_module(module_name).create(config, clock)
+    create: Callable[[GpioConfig, Clock], GpioBackend] = importlib.import_module(module_name).create
+    return create(config, clock)

@@ -93,14 +93,15 @@ class MockGpio(GpioBackend):
 
     def _set(self, pin: int, level: bool) -> None:
         if self._state_file is not None:
-            self._store(pin, level)  # the file is the pin: if it fails, so did the write
+            # the file is the pin: if it fails, so did the write
+            self._store(self._state_file, pin, level)
         self._levels[pin] = level
         self.changes.append(PinChange(self._clock.now(), pin, level))
 
-    def _store(self, pin: int, level: bool) -> None:
+    @staticmethod
+    def _store(path: Path, pin: int, level: bool) -> None:
         """Merge one level into the state file, atomically for its readers; the lock
         file serialises writers in different processes."""
-        path = self._state_file
         try:
             with open(path.with_name(path.name + ".lock"), "a") as lock:
                 fcntl.flock(lock, fcntl.LOCK_EX)

@@ -1,0 +1,230 @@
+"""The daemon end to end: real models, a real encrypted gallery, replayed visits
+(the demo's photos: obama_1 is enrolled, obama_2 and biden_1 walk up), a mock door
+and a FakeClock driven one ``step`` at a time: who gets in, and enrolment at the
+door. The loop's other duties (camera loss, the event log first, systemd, door
+inputs, the control socket) are in test_daemon.py on a stub pipeline; the real
+service in a subprocess, stopped by signals mid-pulse, in test_daemon_faults.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from edge.evaluation.demo_sequence import BACKGROUND_BGR, FRAME_SIZE, write_sequence
+from edge.gallery.store import Gallery, create_gallery
+from tests.helpers import (
+    FACE_FRAMES,
+    FACES,
+    FPS,
+    GAP_FRAMES,
+    OBAMA,
+    WALL_START,
+    enrol_obama,
+    make_config,
+)
+
+CONTACT_PIN, EXIT_PIN = 27, 22
+
+
+# --- module-wide: models, replay folders, the enrolled face ---------------------------
+
+
+@pytest.fixture(scope="module")
+def replays(tmp_path_factory) -> Path:
+    """One folder per visitor (a gap, then the face approaching) and one of empty frames."""
+    root = tmp_path_factory.mktemp("replays")
+    for name in ("obama_2", "biden_1"):
+        write_sequence([FACES / f"{name}.jpg"], root / name, FACE_FRAMES, GAP_FRAMES)
+    (root / "empty").mkdir()
+    blank = np.empty((FRAME_SIZE[1], FRAME_SIZE[0], 3), np.uint8)
+    blank[:] = BACKGROUND_BGR
+    for i in range(3):
+        cv2.imwrite(str(root / "empty" / f"frame_{i:04d}.jpg"), blank)
+    return root
+
+
+VISIT = GAP_FRAMES + FACE_FRAMES
+
+
+# --- 1. who gets in ----------------------------------------------------------------------
+
+
+def test_enrolled_person_gets_one_pulse_per_visit_and_another_after_the_cooldown(
+    tmp_path, replays, pipeline, obama_template, rigs
+):
+    config = make_config(tmp_path, replays / "obama_2", camera={"loop": True})
+    person_id = enrol_obama(config, obama_template)
+    rig = rigs(config, pipeline)
+
+    rig.steps(VISIT)
+    assert len(rig.pulses()) == 1
+    assert [e.person_id for e in rig.events("granted")] == [person_id]
+
+    rig.steps(VISIT)  # the replay loops: the same person comes back after 0.8 s away
+    pulses = rig.pulses()
+    assert len(pulses) == 2
+    for on, off in pulses:
+        assert off == pytest.approx(on + config.door.unlock_seconds, abs=1.0 / FPS)
+    assert pulses[1][0] - pulses[0][0] == pytest.approx(VISIT / FPS, abs=2.0 / FPS)
+    granted = rig.events("granted")
+    assert [(e.person_id, e.name) for e in granted] == [(person_id, OBAMA)] * 2
+    assert all(e.score > 0.4 for e in granted)
+    assert [d.kind for d in rig.outcomes] == ["granted", "granted"]
+    assert not rig.daemon.door.unlocked
+
+
+def test_unknown_person_is_denied_and_the_door_stays_locked(
+    tmp_path, replays, pipeline, obama_template, rigs
+):
+    config = make_config(tmp_path, replays / "biden_1")
+    enrol_obama(config, obama_template)
+    rig = rigs(config, pipeline)
+    rig.steps(VISIT)
+    assert rig.relay() == []
+    denied = rig.events("denied_unknown")
+    assert len(denied) == 1 and denied[0].person_id is None and denied[0].reason == "no match"
+    assert rig.events("granted") == []
+
+
+def test_disabled_person_is_denied(tmp_path, replays, pipeline, obama_template, rigs):
+    config = make_config(tmp_path, replays / "obama_2")
+    person_id = enrol_obama(config, obama_template)
+    rig = rigs(config, pipeline)
+    rig.daemon.gallery.set_enabled(person_id, False)
+    rig.steps(VISIT)
+    assert rig.relay() == []
+    denied = rig.events("denied_disabled")
+    assert [(e.person_id, e.reason) for e in denied] == [(person_id, "disabled")]
+    assert rig.events("granted") == []
+
+
+@pytest.mark.parametrize(
+    "validity, reason",
+    [
+        ({"valid_until": -3600.0}, "expired"),
+        ({"valid_from": 86400.0}, "not_yet_valid"),
+    ],
+)
+def test_person_outside_their_schedule_is_denied(
+    tmp_path, replays, pipeline, obama_template, rigs, validity, reason
+):
+    config = make_config(tmp_path, replays / "obama_2")
+    person_id = enrol_obama(
+        config, obama_template, **{k: WALL_START + offset for k, offset in validity.items()}
+    )
+    rig = rigs(config, pipeline)
+    rig.steps(VISIT)
+    assert rig.relay() == []
+    denied = rig.events("denied_schedule")
+    assert [(e.person_id, e.reason) for e in denied] == [(person_id, reason)]
+    assert [d.action for d in rig.outcomes] == ["stay locked"]
+
+
+def nuaa_replay(root: Path, frames: list[Path], name: str) -> Path:
+    """A replay folder of NUAA frames, in order."""
+    folder = root / name
+    folder.mkdir()
+    for i, path in enumerate(frames):
+        (folder / f"frame_{i:04d}.jpg").symlink_to(path)
+    return folder
+
+
+def test_with_liveness_on_a_printed_photo_is_denied_and_the_live_person_granted(
+    tmp_path, shared_data, pipeline, rigs
+):
+    # NUAA subject 0009: frames nothing in facegate was fitted or tuned on.
+    live = sorted((shared_data / "nuaa_train" / "ClientRaw" / "0009").glob("*_01_*.jpg"))
+    prints = sorted((shared_data / "nuaa_train" / "ImposterRaw" / "0009").glob("*.jpg"))
+    enrol_image = cv2.imread(str(live[0]))
+    template = pipeline.embed(enrol_image, pipeline.detect(enrol_image)[0])
+    spoof_config = make_config(
+        tmp_path, nuaa_replay(tmp_path, prints[:20], "prints"), liveness={"level": "standard"}
+    )
+    create_gallery(spoof_config.gallery)
+    with Gallery.from_config(spoof_config.gallery) as gallery:
+        person_id = gallery.add_person(
+            "subject 0009", "user", [template], [0.9], now=WALL_START - 1.0
+        )
+    rig = rigs(spoof_config, pipeline)
+    rig.steps(20)
+    assert rig.relay() == []
+    assert rig.events("granted") == []
+    spoofed = rig.events("denied_spoof")
+    assert len(spoofed) == 1 and "rgb score" in spoofed[0].reason
+    assert spoofed[0].liveness < spoof_config.liveness.threshold
+
+    live_config = make_config(
+        tmp_path, nuaa_replay(tmp_path, live[1:21], "live"), liveness={"level": "standard"}
+    )
+    rig = rigs(live_config, pipeline)
+    rig.steps(20)
+    granted = rig.events("granted")
+    assert [e.person_id for e in granted] == [person_id]
+    assert granted[0].liveness >= live_config.liveness.threshold
+    assert len(rig.pulses()) == 1
+
+
+# --- 2. enrolment at the door -----------------------------------------------------------
+
+
+def test_enrol_button_after_an_admin_is_recognised_enrols_the_next_face(
+    tmp_path, pipeline, obama_template, rigs
+):
+    """Admin recognised -> enrol button held -> the next person's frames become a new,
+    separate person (never the admin's own face)."""
+    enrol_pin = 23
+    visits = tmp_path / "visits"
+    write_sequence([FACES / "obama_2.jpg", FACES / "biden_1.jpg"], visits, FACE_FRAMES, GAP_FRAMES)
+    config = make_config(
+        tmp_path,
+        visits,
+        door={"enrol_button_pin": enrol_pin, "enrol_hold_seconds": 0.5},
+        enrolment={"frames": 4, "min_templates": 2, "admin_window_s": 5.0},
+    )
+    create_gallery(config.gallery)
+    with Gallery.from_config(config.gallery) as gallery:
+        admin = gallery.add_person(OBAMA, "admin", [obama_template], [0.9], now=WALL_START - 1.0)
+    rig = rigs(config, pipeline)
+
+    def kinds() -> list[str]:
+        return [d.kind for d in rig.outcomes]
+
+    rig.gpio.drive(enrol_pin, True)  # released (active low)
+    rig.step_until(lambda: "granted" in kinds())  # the administrator is recognised
+    rig.steps(FACE_FRAMES)  # ... and walks away
+    rig.gpio.drive(enrol_pin, False)
+    rig.step_until(lambda: "enrolment_started" in kinds(), limit=10)
+    rig.gpio.drive(enrol_pin, True)
+    rig.step_until(lambda: "enrolled" in kinds(), limit=40)
+
+    people = rig.daemon.gallery.people()
+    (new,) = [p for p in people if p.id != admin]
+    assert new.role == "user" and new.templates >= 2
+    biden = cv2.imread(str(FACES / "biden_1.jpg"))
+    match = rig.daemon.matcher.match(pipeline.embed(biden, pipeline.detect(biden)[0]))
+    assert match.person_id == new.id
+    assert [e.kind for e in rig.events("enrolled")] == ["enrolled", "enrolled"]
+
+
+def test_enrol_button_without_an_admin_is_refused(
+    tmp_path, replays, pipeline, obama_template, rigs
+):
+    enrol_pin = 23
+    config = make_config(
+        tmp_path,
+        replays / "obama_2",
+        door={"enrol_button_pin": enrol_pin, "enrol_hold_seconds": 0.5},
+    )
+    enrol_obama(config, obama_template)  # a user, not an administrator
+    rig = rigs(config, pipeline)
+    rig.gpio.drive(enrol_pin, True)
+    rig.step_until(lambda: any(d.kind == "granted" for d in rig.outcomes))
+    rig.gpio.drive(enrol_pin, False)
+    rig.step_until(lambda: any(d.kind == "enrolment_refused" for d in rig.outcomes), limit=10)
+    refused = [d for d in rig.outcomes if d.kind == "enrolment_refused"]
+    assert "administrator" in refused[0].reason
+    assert len(rig.daemon.gallery.people()) == 1
