@@ -105,6 +105,9 @@ def _check_bounds(value: Any, meta: Mapping[str, Any], where: str) -> None:
 def build_section(section_cls: type, values: dict[str, Any], prefix: str) -> Any:
     """Validate ``values`` against ``section_cls``; unknown keys are errors.
 
+    A section may list keys it no longer has in a ``RETIRED_KEYS`` class attribute
+    (key -> what to do instead), so an old config file gets a useful message.
+
     Raises ConfigError naming the offending key as ``prefix.key``; a caller that
     knows line numbers adds them (see ``config.py``).
     """
@@ -112,6 +115,10 @@ def build_section(section_cls: type, values: dict[str, Any], prefix: str) -> Any
         raise ConfigError(f"{prefix}: expected a table")
     fields = {f.name: f for f in dataclasses.fields(section_cls)}
     unknown = sorted(set(values) - set(fields))
+    retired: dict[str, str] = getattr(section_cls, "RETIRED_KEYS", {})
+    for name in unknown:
+        if name in retired:  # a key an older facegate knew: say what took its place
+            raise ConfigError(f"{prefix}.{name}: no longer used; {retired[name]}")
     if unknown:
         valid = ", ".join(sorted(fields))
         raise ConfigError(f"{prefix}.{unknown[0]}: unknown key (valid keys: {valid})")

@@ -194,6 +194,9 @@ create_config() {
         if grep -qx '\[enrollment\]' "$CONFIG"; then
             sed -i 's/^\[enrollment\]$/[enrolment]/' "$CONFIG"
         fi
+        # liveness.model named the NUAA-trained model, which is gone; the default
+        # (liveness.models, the MiniFASNet pair) replaces it
+        sed -i -E '/^[[:space:]]*model[[:space:]]*=[[:space:]]*"liveness_rgb_v[0-9]+"/d' "$CONFIG"
         # a trial install made before the demo photos moved into the package
         if grep -qF "replay_path = \"$APP/tests/data/faces\"" "$CONFIG"; then
             set_config camera replay_path "\"$DEMO_PHOTOS\""

@@ -48,3 +48,8 @@ def test_invalid_toml_and_missing_file(tmp_path):
 def test_config_errors_are_value_errors():
     with pytest.raises(ValueError):
         parse_config("[quality]\nmin_face_px = -1\n")
+
+
+def test_a_retired_key_says_what_replaced_it():
+    with pytest.raises(ConfigError, match=r"liveness\.model: no longer used; .*'models'"):
+        parse_config('[liveness]\nmodel = "liveness_rgb_v2"\n')

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -45,6 +46,11 @@ LEVELS = ("off", "standard", "strict")
 
 @dataclass(frozen=True)
 class LivenessConfig:
+    RETIRED_KEYS: ClassVar[dict[str, str]] = {
+        "model": "the RGB layer is now 'models', a list of manifest ids (default: the "
+        "MiniFASNet pair); delete this line to use the default",
+    }
+
     level: str = setting(
         "standard",
         "presentation-attack checks: off, standard or strict (see README)",
