@@ -64,7 +64,9 @@ def test_int8_agrees_with_fp32_on_devtest_faces(shared_data):
 
 
 def test_an_unknown_precision_is_a_config_error():
-    with pytest.raises(ConfigError, match="embedder.precision: 'int4' is not one of 'fp32', 'int8'"):
+    with pytest.raises(
+        ConfigError, match="embedder.precision: 'int4' is not one of 'fp32', 'int8'"
+    ):
         parse_config('[embedder]\nprecision = "int4"\n')
 
 
