@@ -239,3 +239,14 @@ def test_the_liveness_model_is_checked_only_when_liveness_is_on(config_file):
         config_file.read_text().replace("[liveness]\n", '[liveness]\nlevel = "off"\n')
     )
     assert "model live-test" not in by_name(config_file)
+
+
+def test_the_chosen_embedder_precision_is_the_one_checked(config_file):
+    """An int8 choice the manifest cannot serve fails before the daemon tries to load it."""
+    text = config_file.read_text().replace(
+        '[embedder]\nmodel = "emb-test"\n', '[embedder]\nmodel = "emb-test"\nprecision = "int8"\n'
+    )
+    config_file.write_text(text)
+    check = by_name(config_file)["model emb-test (int8)"]
+    assert check.status == FAIL
+    assert "no 'int8' files" in check.message and "(it has: fp32)" in check.message
