@@ -233,13 +233,20 @@ def write_int8(
     scales: dict[str, float],
     param_out: Path,
     bin_out: Path,
+    store_int8: bool = True,
 ) -> int:
+    """Write the int8 net; returns how many layers run in int8. ``store_int8=False``
+    leaves the weights fp32 beside their scales, for ncnn to quantise as it loads them:
+    the same net in a 4x bigger file (tests compare the two)."""
     lines, chunks, quantised = list(header), [], 0
     for layer, arrays in zip(layers, weights, strict=True):
         if layer.kind in QUANTISABLE:
             w_scales = weight_scales(layer, arrays["weight"])
-            q = quantise(arrays["weight"], w_scales).reshape(-1).tobytes()
-            chunks += [struct.pack("<I", INT8_TAG), q, b"\0" * (-len(q) % 4)]
+            if store_int8:
+                q = quantise(arrays["weight"], w_scales).reshape(-1).tobytes()
+                chunks += [struct.pack("<I", INT8_TAG), q, b"\0" * (-len(q) % 4)]
+            else:
+                chunks += [struct.pack("<I", FP32_TAG), arrays["weight"].astype("<f4").tobytes()]
             if "bias" in arrays:
                 chunks.append(arrays["bias"].astype("<f4").tobytes())
             chunks.append(w_scales.astype("<f4").tobytes())
@@ -247,8 +254,6 @@ def write_int8(
             lines.append(f"{layer.line} 8={QUANTISABLE[layer.kind].scale_term}")
             quantised += 1
         else:
-            if layer.kind in QUANTISABLE:
-                chunks.append(struct.pack("<I", FP32_TAG))
             chunks += [a.astype("<f4").tobytes() for a in arrays.values()]
             lines.append(layer.line)
     param_out.write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -1,8 +1,10 @@
 """The embedder's int8 variant: chosen by config, verified like any model file, and
 close to the fp32 network on real faces."""
 
+import importlib.util
 import json
 import shutil
+import sys
 
 import numpy as np
 import pytest
@@ -10,9 +12,16 @@ import pytest
 from edge.config import parse_config
 from edge.errors import ConfigError, ModelError
 from edge.evaluation.pairs import nearest_centre, read_pairs
+from edge.vision.embedder import Embedder, EmbedderConfig
 from edge.vision.images import read_image
-from edge.vision.models import MANIFEST_NAME, bundled_models_dir, model_spec, sha256_file
-from tests.helpers import FACES, pipeline
+from edge.vision.models import (
+    MANIFEST_NAME,
+    ModelSpec,
+    bundled_models_dir,
+    model_spec,
+    sha256_file,
+)
+from tests.helpers import FACES, REPO, pipeline
 
 INT8 = '[embedder]\nprecision = "int8"\n'
 # The lowest cosine between the two precisions' embeddings of one face: 0.9937 on 51
@@ -109,3 +118,61 @@ def test_manifest_records_what_the_int8_files_were_made_from():
     }
     assert variant["calibration"]["data"].startswith("LFW View 1 pairsDevTrain.txt")
     assert variant["calibration"]["faces"] >= 500
+
+
+def _quantise_script():
+    spec = importlib.util.spec_from_file_location(
+        "quantise_int8", REPO / "scripts" / "quantise_int8.py"
+    )
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_int8_weights_written_are_those_ncnn_would_make(tmp_path):
+    """The script's int8 weights, against the same net left in fp32 weights beside the
+    same scales, which ncnn quantises itself as it loads them: one network."""
+    q = _quantise_script()
+    fp32 = model_spec(bundled_models_dir(), "sface_2021dec")
+    header, layers = q.read_param(fp32.param_path)
+    weights = q.split_weights(layers, fp32.bin_path.read_bytes())
+    aligned = []
+    for name in ("obama_1", "obama_2", "biden_1"):
+        image = read_image(FACES / f"{name}.jpg")
+        aligned.append(pipeline().align(image, nearest_centre(pipeline().detect(image), image)))
+    targets = [layer for layer in layers if layer.kind in q.QUANTISABLE]
+    scales = q.activation_scales(q.Activations(fp32, targets, 1), [a.image for a in aligned])
+    vectors = {}
+    for store_int8 in (True, False):
+        param, weights_file = tmp_path / f"{store_int8}.param", tmp_path / f"{store_int8}.bin"
+        written = q.write_int8(
+            header, layers, weights, scales, param, weights_file, store_int8=store_int8
+        )
+        assert written == 28
+        spec = ModelSpec(
+            "sface_2021dec",
+            param,
+            weights_file,
+            sha256_file(param),
+            sha256_file(weights_file),
+            fp32.entry,
+            "int8",
+        )
+        embedder = Embedder(EmbedderConfig(precision="int8"), spec, 1)
+        vectors[store_int8] = np.stack([embedder.embed(a).vector for a in aligned])
+    stored, loaded = (tmp_path / "True.bin").stat().st_size, (tmp_path / "False.bin").stat().st_size
+    assert stored < loaded / 3
+    np.testing.assert_allclose(vectors[True], vectors[False], atol=1e-5)
+    # and it is a working net, not two identical failures
+    with_fp32 = np.stack([pipeline().embedder.embed(a).vector for a in aligned])
+    assert np.min(np.sum(vectors[True] * with_fp32, axis=1)) >= 0.98
+
+
+def test_weights_round_half_away_from_zero_and_never_reach_minus_128():
+    q = _quantise_script()
+    weight = np.array([0.5, -0.5, 1.49, -1.5, 2.5, 200.0, -200.0], np.float32)
+    quantised = q.quantise(weight, np.array([1.0], np.float32))
+    assert quantised.dtype == np.int8
+    np.testing.assert_array_equal(quantised, [[1, -1, 1, -2, 3, 127, -127]])
