@@ -56,8 +56,9 @@ FP32_TAG = 0
 HISTOGRAM_BINS = 2048
 # The clipping point of each input blob: the magnitude 99.998% of its non-zero values
 # stay under. Chosen on DevTrain faces outside the calibration set (README, INT8):
-# ncnn2table's KL divergence clipped too hard for an embedding (cosine to fp32 down to
-# 0.96), the plain maximum too little (0.98); this kept every face above 0.993.
+# KL-divergence clipping (ncnn2table's default method, in this script's first version)
+# clipped too hard for an embedding (cosine to fp32 down to 0.96), the plain maximum too
+# little (0.98); this kept every face above 0.993.
 KEPT_SHARE = 0.99998
 
 
@@ -77,7 +78,7 @@ QUANTISABLE = {
     "ConvolutionDepthWise": Quantisable(outputs_key=0, bias_key=5, size_key=6, scale_term=1),
     "InnerProduct": Quantisable(outputs_key=0, bias_key=1, size_key=2, scale_term=2),
 }
-# Float arrays each weightless-but-for-these layer stores, as (param key, count multiplier).
+# Layers whose weights are plain fp32 arrays: (param key of the channel count, arrays).
 PLAIN_WEIGHTS = {"PReLU": (0, 1), "BatchNorm": (0, 4)}
 NO_WEIGHTS = {"Input", "BinaryOp", "Flatten", "Split", "Reshape", "Permute", "Sigmoid"}
 
