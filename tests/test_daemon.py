@@ -36,25 +36,56 @@ def axis(who: int) -> np.ndarray:
     return vector
 
 
+# A frame's first row names the faces it shows: pixel k is (who, x / 8, y / 8) of its
+# k-th face, a 200 x 240 box at (x, y); the first pixel with who = 0 ends the list.
+AT_THE_DOOR = (200, 104)  # where a face stands unless the script says otherwise
+FACE_SIZE = (200.0, 240.0)
+MESH = Mesh(np.zeros((468, 3), np.float32), 1.0)
+
+Shown = int | Sequence[tuple[int, int, int]]  # who at the door, or (who, x, y) per face
+
+
+def paint(shown: Shown) -> np.ndarray:
+    faces = [(shown, *AT_THE_DOOR)] if isinstance(shown, int) else list(shown)
+    image = np.zeros((8, 8, 3), np.uint8)
+    for k, (who, x, y) in enumerate(faces):
+        image[0, k] = (who, x // 8, y // 8)
+    return image
+
+
 class StubPipeline:
-    """Sees at most one face, whose identity is the frame's first pixel (see ``axis``)."""
+    """Sees the faces a frame's first row names (see ``paint``); counts its embeddings."""
 
     model_id = MODEL
 
+    def __init__(self) -> None:
+        self.embedded: list[int] = []  # who each embedding was of, in order
+
+    def detect(self, image: np.ndarray, lores: np.ndarray | None = None) -> list[Face]:
+        faces = []
+        for who, x8, y8 in image[0].astype(int):
+            if not who:
+                break
+            x, y = 8.0 * x8, 8.0 * y8
+            box = (x, y, x + FACE_SIZE[0], y + FACE_SIZE[1])
+            # who the face is travels in its landmarks, for analyse_face to embed
+            faces.append(Face(box, np.full((5, 2), who, np.float32), 0.9))
+        return faces
+
+    def analyse_face(self, frame: Frame, face: Face) -> FaceAnalysis:
+        who = int(face.landmarks[0, 0])
+        self.embedded.append(who)
+        return FaceAnalysis(face, Quality(True), Embedding(axis(who), MODEL), MESH)
+
     def analyse(self, frame: Frame) -> list[FaceAnalysis]:
-        who = int(frame.image[0, 0, 0])
-        if not who:
-            return []
-        face = Face((200.0, 100.0, 400.0, 340.0), np.zeros((5, 2), np.float32), 0.9)
-        mesh = Mesh(np.zeros((468, 3), np.float32), 1.0)
-        return [FaceAnalysis(face, Quality(True), Embedding(axis(who), MODEL), mesh)]
+        return [self.analyse_face(frame, face) for face in self.detect(frame.image)]
 
 
 class Scripted(SourceBase):
-    """A camera whose frames show, in turn, who ``script`` names, 1/FPS s apart; then it
-    starts again, or with ``loop=False`` ends as a replay does."""
+    """A camera whose frames show, in turn, who ``script`` names (see ``Shown``), 1/FPS s
+    apart; then it starts again, or with ``loop=False`` ends as a replay does."""
 
-    def __init__(self, clock: Clock, script: Sequence[int], loop: bool = True):
+    def __init__(self, clock: Clock, script: Sequence[Shown], loop: bool = True):
         super().__init__(clock)
         self._script = list(script)
         self._loop = loop
@@ -71,8 +102,7 @@ class Scripted(SourceBase):
             if not self._loop:
                 raise EndOfStream("end of the script")
             self._next = 0
-        image = np.zeros((8, 8, 3), np.uint8)
-        image[0, 0, 0] = self._script[self._next]
+        image = paint(self._script[self._next])
         self._next += 1
         return self._frame(image, self._start + self._seq / FPS)
 
@@ -99,7 +129,7 @@ def door(tmp_path, rigs):
     door(script, loop=..., wrap_source=..., notifier=..., **config sections)."""
 
     def build(
-        script: Sequence[int] = (0,),
+        script: Sequence[Shown] = (0,),
         *,
         loop: bool = True,
         wrap_source: Callable[[FrameSource], FrameSource] = lambda s: s,
@@ -331,7 +361,7 @@ def served(tmp_path, door):
     """A rig whose control socket is in tmp_path, remote unlock allowed: (rig, path)."""
 
     def build(
-        script: Sequence[int] = (0,), *, loop: bool = True, **sections: dict
+        script: Sequence[Shown] = (0,), *, loop: bool = True, **sections: dict
     ) -> tuple[Rig, Path]:
         path = tmp_path / "control.sock"
         control = {"socket": str(path), "allow_remote_unlock": True}
