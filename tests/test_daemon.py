@@ -21,7 +21,7 @@ from edge.daemon import RECORD_WAIT_S, build_daemon
 from edge.errors import ConfigError
 from edge.gallery.store import Gallery, create_gallery
 from edge.notify import Notifier
-from edge.types import Embedding, Face, FaceAnalysis, Frame, Mesh, Quality
+from edge.types import Embedding, Face, FaceAnalysis, Frame, Liveness, Mesh, Quality, Verdict
 from tests.helpers import FPS, WALL_START, Rig, make_config, received, write_lock_held
 
 MODEL = "stub-embedder"
@@ -166,6 +166,133 @@ def test_a_known_face_gets_one_pulse_and_a_stranger_none(door):
         ("granted", "unlock"),
         ("denied_unknown", "stay locked"),
     ]
+
+
+# --- tracking: a decided face is not embedded again on every frame -------------------
+
+
+class RecordedLiveness:
+    """Says live to every face and records whose history each check joined."""
+
+    class config:
+        level = "standard"
+
+    def __init__(self) -> None:
+        self.log: list[tuple[str, int | None, int]] = []  # ("check", track, who) / ("forget", ...)
+
+    def check(self, frame, face, mesh, track=None) -> Liveness:
+        self.log.append(("check", track, int(face.landmarks[0, 0])))
+        return Liveness(0.9, Verdict.LIVE)
+
+    def forget(self, track: int) -> None:
+        self.log.append(("forget", track, 0))
+
+    def reset(self) -> None:
+        self.log.append(("reset", None, 0))
+
+    def histories(self) -> list[set[int]]:
+        """Who was checked in each history (a track between forgets): one person each."""
+        current: dict[int | None, set[int]] = {}
+        done: list[set[int]] = []
+        for op, track, who in self.log:
+            if op == "check":
+                current.setdefault(track, set()).add(who)
+            elif op == "forget":
+                done.append(current.pop(track, set()))
+            else:
+                done += current.values()
+                current = {}
+        return [h for h in done + list(current.values()) if h]
+
+
+def with_recorded_liveness(rig: Rig) -> RecordedLiveness:
+    recorder = RecordedLiveness()
+    rig.daemon.liveness = recorder  # type: ignore[assignment]
+    return recorder
+
+
+def kinds_and_names(rig: Rig) -> list[tuple[str, str | None]]:
+    return [(o.kind, o.name) for o in rig.outcomes]
+
+
+@pytest.mark.parametrize(("tracking", "embeds"), [(True, 3), (False, FACE)])
+def test_a_decided_face_costs_detection_only_and_tracking_off_embeds_every_frame(
+    door, tracking, embeds
+):
+    rig = door(visits(ADA) + visits(STRANGER), loop=False, tracking={"enabled": tracking})
+    rig.steps(2 * (GAP + FACE))
+    assert kinds_and_names(rig) == [("granted", "Ada"), ("denied_unknown", None)]
+    assert len(rig.pulses()) == 1
+    # 3 frames decide (votes_required); with tracking the other 5 of each visit are
+    # followed, not embedded
+    assert rig.daemon.pipeline.embedded == [ADA] * embeds + [STRANGER] * embeds
+
+
+def test_a_decided_face_is_checked_again_every_reverify_s_and_still_gets_one_pulse(door):
+    rig = door([ADA] * 35, loop=False, tracking={"reverify_s": 1.0})
+    rig.steps(35)
+    # frames 0-2 decide (t = 0.2 s); checked again at frames 12, 22 and 32
+    assert rig.daemon.pipeline.embedded == [ADA] * 6
+    assert kinds_and_names(rig) == [("granted", "Ada")]  # 3.5 s in view, one visit
+
+
+def test_a_face_that_replaces_a_decided_one_in_the_same_box_is_decided_on_its_own_frames(door):
+    # Ada is granted, steps out of view for one frame, and a stranger steps into
+    # nearly the same box (8 px off) within the track's TTL.
+    stranger = [(STRANGER, AT_THE_DOOR[0] + 8, AT_THE_DOOR[1])]
+    rig = door([ADA] * FACE + [0] + [stranger] * FACE, loop=False)
+    recorder = with_recorded_liveness(rig)
+    rig.steps(2 * FACE + 1)
+    assert kinds_and_names(rig) == [("granted", "Ada"), ("denied_unknown", None)]
+    # embedded from the stranger's first frame; decided on three of their own
+    assert rig.daemon.pipeline.embedded == [ADA] * 3 + [STRANGER] * 3
+    assert rig.outcomes[1].time == pytest.approx(rig.outcomes[0].time + (FACE + 1) / FPS)
+    assert sorted(map(sorted, recorder.histories())) == [[ADA], [STRANGER]]
+
+
+def test_a_face_swapped_in_without_a_gap_is_caught_by_the_next_check_and_never_granted(door):
+    rig = door([ADA] * FACE + [STRANGER] * 30, loop=False, tracking={"reverify_s": 1.0})
+    recorder = with_recorded_liveness(rig)
+    rig.steps(FACE + 30)
+    # same box, no frame between: followed as the track it took over until the check
+    # due 1 s after Ada's decision (frame 12) finds another face; then its own votes
+    assert kinds_and_names(rig) == [("granted", "Ada"), ("denied_unknown", None)]
+    assert rig.outcomes[1].time == pytest.approx(rig.outcomes[0].time + 1.2)
+    # frames 12-14 decide about the stranger, who is then checked at frames 24 and 34
+    assert rig.daemon.pipeline.embedded == [ADA] * 3 + [STRANGER] * 5
+    assert sorted(map(sorted, recorder.histories())) == [[ADA], [STRANGER]]
+
+
+def test_two_faces_crossing_each_keep_their_own_identity(door):
+    # Ada and a stranger walk past each other (their boxes meet at frames 3-7), then
+    # Ada leaves and the stranger stays at the door.
+    crossing = [[(ADA, 40 * i, 104), (STRANGER, 400 - 40 * i, 104)] for i in range(11)]
+    rig = door(crossing + [[(STRANGER, 0, 104)]] * 8, loop=False)
+    recorder = with_recorded_liveness(rig)
+    rig.steps(len(crossing) + 8)
+    assert kinds_and_names(rig) == [("granted", "Ada"), ("denied_unknown", None)]
+    # crowded while their boxes met: Ada (the face at the door) was checked again
+    assert rig.daemon.pipeline.embedded.count(ADA) > 3
+    assert all(len(h) == 1 for h in recorder.histories())
+
+
+def test_a_second_face_coming_into_view_gets_the_decided_one_checked_again(door):
+    others = [[(ADA, *AT_THE_DOOR), (STRANGER, 600, 400)]] * 5
+    rig = door([ADA] * 5 + others, loop=False)
+    rig.steps(10)
+    # decided at frame 2; a stranger comes into view far from Ada at frame 5: Ada, still
+    # the face at the door (as big, and found first), is embedded once more, then followed
+    assert rig.daemon.pipeline.embedded == [ADA] * 4
+    assert kinds_and_names(rig) == [("granted", "Ada")]
+
+
+def test_a_track_unseen_for_its_ttl_ends_and_the_face_is_embedded_again(door):
+    rig = door([ADA] * 5 + [0] * 6 + [ADA] * 5, loop=False, tracking={"ttl_s": 0.5})
+    rig.steps(16)
+    # 0.6 s unseen ends the track (and the 0.5 s cooldown): the face that comes back
+    # is a new track, embedded until decided, and a new visit
+    assert rig.daemon.pipeline.embedded == [ADA] * 6
+    assert kinds_and_names(rig) == [("granted", "Ada"), ("granted", "Ada")]
 
 
 # --- the camera dies mid-pulse ---------------------------------------------------------
