@@ -60,8 +60,12 @@ class StubPipeline:
 
     def __init__(self) -> None:
         self.embedded: list[int] = []  # who each embedding was of, in order
+        self.glances: list[int | None] = []  # the input size asked of each detection
 
-    def detect(self, image: np.ndarray, lores: np.ndarray | None = None) -> list[Face]:
+    def detect(
+        self, image: np.ndarray, lores: np.ndarray | None = None, input_size: int | None = None
+    ) -> list[Face]:
+        self.glances.append(input_size)
         faces = []
         for who, x8, y8 in image[0].astype(int):
             if not who:
@@ -226,6 +230,12 @@ def test_a_decided_face_costs_detection_only_and_tracking_off_embeds_every_frame
     # 3 frames decide (votes_required); with tracking the other 5 of each visit are
     # followed, not embedded
     assert rig.daemon.pipeline.embedded == [ADA] * embeds + [STRANGER] * embeds
+    if tracking:  # detection glances from the frame after a decision until a face leaves
+        glance = rig.config.tracking.glance_input_size
+        decided = [glance] * (FACE - 3)
+        first = [None] * (GAP + 3) + decided
+        second = [glance] + [None] * (GAP - 1 + 3) + decided
+        assert rig.daemon.pipeline.glances == first + second
 
 
 def test_a_decided_face_is_checked_again_every_reverify_s_and_still_gets_one_pulse(door):

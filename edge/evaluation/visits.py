@@ -98,8 +98,10 @@ class _Metered:
         self.embedded.append(sum(r.embedding is not None for r in results))
         return results
 
-    def detect(self, image: np.ndarray, lores: np.ndarray | None = None) -> list[Face]:
-        faces = self.inner.detect(image, lores)
+    def detect(
+        self, image: np.ndarray, lores: np.ndarray | None = None, input_size: int | None = None
+    ) -> list[Face]:
+        faces = self.inner.detect(image, lores, input_size)
         self.faces.append(len(faces))
         self.embedded.append(0)
         return faces

@@ -95,8 +95,10 @@ class Pipeline:
     def model_id(self) -> str:
         return self.embedder.model_id
 
-    def detect(self, image: np.ndarray, lores: np.ndarray | None = None) -> list[Face]:
-        return self.detector.detect(image, lores)
+    def detect(
+        self, image: np.ndarray, lores: np.ndarray | None = None, input_size: int | None = None
+    ) -> list[Face]:
+        return self.detector.detect(image, lores, input_size)
 
     def refine(self, image: np.ndarray, face: Face) -> tuple[Face, Mesh]:
         """The face with the mesh's five landmarks instead of the detector's, and the mesh;

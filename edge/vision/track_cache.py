@@ -13,6 +13,10 @@ again (``due`` names why):
 * its embedding drifted: a face less similar than ``same_face_min_similarity`` to
   the track's previous embedding is another face, and the track starts afresh.
 
+While every face in view is settled, detection itself can glance: it runs on a
+smaller image (``glance_input_size``), enough for faces that were big enough to be
+decided; a face it misses has missed a frame, and is embedded when seen again.
+
 The last three unsettle the track at once, whether or not it is embedded on that
 frame (it may not be the face at the door then): on any doubt the face is embedded
 before its decision counts again. Tracking saves work; it never adds trust. What is
@@ -26,8 +30,10 @@ from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from ..errors import ConfigError
 from ..schema import setting
 from ..types import Embedding, Face
+from .detector import STRIDE_ALIGN
 from .tracker import Sighting, Tracker
 
 UNDECIDED = "undecided"
@@ -70,6 +76,20 @@ class TrackingConfig:
         min=-1.0,
         max=1.0,
     )
+    glance_input_size: int = setting(
+        160,
+        "longer side (px) of the image detection runs on while every face in view is "
+        "decided (at or above detector.input_size: no glance)",
+        min=64,
+        max=1920,
+    )
+
+    def validate(self) -> None:
+        if self.glance_input_size % STRIDE_ALIGN:
+            raise ConfigError(
+                f"tracking.glance_input_size: {self.glance_input_size} is not a multiple "
+                f"of {STRIDE_ALIGN}"
+            )
 
 
 @dataclass
@@ -87,6 +107,7 @@ class TrackCache(Generic[K]):
         self.config = config
         self.tracker = Tracker(config.min_iou, config.ttl_s)
         self._memory: dict[int, _Memory[K]] = {}
+        self._seen: set[int] = set()  # tracks seen in the last frame
 
     def update(self, time: float, faces: Sequence[Face]) -> tuple[list[Sighting], list[int]]:
         """Follow this frame's faces: (a Sighting per face, ids of tracks that ended)."""
@@ -94,6 +115,7 @@ class TrackCache(Generic[K]):
         for track in ended:
             self._memory.pop(track, None)
         arrived = any(s.fresh for s in sightings)
+        self._seen = {s.track for s in sightings}
         for s in sightings:
             if s.fresh:
                 self._memory[s.track] = _Memory[K]()
@@ -108,7 +130,18 @@ class TrackCache(Generic[K]):
     def reset(self) -> list[int]:
         """Forget every track (camera lost, or frames not followed); returns their ids."""
         self._memory.clear()
+        self._seen = set()
         return self.tracker.reset()
+
+    def all_settled(self) -> bool:
+        """True when there are tracks, each seen in the last frame and settled: the next
+        frame may glance."""
+        memory = self._memory
+        return (
+            bool(memory)
+            and self._seen == set(memory)
+            and all(m.settled is not None for m in memory.values())
+        )
 
     def due(self, track: int, time: float) -> str | None:
         """Why the face of ``track`` must be embedded on this frame; None when what it was

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from edge.errors import ConfigError
+from edge.schema import build_section
 from edge.types import Embedding, Face
 from edge.vision.track_cache import (
     CHANGED,
@@ -105,3 +107,20 @@ def test_reset_forgets_every_decision():
     assert cache.reset() == [track]
     (s,), _ = cache.update(DT, [face(100)])
     assert s.fresh and cache.due(s.track, DT) == UNDECIDED
+
+
+def test_the_next_frame_glances_only_while_every_face_in_view_is_settled_and_seen():
+    cache, track = settled_cache()
+    assert cache.all_settled()
+    (other, _), _ = cache.update(DT, [face(600), face(100)])
+    assert not cache.all_settled()  # a new face, undecided (and Ada unsettled by it)
+    cache.reset()
+    assert not cache.all_settled()  # nobody in view: detect in full
+    cache, track = settled_cache()
+    cache.update(DT, [])
+    assert not cache.all_settled()  # missed in the last frame: look in full again
+
+
+def test_a_glance_size_that_is_not_a_multiple_of_32_is_refused():
+    with pytest.raises(ConfigError, match="tracking.glance_input_size: 150 is not a multiple"):
+        build_section(TrackingConfig, {"glance_input_size": 150}, "tracking")
