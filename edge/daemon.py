@@ -241,7 +241,9 @@ class Daemon:
                     # Dated in frame time, the decision machine's only time base: the
                     # clock may be ahead of the frames (a replay stamps its own).
                     self.decision.camera_down(self._last_frame_time, camera.reason)
-                self._forget_faces()
+                self._forget_tracks()
+                if self.liveness is not None:
+                    self.liveness.reset()
             self._camera_was_ok = False
             self._set_status(f"camera {camera.state}: {camera.reason}; door locked")
             frame = None  # read before the failure; nothing is decided while it is down
@@ -282,7 +284,7 @@ class Daemon:
         liveness is on. None when nobody is there, when the face at the door is a
         tracked face already decided about, or when an enrolment takes the frame."""
         if self.enrolment.state == EnrolmentState.COLLECTING:
-            self._forget_faces()  # frames taken by the enrolment are not followed
+            self._forget_tracks()  # frames taken by the enrolment are not followed
             results = self.pipeline.analyse(frame)
             subject = person_at_the_door(results)
             liveness = None
@@ -357,14 +359,12 @@ class Daemon:
         self.tracks.unsettle(track, COOLED)
         return False
 
-    def _forget_faces(self) -> None:
-        """Nothing seen so far carries over: the camera was lost, or an enrolment took
-        frames the tracks did not follow."""
+    def _forget_tracks(self) -> None:
+        """No track carries over: the camera was lost, or an enrolment takes frames the
+        tracks do not follow."""
         if self.tracks is not None:
             for track in self.tracks.reset():
                 self._forget_face(track)
-        if self.liveness is not None:
-            self.liveness.reset()
 
     def _forget_face(self, track: int) -> None:
         if self.liveness is not None:

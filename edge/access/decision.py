@@ -9,7 +9,9 @@ Rules, in the order they apply to each observation:
 
 1. During a lockout nothing is decided.
 2. A person in cooldown (granted or denied by schedule a moment ago) is ignored,
-   and seeing them again restarts their cooldown: one visit, one decision.
+   and seeing them again restarts their cooldown: one visit, one decision. A face
+   the daemon follows from an observed frame (``seen_again``) restarts a running
+   cooldown too, and nothing else: it never votes.
 3. The observation joins the last ``vote_frames`` observations no older than
    ``vote_window_seconds``. When ``votes_required`` of them agree, a decision is made:
    the same person (with liveness 'live' when liveness is checked, and a finite
