@@ -305,6 +305,39 @@ def test_a_track_unseen_for_its_ttl_ends_and_the_face_is_embedded_again(door):
     assert kinds_and_names(rig) == [("granted", "Ada"), ("granted", "Ada")]
 
 
+def test_an_enrolment_at_the_door_keeps_one_liveness_history_for_the_frames_it_takes(
+    tmp_path, rigs
+):
+    enrol_pin = 23
+    config = make_config(
+        tmp_path,
+        tmp_path,
+        door={"enrol_button_pin": enrol_pin, "enrol_hold_seconds": 0.5},
+        enrolment={"frames": 4, "min_templates": 2, "admin_window_s": 5.0},
+    )
+    create_gallery(config.gallery)
+    with Gallery.from_config(config.gallery) as gallery:
+        gallery.add_person(
+            "Ada", "admin", [Embedding(axis(ADA), MODEL)], [0.9], now=WALL_START - 1.0
+        )
+    clock = FakeClock()
+    script = [ADA] * FACE + [0] * 10 + [STRANGER] * 30
+    rig = rigs(config, StubPipeline(), clock=clock, source=Scripted(clock, script, False))
+    recorder = with_recorded_liveness(rig)
+    rig.gpio.drive(enrol_pin, True)  # released (active low)
+    rig.steps(FACE)  # the administrator is recognised, and followed
+    rig.gpio.drive(enrol_pin, False)
+    rig.step_until(lambda: "enrolment_started" in [o.kind for o in rig.outcomes], limit=10)
+    rig.gpio.drive(enrol_pin, True)
+    rig.step_until(lambda: "enrolled" in [o.kind for o in rig.outcomes], limit=40)
+    collected = [(track, who) for op, track, who in recorder.log if op == "check" and who == 2]
+    # the four collected frames join one untracked history, never reset; once enrolled,
+    # the new person's face is followed again
+    assert collected[:4] == [(None, STRANGER)] * 4
+    assert all(track is not None for track, _ in collected[4:])
+    assert "reset" not in [op for op, _, _ in recorder.log]
+
+
 # --- the camera dies mid-pulse ---------------------------------------------------------
 
 
