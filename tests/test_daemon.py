@@ -230,7 +230,7 @@ def test_a_decided_face_costs_detection_only_and_tracking_off_embeds_every_frame
     # 3 frames decide (votes_required); with tracking the other 5 of each visit are
     # followed, not embedded
     assert rig.daemon.pipeline.embedded == [ADA] * embeds + [STRANGER] * embeds
-    if tracking:  # detection glances from the frame after a decision until a face leaves
+    if tracking:  # detection glances from the frame after a decision until the face leaves
         glance = rig.config.tracking.glance_input_size
         decided = [glance] * (FACE - 3)
         first = [None] * (GAP + 3) + decided

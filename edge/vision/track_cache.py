@@ -13,9 +13,11 @@ again (``due`` names why):
 * its embedding drifted: a face less similar than ``same_face_min_similarity`` to
   the track's previous embedding is another face, and the track starts afresh.
 
-While every face in view is settled, detection itself can glance: it runs on a
-smaller image (``glance_input_size``), enough for faces that were big enough to be
-decided; a face it misses has missed a frame, and is embedded when seen again.
+While the biggest face in view (the face at the door) is settled, detection itself
+can glance: it runs on a smaller image (``glance_input_size``), enough for a face big
+enough to have been decided, or to be bigger than it; a face it misses has missed a
+frame, and is embedded when seen again. Smaller faces are not embedded meanwhile
+anyway: the face at the door is the one observed.
 
 The last three unsettle the track at once, whether or not it is embedded on that
 frame (it may not be the face at the door then): on any doubt the face is embedded
@@ -78,8 +80,8 @@ class TrackingConfig:
     )
     glance_input_size: int = setting(
         160,
-        "longer side (px) of the image detection runs on while every face in view is "
-        "decided (at or above detector.input_size: no glance)",
+        "longer side (px) of the image detection runs on while the face at the door "
+        "(the biggest in view) is decided (at or above detector.input_size: no glance)",
         min=64,
         max=1920,
     )
@@ -90,6 +92,10 @@ class TrackingConfig:
                 f"tracking.glance_input_size: {self.glance_input_size} is not a multiple "
                 f"of {STRIDE_ALIGN}"
             )
+
+
+def _area(box: tuple[float, float, float, float]) -> float:
+    return (box[2] - box[0]) * (box[3] - box[1])
 
 
 @dataclass
@@ -107,7 +113,7 @@ class TrackCache(Generic[K]):
         self.config = config
         self.tracker = Tracker(config.min_iou, config.ttl_s)
         self._memory: dict[int, _Memory[K]] = {}
-        self._seen: set[int] = set()  # tracks seen in the last frame
+        self._door: int | None = None  # the track of the last frame's biggest face
 
     def update(self, time: float, faces: Sequence[Face]) -> tuple[list[Sighting], list[int]]:
         """Follow this frame's faces: (a Sighting per face, ids of tracks that ended)."""
@@ -115,7 +121,8 @@ class TrackCache(Generic[K]):
         for track in ended:
             self._memory.pop(track, None)
         arrived = any(s.fresh for s in sightings)
-        self._seen = {s.track for s in sightings}
+        biggest = max(sightings, key=lambda s: _area(s.box), default=None)
+        self._door = biggest.track if biggest is not None else None
         for s in sightings:
             if s.fresh:
                 self._memory[s.track] = _Memory[K]()
@@ -130,18 +137,14 @@ class TrackCache(Generic[K]):
     def reset(self) -> list[int]:
         """Forget every track (camera lost, or frames not followed); returns their ids."""
         self._memory.clear()
-        self._seen = set()
+        self._door = None
         return self.tracker.reset()
 
-    def all_settled(self) -> bool:
-        """True when there are tracks, each seen in the last frame and settled: the next
-        frame may glance."""
-        memory = self._memory
-        return (
-            bool(memory)
-            and self._seen == set(memory)
-            and all(m.settled is not None for m in memory.values())
-        )
+    def may_glance(self) -> bool:
+        """True when the last frame's biggest face has a settled track: the next frame's
+        detection may glance."""
+        door = self._door
+        return door is not None and self._memory[door].settled is not None
 
     def due(self, track: int, time: float) -> str | None:
         """Why the face of ``track`` must be embedded on this frame; None when what it was

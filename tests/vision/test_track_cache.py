@@ -109,16 +109,23 @@ def test_reset_forgets_every_decision():
     assert s.fresh and cache.due(s.track, DT) == UNDECIDED
 
 
-def test_the_next_frame_glances_only_while_every_face_in_view_is_settled_and_seen():
+def test_the_next_frame_glances_only_while_the_biggest_face_in_view_is_settled():
     cache, track = settled_cache()
-    assert cache.all_settled()
-    (other, _), _ = cache.update(DT, [face(600), face(100)])
-    assert not cache.all_settled()  # a new face, undecided (and Ada unsettled by it)
+    assert cache.may_glance()
+    small = Face((600.0, 100.0, 650.0, 160.0), np.zeros((5, 2), np.float32), 0.9)
+    cache.update(DT, [face(100), small])
+    assert cache.may_glance() is False  # a new face came into view: Ada is unsettled
+    cache.embedded(track, vector(1, 0))
+    cache.checked(track, ADA, DT, decided=True)
+    assert cache.may_glance()  # a smaller face beside her, undecided, changes nothing
+    closer = Face((560.0, 60.0, 800.0, 380.0), np.zeros((5, 2), np.float32), 0.9)
+    cache.update(2 * DT, [face(100), closer])  # someone bigger than Ada comes up
+    assert not cache.may_glance()  # the face at the door now is undecided
     cache.reset()
-    assert not cache.all_settled()  # nobody in view: detect in full
+    assert not cache.may_glance()  # nobody in view: detect in full
     cache, track = settled_cache()
     cache.update(DT, [])
-    assert not cache.all_settled()  # missed in the last frame: look in full again
+    assert not cache.may_glance()  # missed in the last frame: look in full again
 
 
 def test_a_glance_size_that_is_not_a_multiple_of_32_is_refused():
