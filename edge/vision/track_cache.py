@@ -111,13 +111,13 @@ class TrackCache(Generic[K]):
 
     def __init__(self, config: TrackingConfig) -> None:
         self.config = config
-        self.tracker = Tracker(config.min_iou, config.ttl_s)
+        self._tracker = Tracker(config.min_iou, config.ttl_s)
         self._memory: dict[int, _Memory[K]] = {}
         self._door: int | None = None  # the track of the last frame's biggest face
 
     def update(self, time: float, faces: Sequence[Face]) -> tuple[list[Sighting], list[int]]:
         """Follow this frame's faces: (a Sighting per face, ids of tracks that ended)."""
-        sightings, ended = self.tracker.update(time, [f.bbox for f in faces])
+        sightings, ended = self._tracker.update(time, [f.bbox for f in faces])
         for track in ended:
             self._memory.pop(track, None)
         arrived = any(s.fresh for s in sightings)
@@ -138,7 +138,7 @@ class TrackCache(Generic[K]):
         """Forget every track (camera lost, or frames not followed); returns their ids."""
         self._memory.clear()
         self._door = None
-        return self.tracker.reset()
+        return self._tracker.reset()
 
     def may_glance(self) -> bool:
         """True when the last frame's biggest face has a settled track: the next frame's
