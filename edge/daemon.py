@@ -323,7 +323,7 @@ class Daemon:
         face that passes the quality gate, embedded; None when there is none, or when a
         bigger face's track is decided and holds (nothing to observe)."""
         assert self.tracks is not None
-        glance = self.tracks.config.glance_input_size if self.tracks.may_glance() else None
+        glance = self.tracks.glance(frame.size)
         faces = self.pipeline.detect(frame.image, frame.lores, glance)
         sightings, ended = self.tracks.update(frame.timestamp, faces)
         for track in ended:

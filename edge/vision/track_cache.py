@@ -13,11 +13,11 @@ again (``due`` names why):
 * its embedding drifted: a face less similar than ``same_face_min_similarity`` to
   the track's previous embedding is another face, and the track starts afresh.
 
-While the biggest face in view (the face at the door) is settled, detection itself
-can glance: it runs on a smaller image (``glance_input_size``), enough for a face big
-enough to have been decided, or to be bigger than it; a face it misses has missed a
-frame, and is embedded when seen again. Smaller faces are not embedded meanwhile
-anyway: the face at the door is the one observed.
+While the biggest face in view (the face at the door) is settled and would still be
+GLANCE_MIN_FACE_PX tall in a smaller image (``glance_input_size``), detection glances:
+it runs on that image. A face it misses has missed a frame, and is embedded when seen
+again. Smaller faces are not embedded meanwhile anyway: the face at the door is the one
+observed.
 
 The last three unsettle the track at once, whether or not it is embedded on that
 frame (it may not be the face at the door then): on any doubt the face is embedded
@@ -48,6 +48,10 @@ CHANGED = "a check saw something else than what it was decided as"
 COOLED = "its person's cooldown is over"
 
 K = TypeVar("K", bound=Hashable)
+
+# YuNet finds faces from about 10-16 px tall; a glance keeps the face at the door at
+# twice that or more.
+GLANCE_MIN_FACE_PX = 32.0
 
 
 @dataclass(frozen=True)
@@ -113,7 +117,7 @@ class TrackCache(Generic[K]):
         self.config = config
         self._tracker = Tracker(config.min_iou, config.ttl_s)
         self._memory: dict[int, _Memory[K]] = {}
-        self._door: int | None = None  # the track of the last frame's biggest face
+        self._door: Sighting | None = None  # the last frame's biggest face
 
     def update(self, time: float, faces: Sequence[Face]) -> tuple[list[Sighting], list[int]]:
         """Follow this frame's faces: (a Sighting per face, ids of tracks that ended)."""
@@ -121,8 +125,7 @@ class TrackCache(Generic[K]):
         for track in ended:
             self._memory.pop(track, None)
         arrived = any(s.fresh for s in sightings)
-        biggest = max(sightings, key=lambda s: _area(s.box), default=None)
-        self._door = biggest.track if biggest is not None else None
+        self._door = max(sightings, key=lambda s: _area(s.box), default=None)
         for s in sightings:
             if s.fresh:
                 self._memory[s.track] = _Memory[K]()
@@ -140,11 +143,16 @@ class TrackCache(Generic[K]):
         self._door = None
         return self._tracker.reset()
 
-    def may_glance(self) -> bool:
-        """True when the last frame's biggest face has a settled track: the next frame's
-        detection may glance."""
+    def glance(self, frame_size: tuple[int, int]) -> int | None:
+        """The input size the next frame's detection may use (``glance_input_size``),
+        or None for the configured one: the last frame's biggest face must be settled,
+        and tall enough at that size (``frame_size``: width, height)."""
         door = self._door
-        return door is not None and self._memory[door].settled is not None
+        if door is None or self._memory[door.track].settled is None:
+            return None
+        size = self.config.glance_input_size
+        tall = (door.box[3] - door.box[1]) * size / max(frame_size)
+        return size if tall >= GLANCE_MIN_FACE_PX else None
 
     def due(self, track: int, time: float) -> str | None:
         """Why the face of ``track`` must be embedded on this frame; None when what it was

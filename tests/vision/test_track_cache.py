@@ -21,6 +21,7 @@ from edge.vision.track_cache import (
 )
 
 DT = 0.1
+FRAME = (640, 480)
 ADA, BOB = ("Ada", False), ("Bob", False)
 
 
@@ -111,21 +112,27 @@ def test_reset_forgets_every_decision():
 
 def test_the_next_frame_glances_only_while_the_biggest_face_in_view_is_settled():
     cache, track = settled_cache()
-    assert cache.may_glance()
+    assert cache.glance(FRAME) == 160
     small = Face((600.0, 100.0, 650.0, 160.0), np.zeros((5, 2), np.float32), 0.9)
     cache.update(DT, [face(100), small])
-    assert cache.may_glance() is False  # a new face came into view: Ada is unsettled
+    assert cache.glance(FRAME) is None  # a new face came into view: Ada is unsettled
     cache.embedded(track, vector(1, 0))
     cache.checked(track, ADA, DT, decided=True)
-    assert cache.may_glance()  # a smaller face beside her, undecided, changes nothing
+    assert cache.glance(FRAME) == 160  # a smaller face beside her, undecided, changes nothing
     closer = Face((560.0, 60.0, 800.0, 380.0), np.zeros((5, 2), np.float32), 0.9)
     cache.update(2 * DT, [face(100), closer])  # someone bigger than Ada comes up
-    assert not cache.may_glance()  # the face at the door now is undecided
+    assert cache.glance(FRAME) is None  # the face at the door now is undecided
     cache.reset()
-    assert not cache.may_glance()  # nobody in view: detect in full
+    assert cache.glance(FRAME) is None  # nobody in view: detect in full
     cache, track = settled_cache()
     cache.update(DT, [])
-    assert not cache.may_glance()  # missed in the last frame: look in full again
+    assert cache.glance(FRAME) is None  # missed in the last frame: look in full again
+
+
+def test_a_face_too_small_to_be_found_in_a_glance_is_detected_at_full_size():
+    cache, track = settled_cache()  # 240 px tall: 60 px at 160 of 640
+    assert cache.glance(FRAME) == 160
+    assert cache.glance((1920, 1080)) is None  # 20 px at 160 of 1920
 
 
 def test_a_glance_size_that_is_not_a_multiple_of_32_is_refused():
