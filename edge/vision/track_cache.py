@@ -85,7 +85,8 @@ class TrackingConfig:
     glance_input_size: int = setting(
         160,
         "longer side (px) of the image detection runs on while the face at the door "
-        "(the biggest in view) is decided (at or above detector.input_size: no glance)",
+        "(the biggest in view) is decided and would be 32 px tall in it (at or above "
+        "detector.input_size: no glance)",
         min=64,
         max=1920,
     )
