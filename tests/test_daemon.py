@@ -296,6 +296,18 @@ def test_a_second_face_coming_into_view_gets_the_decided_one_checked_again(door)
     assert kinds_and_names(rig) == [("granted", "Ada")]
 
 
+def test_a_box_that_jumps_is_a_new_face_and_embedded_again(door):
+    jumped = [(ADA, AT_THE_DOOR[0] + 240, AT_THE_DOOR[1])]  # further than its speed allows
+    rig = door([ADA] * 5 + [jumped] * 5, loop=False)
+    recorder = with_recorded_liveness(rig)
+    rig.steps(10)
+    # decided at frame 2; at frame 5 the box is elsewhere: a new track, embedded once,
+    # seen to be Ada in her cooldown, then followed
+    assert rig.daemon.pipeline.embedded == [ADA] * 4
+    assert len({track for op, track, _ in recorder.log if op == "check"}) == 2
+    assert kinds_and_names(rig) == [("granted", "Ada")]
+
+
 def test_a_track_unseen_for_its_ttl_ends_and_the_face_is_embedded_again(door):
     rig = door([ADA] * 5 + [0] * 6 + [ADA] * 5, loop=False, tracking={"ttl_s": 0.5})
     rig.steps(16)
