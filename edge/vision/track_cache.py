@@ -13,17 +13,17 @@ again (``due`` names why):
 * its embedding drifted: a face less similar than ``same_face_min_similarity`` to
   the track's previous embedding is another face, and the track starts afresh.
 
-While the biggest face in view (the face at the door) is settled and would still be
-GLANCE_MIN_FACE_PX tall in a smaller image (``glance_input_size``), detection glances:
-it runs on that image. A face it misses has missed a frame, and is embedded when seen
-again. Smaller faces are not embedded meanwhile anyway: the face at the door is the one
-observed.
-
 The last three unsettle the track at once, whether or not it is embedded on that
 frame (it may not be the face at the door then): on any doubt the face is embedded
 before its decision counts again. Tracking saves work; it never adds trust. What is
 settled is the caller's key (the loop uses who, and whether a spoof); a check that
 gives another key unsettles the track.
+
+While the biggest face in view (the face at the door) is settled and would still be
+GLANCE_MIN_FACE_PX tall in a smaller image (``glance_input_size``), detection glances:
+it runs on that image. A face it misses has missed a frame, and is embedded when seen
+again. Smaller faces are not embedded meanwhile anyway: the face at the door is the one
+observed.
 """
 
 from __future__ import annotations
