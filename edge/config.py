@@ -32,6 +32,7 @@ from .vision.embedder import EmbedderConfig
 from .vision.landmarks import LandmarksConfig
 from .vision.models import ModelsConfig
 from .vision.quality import QualityConfig
+from .vision.track_cache import TrackingConfig
 
 if sys.version_info >= (3, 11):
     import tomllib  # novermin: the fallback below is for 3.10
@@ -70,6 +71,7 @@ class Config:
     camera: CameraConfig = field(default_factory=CameraConfig)
     liveness: LivenessConfig = field(default_factory=LivenessConfig)
     decision: DecisionConfig = field(default_factory=DecisionConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
     door: DoorConfig = field(default_factory=DoorConfig)
     gpio: GpioConfig = field(default_factory=GpioConfig)
     gallery: GalleryConfig = field(default_factory=GalleryConfig)
