@@ -36,6 +36,7 @@ from .control import Command as ControlCommand
 from .control import ControlHub, ControlServer
 from .errors import FacegateError, GalleryUnavailableError
 from .gallery.enrolment import EnrolmentSession, enrol
+from .gallery import sync
 from .gallery.matcher import Matcher
 from .gallery.store import Gallery
 from .liveness.calibration import active_head
@@ -559,7 +560,12 @@ def build_daemon(
                 ir_camera=config.camera.ir_camera >= 0,
                 calibration=active_head(gallery),
             )
-        decision = DecisionMachine(config.decision, gallery.access_status, liveness is not None)
+        if config.mqtt.enabled:
+            sync.configure(gallery, config.mqtt.terminal_id, config.mqtt.outbox_retention_s)
+        else:
+            sync.configure(gallery, "", 0.0)
+        access = sync.access_check(gallery, config.mqtt.max_offline_seconds)
+        decision = DecisionMachine(config.decision, access, liveness is not None)
         if source is None:
             source = create_source(config.camera, clock)
         camera = CameraSupervisor.from_config(source, config.camera, clock)

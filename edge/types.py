@@ -92,6 +92,16 @@ class Refusal(Word):
     OFFLINE = "offline"  # the last sync with the site is older than max_offline
 
 
+class SyncOutcome(Word):
+    """What applying a person or a deletion from another terminal did (``gallery.sync``)."""
+
+    ADDED = "added"
+    UPDATED = "updated"
+    REMOVED = "removed"
+    CURRENT = "current"  # this version is the one the gallery has
+    REFUSED = "refused"  # older than the gallery's, or unusable; logged
+
+
 class Verdict(Word):
     """The liveness verdict on one frame."""
 
