@@ -35,8 +35,8 @@ from .config import Config
 from .control import Command as ControlCommand
 from .control import ControlHub, ControlServer
 from .errors import FacegateError, GalleryUnavailableError
-from .gallery.enrolment import EnrolmentSession, enrol
 from .gallery import sync
+from .gallery.enrolment import EnrolmentSession, enrol
 from .gallery.matcher import Matcher
 from .gallery.store import Gallery
 from .liveness.calibration import active_head

@@ -71,7 +71,9 @@ class MqttConfig:
     homeassistant: bool = setting(True, "announce this terminal to Home Assistant (discovery)")
     discovery_prefix: str = setting("homeassistant", "Home Assistant's discovery topic prefix")
     keepalive_seconds: int = setting(
-        30, "seconds between keepalives; the broker declares the terminal gone after 1.5x", min=5,
+        30,
+        "seconds between keepalives; the broker declares the terminal gone after 1.5x",
+        min=5,
         max=3600,
     )
 

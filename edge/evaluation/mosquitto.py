@@ -131,6 +131,10 @@ class Mosquitto:
             "allow_anonymous false",
             "persistence true",
             f"persistence_location {self.folder}/",
+            # Saved after every change (a retained person, a queued message), so that
+            # a crash loses as little as a broker can; a site's broker should do the same.
+            "autosave_on_changes true",
+            "autosave_interval 1",
             # Keep what a burst from many terminals needs, for subscribers that lag.
             "max_queued_messages 0",
             "max_inflight_messages 0",

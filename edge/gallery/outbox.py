@@ -45,9 +45,7 @@ def enqueue(conn: sqlcipher3.Connection, event_id: int, time: float) -> None:
 
 def expire(conn: sqlcipher3.Connection, before: float) -> int:
     """Remove rows older than ``before``; returns how many were never delivered."""
-    dropped = conn.execute(
-        "DELETE FROM outbox WHERE time < ? AND delivered = 0", [before]
-    ).rowcount
+    dropped = conn.execute("DELETE FROM outbox WHERE time < ? AND delivered = 0", [before]).rowcount
     conn.execute("DELETE FROM outbox WHERE time < ? AND delivered = 1", [before])
     return int(dropped)
 

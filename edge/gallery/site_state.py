@@ -61,7 +61,6 @@ def touch(conn: sqlcipher3.Connection, person_id: int) -> None:
 def bury(conn: sqlcipher3.Connection, uid: str, now: float) -> None:
     """A person was deleted here: a tombstone with a new revision, to be published."""
     conn.execute(
-        "INSERT OR REPLACE INTO tombstones (uid, revision, origin, deleted)"
-        " VALUES (?, ?, ?, ?)",
+        "INSERT OR REPLACE INTO tombstones (uid, revision, origin, deleted) VALUES (?, ?, ?, ?)",
         [uid, next_revision(conn), terminal(conn), now],
     )

@@ -42,8 +42,8 @@ from ..errors import (
 )
 from ..schema import setting
 from ..types import Embedding, EventKind, Refusal
-from .backup import fingerprint_path, remove_stale_partials, writing_partial
 from . import site_state
+from .backup import fingerprint_path, remove_stale_partials, writing_partial
 from .events import Event, count_events, event_kind, insert_event, select_events
 from .key import (
     fsync_dir,

@@ -145,6 +145,10 @@ def _compare(gallery: Gallery, uid: str, version: Version, now: float) -> SyncOu
         return None
     if version == held:
         return SyncOutcome.CURRENT
+    with gallery.writing() as conn:
+        # The broker retains the older version now: publish the newer one over it.
+        conn.execute("UPDATE people SET published = NULL WHERE uid = ?", [uid])
+        conn.execute("UPDATE tombstones SET published = NULL WHERE uid = ? AND cleared = 0", [uid])
     return refuse(
         gallery,
         now,
@@ -336,6 +340,16 @@ def mark_published(gallery: Gallery, item: PersonRecord | Tombstone, key_id: str
         conn.execute(
             f"UPDATE {table} SET published = ? WHERE uid = ? AND revision = ? AND origin = ?",
             [key_id, item.uid, item.revision, item.origin],
+        )
+
+
+def republish_own(gallery: Gallery) -> None:
+    """Publish again every version this terminal made (the broker may have lost them)."""
+    with gallery.writing() as conn:
+        me = site_state.terminal(conn)
+        conn.execute("UPDATE people SET published = NULL WHERE origin = ?", [me])
+        conn.execute(
+            "UPDATE tombstones SET published = NULL WHERE origin = ? AND cleared = 0", [me]
         )
 
 

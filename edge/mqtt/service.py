@@ -51,13 +51,13 @@ from ..gallery.events import event_kind
 from ..gallery.key import read_private
 from ..gallery.outbox import OutboxEvent
 from ..gallery.store import Gallery
-from ..gallery.sync import PersonRecord, Tombstone
+from ..gallery.sync import Tombstone
 from ..mqtt_config import MqttConfig
 from ..types import EventKind, SyncOutcome
 from . import homeassistant, people, topics
 from .people import RecordError
 from .seal import SealError, open_sealed, seal
-from .site_key import SiteKeys, read_site_keys
+from .site_key import read_site_keys
 
 log = logging.getLogger(__name__)
 
@@ -173,7 +173,7 @@ class MqttService:
     # --- paho's thread: queue and return ---------------------------------------------------
 
     def _on_connect(self, client, userdata, flags, reason, properties) -> None:  # type: ignore[no-untyped-def]
-        self._inbox.put(("connect", reason))
+        self._inbox.put(("connect", reason, bool(flags.session_present)))
 
     def _on_disconnect(self, client, userdata, flags, reason, properties) -> None:  # type: ignore[no-untyped-def]
         self._inbox.put(("disconnect", reason))
@@ -230,9 +230,15 @@ class MqttService:
     def _handle(self, item: tuple[Any, ...], delivered: list[int]) -> None:
         kind = item[0]
         if kind == "connect":
-            if item[1].is_failure:
-                log.warning("the broker refused the connection: %s", item[1])
+            reason, session_present = item[1], item[2]
+            if reason.is_failure:
+                log.warning("the broker refused the connection: %s", reason)
                 return
+            if not session_present:
+                # A broker that lost our session (new, or restarted without its
+                # persistence) may have lost the retained people too: publish again
+                # every version this terminal made.
+                sync.republish_own(self.gallery)
             self._connected_now()
         elif kind == "disconnect":
             if self._connected:
@@ -329,8 +335,9 @@ class MqttService:
         if outcome is SyncOutcome.REFUSED:
             log.warning("refused %s revision %d from %s", item.uid, item.revision, item.origin)
         elif outcome is not SyncOutcome.CURRENT:
-            log.info("%s person %s (revision %d from %s)", outcome, item.uid, item.revision,
-                     item.origin)
+            log.info(
+                "%s person %s (revision %d from %s)", outcome, item.uid, item.revision, item.origin
+            )
 
     def _publish_people(self) -> None:
         if any(s.what == "record" for s in self._sent.values()):

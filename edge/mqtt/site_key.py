@@ -64,9 +64,7 @@ def parse(text: str, source: str) -> SiteKeys:
         except ValueError:
             key = b""
         if len(key) != KEY_BYTES:
-            raise GalleryKeyError(
-                f"{source}:{number}: not a {KEY_BYTES * 8}-bit site key in hex"
-            )
+            raise GalleryKeyError(f"{source}:{number}: not a {KEY_BYTES * 8}-bit site key in hex")
         keys.append(key)
     if not keys:
         raise GalleryKeyError(f"{source}: holds no site key")
