@@ -166,7 +166,8 @@ class Mosquitto:
                 self.process.wait(timeout=0.05)
             except subprocess.TimeoutExpired:
                 continue
-            raise RuntimeError(f"mosquitto exited: {self.process.stderr.read().decode()}")
+            said = self.process.stderr.read().decode() if self.process.stderr else ""
+            raise RuntimeError(f"mosquitto exited: {said}")
         raise RuntimeError(f"mosquitto did not listen on {self.port} in {START_TIMEOUT_S} s")
 
     def _end(self, signum: int) -> None:

@@ -321,7 +321,21 @@ def to_publish(gallery: Gallery, key_id: str) -> list[PersonRecord | Tombstone]:
                     [row[0]],
                 )
             )
-            found.append(PersonRecord(*row[1:6], bool(row[6]), *row[7:], templates))
+            found.append(
+                PersonRecord(
+                    uid=row[1],
+                    revision=row[2],
+                    origin=row[3],
+                    name=row[4],
+                    role=row[5],
+                    enabled=bool(row[6]),
+                    valid_from=row[7],
+                    valid_until=row[8],
+                    schedule=row[9],
+                    created=row[10],
+                    templates=templates,
+                )
+            )
         found += [
             Tombstone(*row)
             for row in conn.execute(

@@ -172,19 +172,19 @@ class MqttService:
 
     # --- paho's thread: queue and return ---------------------------------------------------
 
-    def _on_connect(self, client, userdata, flags, reason, properties) -> None:  # type: ignore[no-untyped-def]
+    def _on_connect(self, client, userdata, flags, reason, properties) -> None:
         self._inbox.put(("connect", reason, bool(flags.session_present)))
 
-    def _on_disconnect(self, client, userdata, flags, reason, properties) -> None:  # type: ignore[no-untyped-def]
+    def _on_disconnect(self, client, userdata, flags, reason, properties) -> None:
         self._inbox.put(("disconnect", reason))
 
-    def _on_message(self, client, userdata, message) -> None:  # type: ignore[no-untyped-def]
+    def _on_message(self, client, userdata, message) -> None:
         self._inbox.put(("message", message.topic, bytes(message.payload)))
 
-    def _on_publish(self, client, userdata, mid, reason, properties) -> None:  # type: ignore[no-untyped-def]
+    def _on_publish(self, client, userdata, mid, reason, properties) -> None:
         self._inbox.put(("ack", mid))
 
-    def _on_subscribe(self, client, userdata, mid, reasons, properties) -> None:  # type: ignore[no-untyped-def]
+    def _on_subscribe(self, client, userdata, mid, reasons, properties) -> None:
         self._inbox.put(("subscribed", mid))
 
     # --- the loop ---------------------------------------------------------------------------

@@ -93,8 +93,9 @@ def test_templates_of_another_model_are_refused_with_an_event(site):
     other = record(templates=(Template("arcface", unit(3).vector.tobytes(), 0.9),))
     assert sync.apply_person(site, other, MODEL, KID, 100.0) is SyncOutcome.REFUSED
     assert site.people() == []
-    assert "templates come from model arcface, this terminal uses 'sface_2021dec'" in (
-        refusals(site)[0]
+    assert (
+        "templates come from model arcface, this terminal uses 'sface_2021dec'"
+        in (refusals(site)[0])
     )
 
 
@@ -105,7 +106,7 @@ def test_templates_of_another_model_are_refused_with_an_event(site):
         ({"name": "\x1b[2J"}, "cannot contain"),
         ({"templates": ()}, "no templates"),
         ({"templates": (Template(MODEL, b"\0" * 512, 0.9),)}, "not a finite unit vector"),
-        ({"schedule": "[\"someday\"]"}, "schedule is unusable"),
+        ({"schedule": '["someday"]'}, "schedule is unusable"),
     ],
 )
 def test_unusable_records_are_refused_and_change_nothing(site, changes, words):
