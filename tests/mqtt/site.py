@@ -155,7 +155,9 @@ class Watcher:
         self.messages: list[tuple[str, bytes, bool]] = []
         self._lock = threading.Lock()
         self.client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=f"watcher-{id(self)}", clean_session=not persistent
+            CallbackAPIVersion.VERSION2,
+            client_id=f"watcher-{id(self)}",
+            clean_session=not persistent,
         )
         self.client.tls_set(ca_certs=str(broker.ca))
         self.client.username_pw_set("watcher", broker.users["watcher"])
