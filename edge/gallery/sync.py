@@ -133,24 +133,28 @@ def _held(conn: sqlcipher3.Connection, uid: str) -> Version | None:
 def refuse(gallery: Gallery, now: float, reason: str) -> SyncOutcome:
     """Log a person message that was refused (forged, replayed, older or unusable)."""
     with gallery.writing() as conn:
-        insert_event(conn, kind=EventKind.SYNC_REFUSED, time=now, reason=reason[:500])
+        return _refuse(conn, now, reason)
+
+
+def _refuse(conn: sqlcipher3.Connection, now: float, reason: str) -> SyncOutcome:
+    insert_event(conn, kind=EventKind.SYNC_REFUSED, time=now, reason=reason[:500])
     return SyncOutcome.REFUSED
 
 
-def _compare(gallery: Gallery, uid: str, version: Version, now: float) -> SyncOutcome | None:
+def _compare(
+    conn: sqlcipher3.Connection, uid: str, version: Version, now: float
+) -> SyncOutcome | None:
     """CURRENT or REFUSED (logged) when ``version`` is not newer than the one held."""
-    with gallery.reading() as conn:
-        held = _held(conn, uid)
+    held = _held(conn, uid)
     if held is None or version > held:
         return None
     if version == held:
         return SyncOutcome.CURRENT
-    with gallery.writing() as conn:
-        # The broker retains the older version now: publish the newer one over it.
-        conn.execute("UPDATE people SET published = NULL WHERE uid = ?", [uid])
-        conn.execute("UPDATE tombstones SET published = NULL WHERE uid = ? AND cleared = 0", [uid])
-    return refuse(
-        gallery,
+    # The broker retains the older version now: publish the newer one over it.
+    conn.execute("UPDATE people SET published = NULL WHERE uid = ?", [uid])
+    conn.execute("UPDATE tombstones SET published = NULL WHERE uid = ? AND cleared = 0", [uid])
+    return _refuse(
+        conn,
         now,
         f"person {uid}: revision {version[0]} from {version[1]!r} is older than the "
         f"gallery's ({held[0]} from {held[1]!r}); a replay or a late message",
@@ -201,6 +205,29 @@ def _free_name(conn: sqlcipher3.Connection, name: str, uid: str) -> str:
     return name[: MAX_NAME_LENGTH - len(suffix)] + suffix
 
 
+Received = tuple[PersonRecord | Tombstone, str]  # a version and the id of the key that sealed it
+
+
+def apply(
+    gallery: Gallery, received: list[Received], model_id: str, now: float
+) -> list[SyncOutcome]:
+    """Apply versions other terminals published, each when it is newer than the one
+    here (``apply_person``, ``apply_tombstone``), in one transaction: a terminal that
+    joins applies the whole site at once. Returns what happened to each."""
+    if not received:
+        return []
+    with gallery.writing(changes_people=True) as conn:
+        outcomes = [
+            _apply_tombstone(conn, item, key_id, now)
+            if isinstance(item, Tombstone)
+            else _apply_person(conn, item, model_id, key_id, now)
+            for item, key_id in received
+        ]
+    if SyncOutcome.REMOVED in outcomes:
+        gallery.scrub()
+    return outcomes
+
+
 def apply_person(
     gallery: Gallery, record: PersonRecord, model_id: str, key_id: str, now: float
 ) -> SyncOutcome:
@@ -209,92 +236,91 @@ def apply_person(
     ``key_id`` names the site key it was sealed with: it is published already under
     that key. Returns what happened; a refusal is logged as 'sync_refused'.
     """
-    decided = _compare(gallery, record.uid, record.version, now)
-    if decided is not None:
-        return decided
-    problem = _problem(record, model_id)
-    if problem is not None:
-        return refuse(gallery, now, f"person {record.uid} from {record.origin!r}: {problem}")
-    name = normalise_name(record.name)
-    with gallery.writing(changes_people=True) as conn:
-        site_state.witness(conn, record.revision)
-        held = _held(conn, record.uid)  # again: a local change may have come meanwhile
-        if held is not None and record.version <= held:
-            return SyncOutcome.CURRENT if record.version == held else SyncOutcome.REFUSED
-        name = _free_name(conn, name, record.uid)
-        fields = [
-            name,
-            record.role,
-            int(record.enabled),
-            record.valid_from,
-            record.valid_until,
-            record.schedule,
-            record.revision,
-            record.origin,
-            key_id,
-        ]
-        row = conn.execute("SELECT id FROM people WHERE uid = ?", [record.uid]).fetchone()
-        if row is None:
-            person_id = int(
-                conn.execute(
-                    "INSERT INTO people (name, role, enabled, valid_from, valid_until, schedule,"
-                    " revision, origin, published, uid, created)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [*fields, record.uid, record.created],
-                ).lastrowid
-            )
-            conn.execute("DELETE FROM tombstones WHERE uid = ?", [record.uid])
-            kind, outcome = EventKind.ENROLLED, SyncOutcome.ADDED
-        else:
-            person_id = int(row[0])
-            conn.execute(
-                "UPDATE people SET name = ?, role = ?, enabled = ?, valid_from = ?,"
-                " valid_until = ?, schedule = ?, revision = ?, origin = ?, published = ?"
-                " WHERE id = ?",
-                [*fields, person_id],
-            )
-            conn.execute("DELETE FROM templates WHERE person_id = ?", [person_id])
-            kind, outcome = EventKind.SYNCED, SyncOutcome.UPDATED
-        conn.executemany(
-            "INSERT INTO templates (person_id, model_id, vector, quality, created)"
-            " VALUES (?, ?, ?, ?, ?)",
-            [(person_id, t.model_id, t.vector, t.quality, now) for t in record.templates],
-        )
-        insert_event(
-            conn,
-            kind=kind,
-            time=now,
-            person_id=person_id,
-            name=name,
-            reason=f"revision {record.revision} from terminal {record.origin}",
-        )
-    return outcome
+    return apply(gallery, [(record, key_id)], model_id, now)[0]
 
 
 def apply_tombstone(gallery: Gallery, tombstone: Tombstone, key_id: str, now: float) -> SyncOutcome:
     """Erase a person another terminal deleted (as 'people delete' does), when the
     deletion is newer than the version here; keep the tombstone."""
-    decided = _compare(gallery, tombstone.uid, tombstone.version, now)
+    return apply(gallery, [(tombstone, key_id)], "", now)[0]
+
+
+def _apply_person(
+    conn: sqlcipher3.Connection, record: PersonRecord, model_id: str, key_id: str, now: float
+) -> SyncOutcome:
+    decided = _compare(conn, record.uid, record.version, now)
     if decided is not None:
         return decided
-    erased = False
-    with gallery.writing(changes_people=True) as conn:
-        site_state.witness(conn, tombstone.revision)
-        held = _held(conn, tombstone.uid)
-        if held is not None and tombstone.version <= held:
-            return SyncOutcome.CURRENT if tombstone.version == held else SyncOutcome.REFUSED
-        row = conn.execute("SELECT id FROM people WHERE uid = ?", [tombstone.uid]).fetchone()
-        if row is not None:
-            reason = f"person #{row[0]}, deleted at terminal {tombstone.origin}"
-            erase_person(conn, int(row[0]), tombstone.uid, now, reason)
-            erased = True
-        conn.execute(
-            "INSERT OR REPLACE INTO tombstones (uid, revision, origin, deleted, published)"
-            " VALUES (?, ?, ?, ?, ?)",
-            [tombstone.uid, tombstone.revision, tombstone.origin, tombstone.deleted, key_id],
+    site_state.witness(conn, record.revision)
+    problem = _problem(record, model_id)
+    if problem is not None:
+        return _refuse(conn, now, f"person {record.uid} from {record.origin!r}: {problem}")
+    name = _free_name(conn, normalise_name(record.name), record.uid)
+    fields = [
+        name,
+        record.role,
+        int(record.enabled),
+        record.valid_from,
+        record.valid_until,
+        record.schedule,
+        record.revision,
+        record.origin,
+        key_id,
+    ]
+    row = conn.execute("SELECT id FROM people WHERE uid = ?", [record.uid]).fetchone()
+    if row is None:
+        person_id = int(
+            conn.execute(
+                "INSERT INTO people (name, role, enabled, valid_from, valid_until, schedule,"
+                " revision, origin, published, uid, created)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [*fields, record.uid, record.created],
+            ).lastrowid
         )
-    if erased:
-        gallery.scrub()
+        conn.execute("DELETE FROM tombstones WHERE uid = ?", [record.uid])
+        kind, outcome = EventKind.ENROLLED, SyncOutcome.ADDED
+    else:
+        person_id = int(row[0])
+        conn.execute(
+            "UPDATE people SET name = ?, role = ?, enabled = ?, valid_from = ?,"
+            " valid_until = ?, schedule = ?, revision = ?, origin = ?, published = ?"
+            " WHERE id = ?",
+            [*fields, person_id],
+        )
+        conn.execute("DELETE FROM templates WHERE person_id = ?", [person_id])
+        kind, outcome = EventKind.SYNCED, SyncOutcome.UPDATED
+    conn.executemany(
+        "INSERT INTO templates (person_id, model_id, vector, quality, created)"
+        " VALUES (?, ?, ?, ?, ?)",
+        [(person_id, t.model_id, t.vector, t.quality, now) for t in record.templates],
+    )
+    insert_event(
+        conn,
+        kind=kind,
+        time=now,
+        person_id=person_id,
+        name=name,
+        reason=f"revision {record.revision} from terminal {record.origin}",
+    )
+    return outcome
+
+
+def _apply_tombstone(
+    conn: sqlcipher3.Connection, tombstone: Tombstone, key_id: str, now: float
+) -> SyncOutcome:
+    decided = _compare(conn, tombstone.uid, tombstone.version, now)
+    if decided is not None:
+        return decided
+    site_state.witness(conn, tombstone.revision)
+    row = conn.execute("SELECT id FROM people WHERE uid = ?", [tombstone.uid]).fetchone()
+    if row is not None:
+        reason = f"person #{row[0]}, deleted at terminal {tombstone.origin}"
+        erase_person(conn, int(row[0]), tombstone.uid, now, reason)
+    conn.execute(
+        "INSERT OR REPLACE INTO tombstones (uid, revision, origin, deleted, published)"
+        " VALUES (?, ?, ?, ?, ?)",
+        [tombstone.uid, tombstone.revision, tombstone.origin, tombstone.deleted, key_id],
+    )
     return SyncOutcome.REMOVED
 
 

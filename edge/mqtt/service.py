@@ -51,7 +51,6 @@ from ..gallery.events import event_kind
 from ..gallery.key import read_private
 from ..gallery.outbox import OutboxEvent
 from ..gallery.store import Gallery
-from ..gallery.sync import Tombstone
 from ..mqtt_config import MqttConfig
 from ..types import EventKind, SyncOutcome
 from . import homeassistant, people, topics
@@ -161,6 +160,7 @@ class MqttService:
         self._next_status = 0.0
         self._next_keys = 0.0
         self._states: dict[str, str] = {}
+        self._received: list[sync.Received] = []
         self._control: ControlClient | None = None
         self.synced = threading.Event()  # set each time the marker came back
         sync.configure(gallery, config.terminal_id, config.outbox_retention_s)
@@ -208,6 +208,7 @@ class MqttService:
                 item = self._inbox.get_nowait()
         except queue.Empty:
             pass
+        self._apply_received()
         if delivered:
             with self.gallery.writing() as conn:
                 outbox.mark_delivered(conn, delivered)
@@ -296,6 +297,7 @@ class MqttService:
     def _message(self, topic: str, payload: bytes) -> None:
         site, me = self.config.site, self.config.terminal_id
         if topic == topics.sync_marker(site, me):
+            self._apply_received()  # what came before the marker, first
             if self._marker is not None and payload.decode(errors="replace") == self._marker:
                 sync.record_sync(self.gallery, self.clock.wall())
                 self._marker = None
@@ -320,24 +322,31 @@ class MqttService:
     def _person_message(self, topic: str, payload: bytes) -> None:
         if not payload:
             return  # a deletion cleared from the broker after its retention
-        now = self.clock.wall()
         try:
             header, plain = open_sealed(self.keys, topic, payload)
             item = people.decode(header, plain)
         except (SealError, RecordError) as exc:
             log.warning("refused a person message: %s", exc)
-            sync.refuse(self.gallery, now, str(exc))
+            self._apply_received()  # the log keeps the order things came in
+            sync.refuse(self.gallery, self.clock.wall(), str(exc))
             return
-        if isinstance(item, Tombstone):
-            outcome = sync.apply_tombstone(self.gallery, item, header.key_id, now)
-        else:
-            outcome = sync.apply_person(self.gallery, item, self.model_id, header.key_id, now)
-        if outcome is SyncOutcome.REFUSED:
-            log.warning("refused %s revision %d from %s", item.uid, item.revision, item.origin)
-        elif outcome is not SyncOutcome.CURRENT:
-            log.info(
-                "%s person %s (revision %d from %s)", outcome, item.uid, item.revision, item.origin
-            )
+        self._received.append((item, header.key_id))
+
+    def _apply_received(self) -> None:
+        """Apply the people that came since the last time, in one transaction."""
+        received, self._received = self._received, []
+        outcomes = sync.apply(self.gallery, received, self.model_id, self.clock.wall())
+        for (item, _), outcome in zip(received, outcomes, strict=True):
+            if outcome is SyncOutcome.REFUSED:
+                log.warning("refused %s revision %d from %s", item.uid, item.revision, item.origin)
+            elif outcome is not SyncOutcome.CURRENT:
+                log.info(
+                    "%s person %s (revision %d from %s)",
+                    outcome,
+                    item.uid,
+                    item.revision,
+                    item.origin,
+                )
 
     def _publish_people(self) -> None:
         if any(s.what == "record" for s in self._sent.values()):
