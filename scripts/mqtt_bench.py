@@ -41,6 +41,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from edge.access.gpio.mock import MockGpio  # noqa: E402
 from edge.camera.replay import ReplaySource  # noqa: E402
 from edge.clock import SystemClock  # noqa: E402
 from edge.config import Config, parse_config  # noqa: E402
@@ -53,7 +54,6 @@ from edge.gallery.store import Gallery, create_gallery  # noqa: E402
 from edge.mqtt import topics  # noqa: E402
 from edge.mqtt.service import MqttService, make_client  # noqa: E402
 from edge.mqtt.site_key import new_site_key  # noqa: E402
-from edge.access.gpio.mock import MockGpio  # noqa: E402
 from edge.notify import Notifier  # noqa: E402
 from edge.types import Embedding, EventKind  # noqa: E402
 from edge.vision.pipeline import Pipeline  # noqa: E402
@@ -152,7 +152,7 @@ def unit_vectors(n: int, seed: int) -> np.ndarray:
     return v / np.linalg.norm(v, axis=1, keepdims=True)
 
 
-def people_figure(bench: Bench, count: int, deadline: float) -> tuple[Config, str]:
+def people_figure(bench: Bench, count: int, deadline: float) -> tuple[Config, Running, str]:
     source = bench.config("origin")
     with Gallery.from_config(source.gallery) as gallery:
         sync.configure(gallery, "origin", source.mqtt.outbox_retention_s)
@@ -169,20 +169,21 @@ def people_figure(bench: Bench, count: int, deadline: float) -> tuple[Config, st
     newcomer = Running(fresh)
     with Gallery.from_config(fresh.gallery) as gallery:
         wait_for(
-            lambda: len(gallery.people()) == count
-            and newcomer.service is not None
-            and newcomer.service.synced.is_set(),
+            lambda: (
+                len(gallery.people()) == count
+                and newcomer.service is not None
+                and newcomer.service.synced.is_set()
+            ),
             "the new terminal holds everyone",
             deadline,
         )
     elapsed = time.monotonic() - start
     newcomer.halt()
-    origin.halt()
     line = (
         f"people: {count} people reached a new terminal in {elapsed:.2f} s "
         f"({count / elapsed:.0f} people/s; the origin published them in {published:.2f} s)"
     )
-    return source, line
+    return source, origin, line
 
 
 def _events_worker(texts: list[str], go, stop) -> None:
@@ -219,6 +220,7 @@ def events_figure(
     seen: dict[str, list[int]] = {name: [] for name in terminals}
     ids: set[str] = set()
     messages = [0]
+    stamps: list[float] = []
     lock = threading.Lock()
     watcher = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="watcher", clean_session=True)
     watcher.tls_set(ca_certs=str(bench.broker.ca))
@@ -231,6 +233,7 @@ def events_figure(
         body = json.loads(message.payload)
         with lock:
             messages[0] += 1
+            stamps.append(time.monotonic())
             if body["id"] not in ids:
                 ids.add(body["id"])
                 seen[body["terminal"]].append(body["seq"])
@@ -250,10 +253,12 @@ def events_figure(
     watcher.loop_stop()
     in_order = all(seqs == sorted(seqs) for seqs in seen.values())
     complete = all(sorted(s) == list(range(1, per_terminal + 1)) for s in seen.values())
-    del start
+    flowing = stamps[-1] - stamps[0]
     return (
         f"events: {total} events from {len(terminals)} terminals ({workers} processes) in "
-        f"{elapsed:.2f} s = {total / elapsed:.0f} events/s; lost {total - len(ids)}, "
+        f"{elapsed:.2f} s from their clients' start = {total / elapsed:.0f} events/s "
+        f"({total / flowing:.0f} events/s from the first to the last received, "
+        f"{stamps[0] - start:.2f} s after the start); lost {total - len(ids)}, "
         f"complete {complete}, in order per terminal {in_order}, "
         f"{messages[0] - len(ids)} duplicates (by id)"
     )
@@ -289,11 +294,21 @@ def _summary(times: list[float]) -> str:
     )
 
 
-def latency_figure(bench: Bench, frames: int, people: int, deadline: float) -> list[str]:
+def latency_figure(
+    bench: Bench, origin: Config, frames: int, people: int, deadline: float
+) -> list[str]:
+    """The door loop with the broker client off, then on (its own process, as installed)
+    while the origin terminal edits every one of its people, so that the door's
+    gallery takes a stream of updates from the site as the loop runs."""
     replay = bench.folder / "visits"
     write_sequence([DEMO_PHOTOS / "obama_2.jpg", DEMO_PHOTOS / "biden_1.jpg"], replay, 16, 8)
-    camera = {"source": "replay", "replay_path": str(replay), "fps": 10.0, "realtime": False,
-              "loop": True}
+    camera = {
+        "source": "replay",
+        "replay_path": str(replay),
+        "fps": 10.0,
+        "realtime": False,
+        "loop": True,
+    }
     decision = {"cooldown_seconds": 0.5}
     pipeline = Pipeline.from_config(parse_config(""))
     image = cv2.imread(str(DEMO_PHOTOS / "obama_1.jpg"))
@@ -308,7 +323,8 @@ def latency_figure(bench: Bench, frames: int, people: int, deadline: float) -> l
         create_gallery(config.gallery)
         with Gallery.from_config(config.gallery) as gallery:
             gallery.add_person("Barack Obama", "user", [template], [0.9])
-        process = None
+        process = editor = None
+        stop = threading.Event()
         if mode == "on":
             path = bench.folder / name / "config.toml"
             path.write_text(text)
@@ -317,18 +333,45 @@ def latency_figure(bench: Bench, frames: int, people: int, deadline: float) -> l
                 cwd=REPO,
                 stderr=subprocess.DEVNULL,
             )
+            with Gallery.from_config(config.gallery) as gallery:
+                wait_for(lambda: len(gallery.people()) > people, "the door synced", deadline)
+            editor = threading.Thread(target=_edit_everyone, args=(origin, stop))
         try:
             _loop_times(config, pipeline, 10)  # warm-up
+            with Gallery.from_config(config.gallery) as gallery:
+                before = _synced(gallery)
+            if editor is not None:
+                editor.start()
             times = _loop_times(config, pipeline, frames)
+            with Gallery.from_config(config.gallery) as gallery:
+                applied = _synced(gallery) - before
         finally:
+            stop.set()
+            if editor is not None:
+                editor.join(60)
             if process is not None:
                 process.terminate()
                 process.wait(60)
-        with Gallery.from_config(config.gallery) as gallery:
-            held = len(gallery.people())
-        extra = f"; {held - 1} of {people} people applied meanwhile" if mode == "on" else ""
+        extra = f"; {applied} updates from the site applied meanwhile" if mode == "on" else ""
         lines.append(f"latency, sync {mode}: {frames} frames, {_summary(times)}{extra}")
     return lines
+
+
+def _synced(gallery: Gallery) -> int:
+    return len(gallery.events(kind="synced"))
+
+
+def _edit_everyone(origin: Config, stop: threading.Event) -> None:
+    """Disable and enable the origin's people in turn, one change at a time."""
+    with Gallery.from_config(origin.gallery) as gallery:
+        everyone = [p.id for p in gallery.people()]
+        enabled = False
+        while not stop.is_set():
+            for person_id in everyone:
+                if stop.is_set():
+                    return
+                gallery.set_enabled(person_id, enabled)
+            enabled = not enabled
 
 
 def main() -> int:
@@ -344,17 +387,24 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="mqtt-bench-") as folder:
         names = terminals + ["origin", "fresh", "door-off", "door-on"]
         bench = Bench(Path(folder), names)
-        print(f"broker: mosquitto on {HOST}:{bench.broker.port}, TLS, a password per terminal; "
-              f"{os.cpu_count()} CPUs")
+        print(
+            f"broker: mosquitto on {HOST}:{bench.broker.port}, TLS, a password per terminal; "
+            f"{os.cpu_count()} CPUs"
+        )
         # the event figure forks its workers first, before this process has threads
         bench.broker.start()
         try:
-            print(events_figure(bench, terminals, args.events, args.workers, args.deadline),
-                  flush=True)
-            _, line = people_figure(bench, args.people, args.deadline)
+            print(
+                events_figure(bench, terminals, args.events, args.workers, args.deadline),
+                flush=True,
+            )
+            source, origin, line = people_figure(bench, args.people, args.deadline)
             print(line, flush=True)
-            for line in latency_figure(bench, args.frames, args.people, args.deadline):
-                print(line, flush=True)
+            try:
+                for line in latency_figure(bench, source, args.frames, args.people, args.deadline):
+                    print(line, flush=True)
+            finally:
+                origin.halt()
         finally:
             bench.broker.stop()
     return 0

@@ -161,6 +161,8 @@ class MqttService:
         self._next_keys = 0.0
         self._states: dict[str, str] = {}
         self._received: list[sync.Received] = []
+        # versions published by this run, whose copies the broker sends back to us
+        self._echoes: set[tuple[str, int, str]] = set()
         self._control: ControlClient | None = None
         self.synced = threading.Event()  # set each time the marker came back
         sync.configure(gallery, config.terminal_id, config.outbox_retention_s)
@@ -330,6 +332,9 @@ class MqttService:
             self._apply_received()  # the log keeps the order things came in
             sync.refuse(self.gallery, self.clock.wall(), str(exc))
             return
+        if (item.uid, item.revision, header.origin) in self._echoes:
+            self._echoes.discard((item.uid, item.revision, header.origin))
+            return  # our own publication coming back: we hold it, or a newer one
         self._received.append((item, header.key_id))
 
     def _apply_received(self) -> None:
@@ -356,6 +361,7 @@ class MqttService:
             topic = topics.person(site, item.uid)
             sealed = seal(keys, topic, item.uid, item.revision, item.origin, people.encode(item))
             self._sent[self._publish(topic, sealed, retain=True)] = _Sent("record", item)
+            self._echoes.add((item.uid, item.revision, item.origin))
 
     def _clear_tombstones(self) -> None:
         before = self.clock.wall() - self.config.tombstone_retention_s
