@@ -560,10 +560,13 @@ def build_daemon(
                 ir_camera=config.camera.ir_camera >= 0,
                 calibration=active_head(gallery),
             )
-        if config.mqtt.enabled:
-            sync.configure(gallery, config.mqtt.terminal_id, config.mqtt.outbox_retention_s)
-        else:
-            sync.configure(gallery, "", 0.0)
+        try:
+            if config.mqtt.enabled:
+                sync.configure(gallery, config.mqtt.terminal_id, config.mqtt.outbox_retention_s)
+            else:
+                sync.configure(gallery, "", 0.0)
+        except GalleryUnavailableError as exc:  # the broker client sets it up as well
+            log.warning("could not set up the outbox now: %s", exc)
         access = sync.access_check(gallery, config.mqtt.max_offline_seconds)
         decision = DecisionMachine(config.decision, access, liveness is not None)
         if source is None:

@@ -98,6 +98,10 @@ def make_client(config: MqttConfig, reconnect_max_s: int = 30) -> mqtt.Client:
         clean_session=False,
         protocol=mqtt.MQTTv311,
     )
+    for key in ("tls_ca", "tls_cert", "tls_key", "password_file"):
+        path = getattr(config, key)
+        if path and not Path(path).is_file():
+            raise ConfigError(f"mqtt.{key}: {path} is not a file")
     if config.tls:
         client.tls_set(
             ca_certs=config.tls_ca or None,
