@@ -373,14 +373,15 @@ def to_publish(gallery: Gallery, key_id: str) -> list[PersonRecord | Tombstone]:
     return found
 
 
-def mark_published(gallery: Gallery, item: PersonRecord | Tombstone, key_id: str) -> None:
-    """The broker has this version under ``key_id`` (unless it changed meanwhile)."""
-    table = "people" if isinstance(item, PersonRecord) else "tombstones"
+def mark_published(gallery: Gallery, items: list[PersonRecord | Tombstone], key_id: str) -> None:
+    """The broker has these versions under ``key_id`` (unless they changed meanwhile)."""
     with gallery.writing() as conn:
-        conn.execute(
-            f"UPDATE {table} SET published = ? WHERE uid = ? AND revision = ? AND origin = ?",
-            [key_id, item.uid, item.revision, item.origin],
-        )
+        for item in items:
+            table = "people" if isinstance(item, PersonRecord) else "tombstones"
+            conn.execute(
+                f"UPDATE {table} SET published = ? WHERE uid = ? AND revision = ? AND origin = ?",
+                [key_id, item.uid, item.revision, item.origin],
+            )
 
 
 def republish_own(gallery: Gallery) -> None:

@@ -51,6 +51,7 @@ from ..gallery.events import event_kind
 from ..gallery.key import read_private
 from ..gallery.outbox import OutboxEvent
 from ..gallery.store import Gallery
+from ..gallery.sync import PersonRecord, Tombstone
 from ..mqtt_config import MqttConfig
 from ..types import EventKind, SyncOutcome
 from . import homeassistant, people, topics
@@ -165,6 +166,7 @@ class MqttService:
         self._next_keys = 0.0
         self._states: dict[str, str] = {}
         self._received: list[sync.Received] = []
+        self._published: dict[str, list[PersonRecord | Tombstone]] = {}  # by key id
         # versions published by this run, whose copies the broker sends back to us
         self._echoes: set[tuple[str, int, str]] = set()
         self._control: ControlClient | None = None
@@ -218,6 +220,9 @@ class MqttService:
         if delivered:
             with self.gallery.writing() as conn:
                 outbox.mark_delivered(conn, delivered)
+        published, self._published = self._published, {}
+        for key_id, items in published.items():
+            sync.mark_published(self.gallery, items, key_id)
         now = self.clock.now()
         if now >= self._next_keys:
             self._next_keys = now + KEYS_EVERY_S
@@ -266,7 +271,7 @@ class MqttService:
             if sent.what == "event":
                 delivered.append(sent.item)
             elif sent.what == "record":
-                sync.mark_published(self.gallery, sent.item, self.keys.current_id)
+                self._published.setdefault(sent.item[1], []).append(sent.item[0])
             elif sent.what == "clear":
                 sync.mark_cleared(self.gallery, sent.item)
         elif kind == "message":
@@ -364,7 +369,9 @@ class MqttService:
         for item in sync.to_publish(self.gallery, keys.current_id):
             topic = topics.person(site, item.uid)
             sealed = seal(keys, topic, item.uid, item.revision, item.origin, people.encode(item))
-            self._sent[self._publish(topic, sealed, retain=True)] = _Sent("record", item)
+            self._sent[self._publish(topic, sealed, retain=True)] = _Sent(
+                "record", (item, keys.current_id)
+            )
             self._echoes.add((item.uid, item.revision, item.origin))
 
     def _clear_tombstones(self) -> None:

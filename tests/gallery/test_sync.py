@@ -55,13 +55,13 @@ def test_local_changes_take_the_next_revision_of_this_terminal(site):
     pid = site.add_person("Ada", "user", [unit(1)], [0.9], now=10.0)
     first = sync.to_publish(site, KID)
     assert [(r.name, r.revision, r.origin) for r in first] == [("Ada", 1, "a")]
-    sync.mark_published(site, first[0], KID)
+    sync.mark_published(site, [first[0]], KID)
     assert sync.to_publish(site, KID) == []
     site.set_enabled(pid, False)
     (changed,) = sync.to_publish(site, KID)
     assert (changed.revision, changed.enabled) == (2, False)
     # a rotated site key: everything is sealed again under the new one
-    sync.mark_published(site, changed, KID)
+    sync.mark_published(site, [changed], KID)
     assert [r.uid for r in sync.to_publish(site, "k2")] == [changed.uid]
 
 
@@ -146,7 +146,7 @@ def test_a_local_deletion_leaves_a_tombstone_to_publish_then_to_clear(site):
     (tomb,) = sync.to_publish(site, KID)
     assert tomb == Tombstone(uid, 2, "a", 20.0)
     assert sync.tombstones_to_clear(site, before=1e9) == []  # not published yet
-    sync.mark_published(site, tomb, KID)
+    sync.mark_published(site, [tomb], KID)
     assert sync.tombstones_to_clear(site, before=20.0) == []  # not old enough
     assert sync.tombstones_to_clear(site, before=21.0) == [uid]
     sync.mark_cleared(site, uid)
