@@ -8,7 +8,7 @@ from edge.gallery import sync
 from edge.gallery.outbox import OutboxEvent
 from edge.gallery.store import Gallery
 from edge.mqtt.site_key import read_site_keys
-from tests.cli.test_gallery import config_file, initialised, run, unit  # noqa: F401
+from tests.cli.test_gallery import run, unit
 
 
 def test_site_key_new_show_rotate_import(config_file, tmp_path, capsys):
