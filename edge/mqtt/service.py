@@ -45,7 +45,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from ..clock import Clock
 from ..config import Config
 from ..control import ControlClient, ControlError
-from ..errors import ConfigError
+from ..errors import ConfigError, GalleryUnavailableError
 from ..gallery import outbox, sync
 from ..gallery.events import event_kind
 from ..gallery.key import read_private
@@ -202,7 +202,12 @@ class MqttService:
         self.client.loop_start()
         try:
             while not stop.is_set():
-                self.step()
+                try:
+                    self.step()
+                except GalleryUnavailableError as exc:
+                    # Busy (an enrolment, a long command) or a full disk: what was not
+                    # written is sent or applied again later; the door is not waiting.
+                    log.warning("%s; trying again", exc)
         finally:
             self._leave()
 
@@ -348,8 +353,9 @@ class MqttService:
 
     def _apply_received(self) -> None:
         """Apply the people that came since the last time, in one transaction."""
-        received, self._received = self._received, []
+        received = self._received
         outcomes = sync.apply(self.gallery, received, self.model_id, self.clock.wall())
+        self._received = []  # only once applied: a busy gallery keeps them for the next try
         for (item, _), outcome in zip(received, outcomes, strict=True):
             if outcome is SyncOutcome.REFUSED:
                 log.warning("refused %s revision %d from %s", item.uid, item.revision, item.origin)
