@@ -80,7 +80,8 @@ class Bench:
     def __init__(self, folder: Path, terminals: list[str]) -> None:
         self.folder = folder
         users = {name: f"pw-{name}" for name in terminals + ["watcher"]}
-        self.broker = Mosquitto(folder / "broker", users)
+        # saving every minute, as a site's broker would (see README, Setting up a site)
+        self.broker = Mosquitto(folder / "broker", users, save_every_change=False)
         self.key_file = folder / "site.key"
         new_site_key(self.key_file)
 
@@ -396,8 +397,8 @@ def main() -> int:
         names = terminals + ["origin", "fresh", "door-off", "door-on"]
         bench = Bench(Path(folder), names)
         print(
-            f"broker: mosquitto on {HOST}:{bench.broker.port}, TLS, a password per terminal; "
-            f"{os.cpu_count()} CPUs"
+            f"broker: mosquitto on {HOST}:{bench.broker.port}, TLS, a password per terminal, "
+            f"persistence saved every 60 s; {os.cpu_count()} CPUs"
         )
         # the event figure forks its workers first, before this process has threads
         bench.broker.start()

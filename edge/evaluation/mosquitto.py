@@ -105,9 +105,14 @@ def make_tls(folder: Path) -> tuple[Path, Path, Path]:
 
 
 class Mosquitto:
-    """One broker process in ``folder``; ``users`` maps user name -> password."""
+    """One broker process in ``folder``; ``users`` maps user name -> password.
 
-    def __init__(self, folder: Path, users: dict[str, str]) -> None:
+    ``save_every_change`` writes its persistence file after every change, so that a
+    crash (SIGKILL) loses nothing it acknowledged, at a cost that grows with what it
+    retains (the whole file each time); otherwise it saves every minute and at a stop.
+    """
+
+    def __init__(self, folder: Path, users: dict[str, str], save_every_change: bool = True) -> None:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
@@ -131,10 +136,11 @@ class Mosquitto:
             "allow_anonymous false",
             "persistence true",
             f"persistence_location {self.folder}/",
-            # Saved after every change (a retained person, a queued message), so that
-            # a crash loses as little as a broker can; a site's broker should do the same.
-            "autosave_on_changes true",
-            "autosave_interval 1",
+            *(
+                ["autosave_on_changes true", "autosave_interval 1"]
+                if save_every_change
+                else ["autosave_interval 60"]
+            ),
             # Keep what a burst from many terminals needs, for subscribers that lag.
             "max_queued_messages 0",
             "max_inflight_messages 0",

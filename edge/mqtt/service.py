@@ -167,6 +167,7 @@ class MqttService:
         self._states: dict[str, str] = {}
         self._received: list[sync.Received] = []
         self._published: dict[str, list[PersonRecord | Tombstone]] = {}  # by key id
+        self._people_seen: tuple[int, str] | None = None  # (revision, key id) last listed
         # versions published by this run, whose copies the broker sends back to us
         self._echoes: set[tuple[str, int, str]] = set()
         self._control: ControlClient | None = None
@@ -205,6 +206,7 @@ class MqttService:
                 try:
                     self.step()
                 except GalleryUnavailableError as exc:
+                    self._people_seen = None  # marks may be lost: list people again
                     # Busy (an enrolment, a long command) or a full disk: what was not
                     # written is sent or applied again later; the door is not waiting.
                     log.warning("%s; trying again", exc)
@@ -256,6 +258,7 @@ class MqttService:
                 # persistence) may have lost the retained people too: publish again
                 # every version this terminal made.
                 sync.republish_own(self.gallery)
+                self._people_seen = None
             self._connected_now()
         elif kind == "disconnect":
             if self._connected:
@@ -286,6 +289,7 @@ class MqttService:
         config, site, me = self.config, self.config.site, self.config.terminal_id
         log.info("connected to the broker %s:%d", config.host, config.port)
         self._connected = True
+        self._people_seen = None  # what was in flight when the connection went: again
         self._sent.clear()
         self._sent_seq = 0
         wanted = [(topics.people(site), 1), (topics.sync_marker(site, me), 1)]
@@ -372,6 +376,12 @@ class MqttService:
         if any(s.what == "record" for s in self._sent.values()):
             return  # one round at a time: what is in flight would be listed again
         site, keys = self.config.site, self.keys
+        # Listing what to publish reads everyone: only when people or the key changed
+        # since the last round (the gallery's revision moves with every change to people).
+        seen = (self.gallery.revision(), keys.current_id)
+        if seen == self._people_seen:
+            return
+        self._people_seen = seen
         for item in sync.to_publish(self.gallery, keys.current_id):
             topic = topics.person(site, item.uid)
             sealed = seal(keys, topic, item.uid, item.revision, item.origin, people.encode(item))
