@@ -207,6 +207,7 @@ class MqttService:
                     self.step()
                 except GalleryUnavailableError as exc:
                     self._people_seen = None  # marks may be lost: list people again
+                    self._marker = None  # and a marker that came back unrecorded: another
                     # Busy (an enrolment, a long command) or a full disk: what was not
                     # written is sent or applied again later; the door is not waiting.
                     log.warning("%s; trying again", exc)
@@ -253,13 +254,12 @@ class MqttService:
             if reason.is_failure:
                 log.warning("the broker refused the connection: %s", reason)
                 return
+            self._connected_now()
             if not session_present:
                 # A broker that lost our session (new, or restarted without its
                 # persistence) may have lost the retained people too: publish again
                 # every version this terminal made.
                 sync.republish_own(self.gallery)
-                self._people_seen = None
-            self._connected_now()
         elif kind == "disconnect":
             if self._connected:
                 log.warning("lost the broker (%s); events wait in the outbox", item[1])
