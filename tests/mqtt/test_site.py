@@ -25,7 +25,8 @@ from edge.gallery.store import DELETED_NAME, Gallery
 from edge.gallery.sync import Tombstone
 from edge.mqtt import people, topics
 from edge.mqtt.seal import open_sealed, seal
-from edge.mqtt.site_key import SiteKeys, read_site_keys
+from edge.mqtt.service import KEYS_EVERY_S
+from edge.mqtt.site_key import SiteKeys, read_site_keys, rotate_site_key
 from tests.helpers import FACE_FRAMES, GAP_FRAMES, OBAMA, REPO, config_text, write_visits
 from tests.mqtt.site import SITE, Site, Watcher, wait_for
 
@@ -298,3 +299,36 @@ def test_facegate_mqtt_runs_as_a_process_and_says_offline_when_stopped(site, vis
     wait_for(lambda: watcher.received()[-1][1] == b"offline", "offline after the stop")
     watcher.close()
     assert stderr.count("connected to the broker") == 1
+
+
+def test_a_rotated_site_key_reseals_everyone_and_old_records_still_open(
+    site, visits, obama_template
+):
+    a, b = (site.terminal_config(t, visits) for t in "ab")
+    watcher = Watcher(site.broker, [topics.people(SITE)], persistent=False)
+    services = [site.run(config) for config in (a, b)]
+    with Gallery.from_config(a.gallery) as gallery:
+        uid = gallery.person(gallery.add_person(OBAMA, "user", [obama_template], [0.9])).uid
+    wait_for(lambda: holds(b, uid), "B holds the person")
+    old = read_site_keys(site.key_file)
+    # every terminal shares the key file here, as each would after 'site-key import'
+    new = rotate_site_key(site.key_file)
+    for service in services:
+        service.clock.advance(KEYS_EVERY_S)  # when the clients look at the key file again
+    topic = topics.person(SITE, uid)
+
+    def sealed_with(key_id: str) -> bool:
+        return any(
+            open_sealed(new, topic, payload)[0].key_id == key_id
+            for _, payload, _ in watcher.received(topic)
+        )
+
+    wait_for(lambda: sealed_with(new.current_id), "the person sealed again under the new key")
+    assert sealed_with(old.current_id)  # the first copy, still readable with the kept key
+    for service in services:
+        wait_for(lambda service=service: service.service.keys == new, "the key file reloaded")
+    with Gallery.from_config(b.gallery) as gallery:
+        gallery.set_enabled(gallery.person(OBAMA).id, False)  # sealed with the new key
+    wait_for(lambda: not _enabled(a, uid), "A applied B's change under the new key")
+    assert _refusals(a) == [] and _refusals(b) == []
+    watcher.close()
