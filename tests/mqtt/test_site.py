@@ -20,7 +20,7 @@ import pytest
 
 from edge.clock import FakeClock
 from edge.evaluation import mosquitto
-from edge.gallery import outbox
+from edge.gallery import outbox, sync
 from edge.gallery.store import DELETED_NAME, Gallery
 from edge.gallery.sync import Tombstone
 from edge.mqtt import people, topics
@@ -331,4 +331,43 @@ def test_a_rotated_site_key_reseals_everyone_and_old_records_still_open(
         gallery.set_enabled(gallery.person(OBAMA).id, False)  # sealed with the new key
     wait_for(lambda: not _enabled(a, uid), "A applied B's change under the new key")
     assert _refusals(a) == [] and _refusals(b) == []
+    watcher.close()
+
+
+def test_the_broker_client_killed_mid_burst_loses_no_event(site, visits, tmp_path):
+    config = site.terminal_config("a", visits)
+    path = tmp_path / "a.toml"
+    path.write_text(config_text(tmp_path / "a", visits, mqtt=site.mqtt_section("a")))
+    watcher = Watcher(site.broker, [topics.events(SITE)])
+
+    def client() -> subprocess.Popen:
+        return subprocess.Popen(
+            [sys.executable, "-m", "edge", "mqtt", "--config", str(path)],
+            env=dict(os.environ, PYTHONPATH=str(REPO)),
+            stderr=subprocess.DEVNULL,
+        )
+
+    process = client()
+    burst = 400
+    with Gallery.from_config(config.gallery) as gallery:
+        sync.configure(gallery, "a", config.mqtt.outbox_retention_s)  # as the daemon does
+        for i in range(burst):
+            gallery.log_event("denied_unknown", 1e9 + i, reason=f"burst {i}")
+    try:
+        wait_for(lambda: len(watcher.events()) >= 50, "the burst under way")
+        process.kill()  # a crash: nothing saved, nothing said
+        process.wait(60)
+        process = client()
+        wait_for(
+            lambda: len({e["id"] for e in watcher.events()}) >= burst,
+            "every event after the restart",
+        )
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(60)
+    unique: dict[str, dict] = {}
+    for event in watcher.events():
+        assert unique.setdefault(event["id"], event) == event
+    seqs = [e["seq"] for e in unique.values()]
+    assert seqs == list(range(1, burst + 1))  # complete, and in order once duplicates go
     watcher.close()
