@@ -402,6 +402,13 @@ class MqttService:
             self.keys = read_site_keys(self.config.site_key_file)
             self._keys_stamp = stamp
             log.info("site key file changed: sealing with key %s", self.keys.current_id)
+            if self._connected:
+                # Subscribing again makes the broker send every retained person again
+                # (MQTT 3.1.1, 3.8.4): those refused for a key this terminal lacked.
+                _, self._subscription = self.client.subscribe(
+                    [(topics.people(self.config.site), 1)]
+                )
+                self._marker = None
 
     def _key_file_stamp(self) -> tuple[int, int]:
         info = Path(self.config.site_key_file).stat()
