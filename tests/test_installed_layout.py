@@ -52,8 +52,10 @@ def test_config_folder_holds_only_the_config_and_the_key_folder():
 
 def test_the_key_belongs_to_the_service_user_alone():
     assert owner(KEY_DIR) == (USER, USER, 0o700)
-    assert sorted(p.name for p in KEY_DIR.iterdir()) == ["gallery.key"]  # no .new, no .tmp
+    # no .new, no .tmp; the site key that .ci/run made for the MQTT client
+    assert sorted(p.name for p in KEY_DIR.iterdir()) == ["gallery.key", "site.key"]
     assert owner(KEY_DIR / "gallery.key") == (USER, USER, 0o600)
+    assert owner(KEY_DIR / "site.key") == (USER, USER, 0o600)
 
 
 def test_state_is_private_to_the_service_user():
