@@ -26,6 +26,7 @@ from .gallery.enrolment import EnrolmentConfig
 from .gallery.matcher import MatcherConfig
 from .gallery.store import GalleryConfig
 from .liveness.policy import LivenessConfig
+from .mqtt_config import MqttConfig
 from .schema import build_section, setting
 from .vision.detector import DetectorConfig
 from .vision.embedder import EmbedderConfig
@@ -79,6 +80,7 @@ class Config:
     enrolment: EnrolmentConfig = field(default_factory=EnrolmentConfig)
     daemon: DaemonConfig = field(default_factory=DaemonConfig)
     control: ControlConfig = field(default_factory=ControlConfig)
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
 
 
 def sections() -> dict[str, type]:

@@ -42,6 +42,7 @@ from .config import Config
 from .control import Command as ControlCommand
 from .control import ControlHub, ControlServer
 from .errors import FacegateError, GalleryUnavailableError
+from .gallery import sync
 from .gallery.enrolment import EnrolmentSession, enrol
 from .gallery.matcher import Matcher
 from .gallery.store import Gallery
@@ -651,7 +652,15 @@ def build_daemon(
                 ir_camera=config.camera.ir_camera >= 0,
                 calibration=active_head(gallery),
             )
-        decision = DecisionMachine(config.decision, gallery.access_status, liveness is not None)
+        try:
+            if config.mqtt.enabled:
+                sync.configure(gallery, config.mqtt.terminal_id, config.mqtt.outbox_retention_s)
+            else:
+                sync.configure(gallery, "", 0.0)
+        except GalleryUnavailableError as exc:  # the broker client sets it up as well
+            log.warning("could not set up the outbox now: %s", exc)
+        access = sync.access_check(gallery, config.mqtt.max_offline_seconds)
+        decision = DecisionMachine(config.decision, access, liveness is not None)
         # What a track is settled as: who (None: unknown), and whether a spoof.
         tracks = (
             TrackCache[tuple[int | None, bool]](config.tracking)

@@ -42,6 +42,8 @@ from ..types import EventKind, Refusal, Verdict
 
 # access_check(person_id, wall_time) -> None when access is allowed now, else why not.
 AccessCheck = Callable[[int, float], Refusal | None]
+# The denial each refusal is logged as; the rest are about when the person may enter.
+_DENIALS = {Refusal.DISABLED: EventKind.DENIED_DISABLED, Refusal.OFFLINE: EventKind.DENIED_OFFLINE}
 
 
 @dataclass(frozen=True)
@@ -267,9 +269,7 @@ class DecisionMachine:
         similarity = sum(o.similarity for o in agreeing) / len(agreeing)
         if refusal is None:
             return Grant(pid, obs.name, similarity, len(agreeing), obs.time)
-        kind = (
-            EventKind.DENIED_DISABLED if refusal is Refusal.DISABLED else EventKind.DENIED_SCHEDULE
-        )
+        kind = _DENIALS.get(refusal, EventKind.DENIED_SCHEDULE)
         return Deny(kind, obs.time, pid, obs.name, similarity, refusal.value)
 
     def _fail(self, kind: EventKind, obs: Observation, reason: str) -> list[Command]:
