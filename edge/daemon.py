@@ -11,6 +11,13 @@ Local tools (the web app, the broker client) reach the loop through the control 
 before the relay moves, refused during a lockout or when it cannot be logged), and
 publishes a status snapshot and every outcome for them; the loop never waits on them.
 
+With ``[tracking]`` on, faces are followed from frame to frame (``vision.track_cache``):
+a face is embedded on its good frames until the decision machine has decided about
+it; after that its frames cost detection only (a known person's cooldown is renewed
+from the track, which never votes) until it must be checked again: every
+``reverify_s``, or at any sign that the face in the box may be another. Liveness keeps
+one history per track.
+
 The gallery may be busy (another process holds its write lock) or its disk full.
 Neither stops the loop: a grant waits for its record up to RECORD_WAIT_S with the
 door locked, then is refused as 'denied_unrecorded'; other events wait in memory
@@ -35,14 +42,26 @@ from .config import Config
 from .control import Command as ControlCommand
 from .control import ControlHub, ControlServer
 from .errors import FacegateError, GalleryUnavailableError
+from .gallery import sync
 from .gallery.enrolment import EnrolmentSession, enrol
 from .gallery.matcher import Matcher
 from .gallery.store import Gallery
 from .liveness.calibration import active_head
 from .liveness.policy import LivenessChecker
 from .notify import Notifier
-from .types import CameraState, DoorSignal, EnrolmentState, EventKind, Frame, Liveness, Notice
+from .types import (
+    CameraState,
+    DoorSignal,
+    EnrolmentState,
+    EventKind,
+    Frame,
+    Liveness,
+    Notice,
+    Subject,
+    Verdict,
+)
 from .vision.pipeline import Pipeline, person_at_the_door
+from .vision.track_cache import COOLED, TrackCache
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +98,7 @@ class _Seen:
 
     observation: Observation
     liveness: Liveness | None
+    track: int | None = None  # the tracked face it was, when faces are tracked
 
 
 @dataclass(frozen=True)
@@ -124,6 +144,7 @@ class Daemon:
         notifier: Notifier,
         clock: Clock,
         liveness: LivenessChecker | None = None,
+        tracks: TrackCache[tuple[int | None, bool]] | None = None,
         threaded: bool = True,
         report: Callable[[Outcome], None] | None = None,
         control: ControlHub | None = None,
@@ -139,6 +160,7 @@ class Daemon:
         self.notifier = notifier
         self.clock = clock
         self.liveness = liveness
+        self.tracks = tracks
         self.threaded = threaded
         self._report = report or (lambda outcome: None)
         self.control = control
@@ -220,6 +242,7 @@ class Daemon:
                     # Dated in frame time, the decision machine's only time base: the
                     # clock may be ahead of the frames (a replay stamps its own).
                     self.decision.camera_down(self._last_frame_time, camera.reason)
+                self._forget_tracks()
                 if self.liveness is not None:
                     self.liveness.reset()
             self._camera_was_ok = False
@@ -259,19 +282,30 @@ class Daemon:
 
     def _observe(self, frame: Frame) -> _Seen | None:
         """What the frame shows of the person at the door: matched, and judged live when
-        liveness is on. None when nobody is there, or an enrolment takes the frame."""
-        results = self.pipeline.analyse(frame)
-        subject = person_at_the_door(results)
-        liveness = None
-        if subject is not None and self.liveness is not None:
-            liveness = self.liveness.check(frame, subject.face, subject.mesh)
+        liveness is on. None when nobody is there, when the face at the door is a
+        tracked face already decided about, or when an enrolment takes the frame."""
         if self.enrolment.state == EnrolmentState.COLLECTING:
+            self._forget_tracks()  # frames taken by the enrolment are not followed
+            results = self.pipeline.analyse(frame)
+            subject = person_at_the_door(results)
+            liveness = None
+            if subject is not None and self.liveness is not None:
+                liveness = self.liveness.check(frame, subject.face, subject.mesh)
             self.enrolment.offer(results, liveness)
             return None
         if self.enrolment.state in (EnrolmentState.COMPLETE, EnrolmentState.TIMED_OUT):
             self._finish_enrolment(frame.timestamp)
+        track = None
+        if self.tracks is None:
+            subject = person_at_the_door(self.pipeline.analyse(frame))
+        else:
+            tracked = self._tracked_subject(frame)
+            subject, track = tracked if tracked is not None else (None, None)
         if subject is None:
             return None
+        liveness = None
+        if self.liveness is not None:
+            liveness = self.liveness.check(frame, subject.face, subject.mesh, track)
         match = self.matcher.match(subject.embedding)
         if match.person_id is not None:
             self._maybe_authorise(match.person_id)
@@ -283,11 +317,70 @@ class Daemon:
             liveness=liveness.verdict if liveness else None,
             reasons=liveness.reasons if liveness else (),
         )
-        return _Seen(observation, liveness)
+        return _Seen(observation, liveness, track)
+
+    def _tracked_subject(self, frame: Frame) -> tuple[Subject, int] | None:
+        """The person at the door when faces are tracked, and their track: the biggest
+        face that passes the quality gate, embedded; None when there is none, or when a
+        bigger face's track is decided and holds (nothing to observe)."""
+        assert self.tracks is not None
+        glance = self.tracks.glance(frame.size)
+        faces = self.pipeline.detect(frame.image, frame.lores, glance)
+        sightings, ended = self.tracks.update(frame.timestamp, faces)
+        for track in ended:
+            self._forget_face(track)
+        by_size = sorted(
+            zip(faces, sightings, strict=True), key=lambda p: -(p[0].width * p[0].height)
+        )
+        for face, sighting in by_size:
+            track = sighting.track
+            if self.tracks.due(track, frame.timestamp) is None and self._still_holds(
+                track, frame.timestamp
+            ):
+                return None
+            analysis = self.pipeline.analyse_face(frame, face)
+            if analysis.embedding is None or analysis.mesh is None:
+                continue
+            if self.tracks.embedded(track, analysis.embedding) and self.liveness is not None:
+                self.liveness.forget(track)  # another face: its history is not this one's
+            return Subject(analysis.face, analysis.embedding, analysis.mesh), track
+        return None
+
+    def _still_holds(self, track: int, time: float) -> bool:
+        """Whether what the track was settled as holds on this frame without an
+        embedding: a known person's cooldown is renewed from it, and when none runs
+        any more the face must be observed in full."""
+        assert self.tracks is not None
+        settled = self.tracks.settled(track)
+        if settled is None:
+            return False
+        person_id, spoof = settled
+        if person_id is None or spoof or self.decision.seen_again(person_id, time):
+            return True
+        self.tracks.unsettle(track, COOLED)
+        return False
+
+    def _forget_tracks(self) -> None:
+        """No track carries over: the camera was lost, or an enrolment takes frames the
+        tracks do not follow."""
+        if self.tracks is not None:
+            for track in self.tracks.reset():
+                self._forget_face(track)
+
+    def _forget_face(self, track: int) -> None:
+        if self.liveness is not None:
+            self.liveness.forget(track)
 
     def _apply(self, seen: _Seen) -> None:
-        """Give the decision machine what was seen; open for a grant, log a denial."""
-        for command in self.decision.observe(seen.observation, self.clock.wall()):
+        """Give the decision machine what was seen; open for a grant, log a denial; tell
+        the face's track what was decided about it."""
+        obs = seen.observation
+        commands = self.decision.observe(obs, self.clock.wall())
+        if self.tracks is not None and seen.track is not None:
+            known = obs.person_id is not None and self.decision.cooling_down(obs.person_id)
+            key = (obs.person_id, obs.liveness is Verdict.SPOOF)
+            self.tracks.checked(seen.track, key, obs.time, self.decision.concluded or known)
+        for command in commands:
             if isinstance(command, Grant):
                 self._grant(self._outcome(command, seen, "unlock"))
             else:
@@ -559,7 +652,21 @@ def build_daemon(
                 ir_camera=config.camera.ir_camera >= 0,
                 calibration=active_head(gallery),
             )
-        decision = DecisionMachine(config.decision, gallery.access_status, liveness is not None)
+        try:
+            if config.mqtt.enabled:
+                sync.configure(gallery, config.mqtt.terminal_id, config.mqtt.outbox_retention_s)
+            else:
+                sync.configure(gallery, "", 0.0)
+        except GalleryUnavailableError as exc:  # the broker client sets it up as well
+            log.warning("could not set up the outbox now: %s", exc)
+        access = sync.access_check(gallery, config.mqtt.max_offline_seconds)
+        decision = DecisionMachine(config.decision, access, liveness is not None)
+        # What a track is settled as: who (None: unknown), and whether a spoof.
+        tracks = (
+            TrackCache[tuple[int | None, bool]](config.tracking)
+            if config.tracking.enabled
+            else None
+        )
         if source is None:
             source = create_source(config.camera, clock)
         camera = CameraSupervisor.from_config(source, config.camera, clock)
@@ -584,6 +691,7 @@ def build_daemon(
         notifier=notifier if notifier is not None else Notifier(),
         clock=clock,
         liveness=liveness,
+        tracks=tracks,
         threaded=threaded,
         report=report,
         control=control,

@@ -25,8 +25,10 @@ from .camera import CameraConfig, EndOfStream, create_source
 from .clock import SystemClock
 from .config import Config
 from .errors import CameraError, FacegateError
-from .gallery.key import read_key
+from .gallery import outbox, sync
+from .gallery.key import read_key, read_private
 from .gallery.store import Gallery, GalleryConfig
+from .mqtt_config import MqttConfig
 from .vision.models import BASE_PRECISION, model_spec
 
 OK, WARN, FAIL = "ok", "warn", "FAIL"
@@ -239,6 +241,40 @@ def check_clock(wall: float, synchronized: bool | None) -> Check:
 # --- all of them ------------------------------------------------------------------
 
 
+def check_site(config: MqttConfig, gallery: GalleryConfig, wall: float) -> list[Check]:
+    """With [mqtt] on: the site key file is guarded, and the gallery says when the site
+    was last heard in full and how many events wait for the broker."""
+    try:
+        read_private(Path(config.site_key_file), "site key file", "see README, Many doors")
+        checks = [Check("site key", OK, f"{config.site_key_file} (mode 0600)")]
+    except FacegateError as exc:
+        checks = [Check("site key", FAIL, str(exc))]
+    try:
+        with Gallery.from_config(gallery) as opened:
+            synced = sync.last_sync(opened)
+            with opened.reading() as conn:
+                waiting = outbox.waiting(conn)
+    except FacegateError as exc:
+        return [*checks, Check("site sync", FAIL, str(exc))]
+    queued = f"{waiting} event(s) wait for the broker"
+    if synced is None:
+        return [*checks, Check("site sync", WARN, f"never synced with the site; {queued}")]
+    age = wall - synced
+    said = f"last in step with site {config.site!r} {age:.0f} s ago; {queued}"
+    limit = config.max_offline_seconds
+    if limit and not age <= limit:
+        return [
+            *checks,
+            Check(
+                "site sync",
+                FAIL,
+                f"{said}: past max_offline_seconds ({limit:g}), the door denies everyone; "
+                "is facegate-mqtt running and the broker reachable? (journalctl -u facegate-mqtt)",
+            ),
+        ]
+    return [*checks, Check("site sync", OK, said)]
+
+
 def run_checks(config: Config) -> list[Check]:
     """Every check on a valid config, in the order a person would fix things.
 
@@ -256,6 +292,8 @@ def run_checks(config: Config) -> list[Check]:
     checks.append(check_gallery_key(config.gallery.key_file))
     if checks[-1].status == OK:
         checks.append(check_gallery(config.gallery))
+        if config.mqtt.enabled:
+            checks += check_site(config.mqtt, config.gallery, time.time())
     checks += [
         check_camera(config.camera),
         check_gpio(config.gpio),

@@ -15,6 +15,9 @@ from edge import cli, doctor
 from edge.config import load_config
 from edge.doctor import FAIL, OK, WARN
 from edge.errors import CameraError, ExitCode
+from edge.gallery import sync
+from edge.gallery.store import Gallery
+from edge.mqtt.site_key import new_site_key
 from tests.helpers import FACES
 
 
@@ -239,6 +242,27 @@ def test_the_liveness_model_is_checked_only_when_liveness_is_on(config_file):
         config_file.read_text().replace("[liveness]\n", '[liveness]\nlevel = "off"\n')
     )
     assert "model live-test" not in by_name(config_file)
+
+
+def test_with_mqtt_on_the_site_key_and_the_last_sync_are_checked(config_file, tmp_path):
+    key = tmp_path / "keys" / "site.key"
+    config_file.write_text(
+        config_file.read_text()
+        + '[mqtt]\nenabled = true\nhost = "broker"\nsite = "hq"\nterminal_id = "door1"\n'
+        f'site_key_file = "{key}"\nmax_offline_seconds = 600.0\n'
+    )
+    checks = by_name(config_file)
+    assert checks["site key"].status == FAIL and "not found" in checks["site key"].message
+    assert checks["site sync"].status == WARN and "never synced" in checks["site sync"].message
+    new_site_key(key)
+    config = load_config(config_file)
+    with Gallery.from_config(config.gallery) as gallery:
+        sync.record_sync(gallery, 1000.0)
+    site = {c.name: c for c in doctor.check_site(config.mqtt, config.gallery, 1300.0)}
+    assert site["site key"].status == OK
+    assert site["site sync"].status == OK and "300 s ago" in site["site sync"].message
+    late = doctor.check_site(config.mqtt, config.gallery, 1700.0)[1]
+    assert late.status == FAIL and "the door denies everyone" in late.message
 
 
 def test_the_chosen_embedder_precision_is_the_one_checked(config_file):

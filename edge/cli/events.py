@@ -11,6 +11,7 @@ import time
 
 from ..errors import ExitCode
 from ..gallery.attendance import attendance, day_bounds
+from ..gallery.sync import site_events
 from ..types import EventKind
 from .common import add_config_argument
 from .gallery import format_time, open_gallery
@@ -73,6 +74,12 @@ def register(subparsers) -> None:
     report.add_argument("--from", dest="first", type=parse_day, required=True, metavar="DAY")
     report.add_argument("--to", dest="last", type=parse_day, required=True, metavar="DAY")
     report.add_argument("--csv", action="store_true", help="CSV on stdout")
+    report.add_argument(
+        "--site",
+        action="store_true",
+        help="every terminal of the site: this one's events and those it collected "
+        "([mqtt] collect_events)",
+    )
     add_config_argument(report)
     report.set_defaults(func=cmd_attendance)
 
@@ -131,7 +138,10 @@ def cmd_attendance(args: argparse.Namespace) -> int:
         return ExitCode.USAGE
     since, until = day_bounds(args.first, args.last)
     with open_gallery(args) as gallery:
-        events = gallery.events(since=since, until=until, kind="granted")
+        if args.site:
+            events = site_events(gallery, since, until)
+        else:
+            events = gallery.events(since=since, until=until, kind="granted")
     rows = [
         [
             r.day.isoformat(),

@@ -29,6 +29,7 @@ from edge.gallery.store import (
     create_gallery,
 )
 from edge.types import Embedding
+from tests.helpers import add_person_first_schema
 
 MODEL = "sface-test"
 
@@ -232,9 +233,10 @@ def test_a_gallery_made_before_schedules_migrates_and_keeps_its_people(tmp_path,
         old_code.setattr(gallery_module, "SCHEMA_VERSION", 1)
         create_gallery(GalleryConfig(path=str(paths[0]), key_file=str(paths[1])))
         with Gallery.open(*paths) as old:
-            pid = enrol(old, "Ada", seed=1)
+            pid = add_person_first_schema(old, "Ada", unit(1).vector)
     with Gallery.open(*paths) as new:
         assert new.person(pid).schedule is None
+        assert len(new.person(pid).uid) == 32  # given its site-wide id on the way
         new.set_schedule(pid, Schedule.parse(["sat 09:00-12:00"]))
         assert str(new.person(pid).schedule) == "sat 09:00-12:00"
 
@@ -353,7 +355,7 @@ def test_a_full_gallery_says_the_disk_is_full_and_where(paths):
                 g.log_event("denied_unknown", float(i), reason="x" * 200)
 
 
-def test_names_stored_before_they_were_normalised_are_cleaned_on_opening(paths):
+def test_names_stored_before_they_were_normalised_are_cleaned_by_their_migration(paths):
     path, key_path = paths
     composed, decomposed = "José", unicodedata.normalize("NFD", "José")
     with Gallery.open(path, key_path) as g:
@@ -363,8 +365,8 @@ def test_names_stored_before_they_were_normalised_are_cleaned_on_opening(paths):
         g._conn.execute("UPDATE people SET name = ? WHERE id = ?", ["Ada\x1b[2J\n", ids[0]])
         g._conn.execute("UPDATE people SET name = ? WHERE id = ?", [decomposed, ids[1]])
         g._conn.execute("UPDATE events SET name = 'Ada\x1b[2J' WHERE person_id = ?", [ids[0]])
-        version = gallery_module.MIGRATIONS.index(gallery_module._migrate_clean_names)
-        g._conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [version])
+        with g.writing() as conn:
+            gallery_module._migrate_clean_names(conn)
     with Gallery.open(path, key_path) as g:
         assert [p.name for p in g.people()] == ["Ada\ufffd[2J", f"{composed} #{ids[1]}", composed]
         assert g.events(kind="granted")[0].name == "Ada\ufffd[2J"
