@@ -29,7 +29,7 @@ from .gallery import outbox, sync
 from .gallery.key import read_key, read_private
 from .gallery.store import Gallery, GalleryConfig
 from .mqtt_config import MqttConfig
-from .vision.models import model_spec
+from .vision.models import BASE_PRECISION, model_spec
 
 OK, WARN, FAIL = "ok", "warn", "FAIL"
 MIN_YEAR = 2024  # a clock before this was never set (no RTC, no network yet)
@@ -69,11 +69,11 @@ def config_warnings(config: Config) -> list[str]:
 # --- models -----------------------------------------------------------------------
 
 
-def check_model(models_dir: Path, model_id: str) -> Check:
-    """The model's files exist and match the manifest's sha256."""
-    name = f"model {model_id}"
+def check_model(models_dir: Path, model_id: str, precision: str = BASE_PRECISION) -> Check:
+    """The model's files at that precision exist and match the manifest's sha256."""
+    name = f"model {model_id}" if precision == BASE_PRECISION else f"model {model_id} ({precision})"
     try:
-        spec = model_spec(models_dir, model_id)
+        spec = model_spec(models_dir, model_id, precision)
     except FacegateError as exc:
         return Check(name, FAIL, f"{exc}; reinstall the models (scripts/install.sh copies them)")
     return Check(name, OK, f"{spec.param_path.name} and {spec.bin_path.name} match the manifest")
@@ -285,7 +285,7 @@ def run_checks(config: Config) -> list[Check]:
     checks = [
         check_model(models_dir, config.detector.model),
         check_model(models_dir, config.landmarks.model),
-        check_model(models_dir, config.embedder.model),
+        check_model(models_dir, config.embedder.model, config.embedder.precision),
     ]
     if config.liveness.level != "off":
         checks += [check_model(models_dir, model) for model in config.liveness.models]

@@ -263,3 +263,14 @@ def test_with_mqtt_on_the_site_key_and_the_last_sync_are_checked(config_file, tm
     assert site["site sync"].status == OK and "300 s ago" in site["site sync"].message
     late = doctor.check_site(config.mqtt, config.gallery, 1700.0)[1]
     assert late.status == FAIL and "the door denies everyone" in late.message
+
+
+def test_the_chosen_embedder_precision_is_the_one_checked(config_file):
+    """An int8 choice the manifest cannot serve fails before the daemon tries to load it."""
+    text = config_file.read_text().replace(
+        '[embedder]\nmodel = "emb-test"\n', '[embedder]\nmodel = "emb-test"\nprecision = "int8"\n'
+    )
+    config_file.write_text(text)
+    check = by_name(config_file)["model emb-test (int8)"]
+    assert check.status == FAIL
+    assert "no 'int8' files" in check.message and "(it has: fp32)" in check.message

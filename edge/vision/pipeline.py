@@ -88,7 +88,8 @@ class Pipeline:
         threads = config.models.resolved_threads()
         detector = Detector(config.detector, model_spec(models_dir, config.detector.model), threads)
         mesh = FaceMesh(model_spec(models_dir, config.landmarks.model), threads)
-        embedder = Embedder(config.embedder, model_spec(models_dir, config.embedder.model), threads)
+        embedder_spec = model_spec(models_dir, config.embedder.model, config.embedder.precision)
+        embedder = Embedder(config.embedder, embedder_spec, threads)
         return cls(detector, mesh, embedder, QualityGate(config.quality))
 
     @property
