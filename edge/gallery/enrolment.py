@@ -6,6 +6,8 @@
   injected clock: an administrator is recognised, the enrol button is pressed
   within a short window, good frames are collected until there are enough or
   time runs out. The daemon feeds it; nothing here touches hardware.
+* ``guidance`` turns why a frame was not taken into what to tell the person at the
+  door ("come closer"), for the web app's capture at the door camera.
 * ``capture_from_images`` is the same collection from photo files, with one
   verdict per file (``facegate enrol``).
 * ``enrol`` stores the person and templates in one gallery transaction, refusing
@@ -25,7 +27,7 @@ from ..clock import Clock
 from ..errors import ConfigError, FacegateError, ModelMismatchError, RefusedError
 from ..schema import setting
 from ..types import Embedding, EnrolmentState, Face, FaceAnalysis, Liveness, Quality, Verdict
-from ..vision.images import MAX_PIXELS, read_image
+from ..vision.images import MAX_PIXELS, decode_image, read_image
 from .matcher import Matcher
 from .store import Gallery, Person
 
@@ -137,7 +139,8 @@ class EnrolmentSession:
 
     ``authorise`` when an enabled administrator's face was recognised;
     ``button_pressed`` starts collecting only within ``admin_window_s`` of that
-    (one authorisation, one enrolment); ``offer`` each analysed frame; when
+    (one authorisation, one enrolment), or ``start`` does for an administrator signed
+    in to the web app; ``offer`` each analysed frame; when
     ``state`` is ``complete``, ``templates()`` gives the TemplateSet to ``enrol``.
     """
 
@@ -181,6 +184,19 @@ class EnrolmentSession:
         self._admin = None  # one authorisation starts one enrolment
         self._started = now
 
+    def start(self) -> None:
+        """Start collecting for an administrator who asked through the web app (they
+        signed in there, so no face nor button is needed)."""
+        if self.state != EnrolmentState.IDLE:
+            raise RefusedError(f"an enrolment is already {self.state.replace('_', ' ')}")
+        self._admin = None
+        self._started = self.clock.now()
+
+    @property
+    def collected(self) -> int:
+        """Good captures so far."""
+        return len(self._embeddings)
+
     def offer(self, faces: Sequence[FaceAnalysis], liveness: Liveness | None = None) -> str:
         """Consider one analysed frame; returns 'accepted' or why it was not."""
         if self.state != EnrolmentState.COLLECTING:
@@ -205,6 +221,30 @@ class EnrolmentSession:
         return build_templates(self._embeddings, self._qualities, self.config)
 
 
+# What to tell the person at the door, for each reason ``offer`` gives (quality reasons
+# are quality.py's names).
+_GUIDANCE = {
+    "accepted": "good: keep looking at the camera",
+    "no_face": "step in front of the camera",
+    "several_faces": "one person at a time, please",
+    "not_live": "look at the camera yourself: no photo or screen",
+    "too_small": "come closer",
+    "too_dark": "too dark: light the face",
+    "too_bright": "too bright: move out of the glare",
+    "blurred": "hold still",
+    "pose": "look at the camera",
+    "low_score": "look at the camera",
+}
+
+
+def guidance(verdict: str) -> str:
+    """What to tell the person at the door, from what ``offer`` returned."""
+    if verdict.startswith("quality:"):
+        reasons = [r for r in verdict.removeprefix("quality:").split(",") if r]
+        return "; ".join(dict.fromkeys(_GUIDANCE.get(r, r.replace("_", " ")) for r in reasons))
+    return _GUIDANCE.get(verdict, verdict.replace("_", " "))
+
+
 # --- from photo files --------------------------------------------------------------
 
 
@@ -219,6 +259,14 @@ class FacePipeline(Protocol):
     def check_quality(self, image: np.ndarray, face: Face) -> Quality: ...
 
     def embed(self, image: np.ndarray, face: Face) -> Embedding: ...
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A photo that came as bytes (through the web app) rather than as a file."""
+
+    name: str
+    data: bytes
 
 
 @dataclass(frozen=True)
@@ -241,7 +289,7 @@ ChooseFace = Callable[[list[Face], np.ndarray], Face]
 
 def capture_from_images(
     pipeline: FacePipeline,
-    paths: Sequence[Path],
+    paths: Sequence[Path | Upload],
     max_pixels: int = MAX_PIXELS,
     choose: ChooseFace | None = None,
 ) -> list[ImageVerdict]:
@@ -251,9 +299,13 @@ def capture_from_images(
     evaluation on photos of celebrities with others in the background).
     """
     verdicts = []
-    for path in map(Path, paths):
+    for photo in paths:
+        path = Path(photo.name) if isinstance(photo, Upload) else Path(photo)
         try:
-            image = read_image(path, max_pixels)
+            if isinstance(photo, Upload):
+                image = decode_image(photo.data, photo.name, max_pixels)
+            else:
+                image = read_image(path, max_pixels)
         except FacegateError as exc:
             verdicts.append(ImageVerdict(path, f"unreadable ({exc})"))
             continue
