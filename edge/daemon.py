@@ -8,8 +8,10 @@ pulse, and only once the grant is in the event log.
 
 Local tools (the web app, the broker client) reach the loop through the control socket
 (``control.py``): each step first applies the commands they sent (an unlock pulse, logged
-before the relay moves, refused during a lockout or when it cannot be logged), and
-publishes a status snapshot and every outcome for them; the loop never waits on them.
+before the relay moves, refused during a lockout or when it cannot be logged; a capture
+of the face at the door for an enrolment), and publishes a status snapshot and every
+outcome for them, and, only while someone watches the preview, a reference to the frame
+with what was seen in it; the loop never waits on them.
 
 The gallery may be busy (another process holds its write lock) or its disk full.
 Neither stops the loop: a grant waits for its record up to RECORD_WAIT_S with the
@@ -32,16 +34,27 @@ from .camera import EndOfStream, FrameSource, create_source
 from .camera.supervisor import CameraSupervisor
 from .clock import Clock
 from .config import Config
+from .control import CaptureFeed, ControlHub, ControlServer
 from .control import Command as ControlCommand
-from .control import ControlHub, ControlServer
-from .errors import FacegateError, GalleryUnavailableError
-from .gallery.enrolment import EnrolmentSession, enrol
+from .errors import FacegateError, GalleryUnavailableError, RefusedError
+from .gallery.enrolment import EnrolmentSession, enrol, guidance, templates_to_json
 from .gallery.matcher import Matcher
 from .gallery.store import Gallery
 from .liveness.calibration import active_head
 from .liveness.policy import LivenessChecker
 from .notify import Notifier
-from .types import CameraState, DoorSignal, EnrolmentState, EventKind, Frame, Liveness, Notice
+from .types import (
+    CameraState,
+    DoorSignal,
+    EnrolmentState,
+    EventKind,
+    FaceAnalysis,
+    Frame,
+    Liveness,
+    Match,
+    Notice,
+    Subject,
+)
 from .vision.pipeline import Pipeline, person_at_the_door
 
 log = logging.getLogger(__name__)
@@ -153,6 +166,7 @@ class Daemon:
         self._camera_was_ok = True
         self._pending: _PendingGrant | None = None
         self._backlog: deque[_Record] = deque(maxlen=BACKLOG_EVENTS)
+        self._capture: CaptureFeed | None = None  # a local tool's enrolment capture
         self._publish_status()  # a tool that connects before the first step sees the door
 
     # --- lifecycle ----------------------------------------------------------------
@@ -266,13 +280,18 @@ class Daemon:
         if subject is not None and self.liveness is not None:
             liveness = self.liveness.check(frame, subject.face, subject.mesh)
         if self.enrolment.state == EnrolmentState.COLLECTING:
-            self.enrolment.offer(results, liveness)
+            verdict = self.enrolment.offer(results, liveness)
+            if self._capture is not None:
+                needed = self.enrolment.config.frames
+                self._capture.progress(guidance(verdict), self.enrolment.collected, needed)
+            self._show(frame, results, subject, None, liveness)
             return None
         if self.enrolment.state in (EnrolmentState.COMPLETE, EnrolmentState.TIMED_OUT):
             self._finish_enrolment(frame.timestamp)
-        if subject is None:
+        match = None if subject is None else self.matcher.match(subject.embedding)
+        self._show(frame, results, subject, match, liveness)
+        if subject is None or match is None:
             return None
-        match = self.matcher.match(subject.embedding)
         if match.person_id is not None:
             self._maybe_authorise(match.person_id)
         observation = Observation(
@@ -284,6 +303,39 @@ class Daemon:
             reasons=liveness.reasons if liveness else (),
         )
         return _Seen(observation, liveness)
+
+    def _show(
+        self,
+        frame: Frame,
+        results: list[FaceAnalysis],
+        subject: Subject | None,
+        match: Match | None,
+        liveness: Liveness | None,
+    ) -> None:
+        """Hand the frame (by reference) and what was seen in it to the preview, only
+        while someone watches; the control server's threads encode it."""
+        if self.control is None or not self.control.preview_wanted:
+            return
+        person = None
+        if subject is not None:
+            person = {
+                "box": [float(v) for v in subject.face.bbox],
+                "similarity": None if match is None else float(match.similarity),
+                "person_id": None if match is None else match.person_id,
+                "liveness": None if liveness is None else float(liveness.score),
+                "verdict": None if liveness is None else liveness.verdict.value,
+            }
+        faces = [
+            {
+                "box": [float(v) for v in r.face.bbox],
+                "passed": r.quality.passed,
+                "reasons": list(r.quality.reasons),
+            }
+            for r in results
+        ]
+        capturing = self.enrolment.state == EnrolmentState.COLLECTING
+        info = {"faces": faces, "person": person, "capturing": capturing}
+        self.control.publish_preview(frame.image, info)
 
     def _apply(self, seen: _Seen) -> None:
         """Give the decision machine what was seen; open for a grant, log a denial."""
@@ -440,9 +492,17 @@ class Daemon:
         """Apply what local tools asked for since the last step (see control.py)."""
         if self.control is None:
             return
+        if self._capture is not None and self._capture.cancelled:  # its tool hung up
+            self._capture = None
+            session = self.enrolment
+            self.enrolment = EnrolmentSession(
+                session.config, session.clock, session.require_liveness
+            )
         for command in self.control.commands():
             if command.op == "unlock":
                 self._remote_unlock(command)
+            elif command.op == "capture":
+                self._start_capture(command)
             else:
                 command.finish(error=f"the door loop does not know {command.op!r}")
 
@@ -475,6 +535,20 @@ class Daemon:
         self._count(outcome)
         command.finish({"unlocked": True})
 
+    def _start_capture(self, command: ControlCommand) -> None:
+        """Collect the face at the door for a local tool, which enrols it."""
+        if self._stop:
+            command.finish(error="the service is stopping")
+            return
+        try:
+            self.enrolment.start()
+        except FacegateError as exc:
+            command.finish(error=str(exc))
+            return
+        self._capture = command.args["feed"]
+        self._set_status(f"capturing a face for {command.args['by']}")
+        command.finish({"needed": self.enrolment.config.frames})
+
     def _door_event(self, event: DoorEvent) -> None:
         if event.kind is DoorSignal.ENROL_PRESSED:
             try:
@@ -496,6 +570,18 @@ class Daemon:
     def _finish_enrolment(self, now: float) -> None:
         session, admin = self.enrolment, self.enrolment.authorised_by
         self.enrolment = EnrolmentSession(session.config, session.clock, session.require_liveness)
+        feed, self._capture = self._capture, None
+        if feed is not None:  # a local tool's capture: it enrols the templates itself
+            try:
+                if session.state == EnrolmentState.TIMED_OUT:
+                    raise RefusedError(
+                        f"timed out with {session.collected} of {session.config.frames} "
+                        "good captures"
+                    )
+                feed.finish(templates_to_json(session.templates()))
+            except FacegateError as exc:
+                feed.fail(str(exc))
+            return
         if session.state == EnrolmentState.TIMED_OUT:
             self._tell(Outcome(now, Notice.ENROLMENT_FAILED, reason="timed out"))
             return

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -129,6 +129,39 @@ def build_templates(
         qualities=tuple(float(quality[i]) for i in chosen),
         rejected=len(embeddings) - len(keep),
     )
+
+
+def templates_to_json(templates: TemplateSet) -> dict[str, Any]:
+    """A TemplateSet as JSON-ready data (the daemon hands a capture to the web app)."""
+    return {
+        "templates": [
+            {"model_id": e.model_id, "vector": [float(x) for x in e.vector], "quality": q}
+            for e, q in zip(templates.embeddings, templates.qualities, strict=True)
+        ],
+        "rejected": templates.rejected,
+    }
+
+
+def templates_from_json(data: Any) -> TemplateSet:
+    """The TemplateSet ``templates_to_json`` made; RefusedError for anything else."""
+    try:
+        items = data["templates"]
+        embeddings, qualities = [], []
+        for item in items:
+            vector = np.asarray(item["vector"], dtype=np.float32)
+            quality = float(item["quality"])
+            if vector.ndim != 1 or not 0 < vector.size <= 4096:
+                raise ValueError("a template is a vector")
+            if not (np.all(np.isfinite(vector)) and np.isfinite(quality)):
+                raise ValueError("a template holds finite numbers")
+            embeddings.append(Embedding(vector, str(item["model_id"])))
+            qualities.append(quality)
+        rejected = int(data["rejected"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise RefusedError(f"the daemon's capture is not a set of templates: {exc}") from None
+    if not embeddings:
+        raise RefusedError("the daemon's capture holds no templates")
+    return TemplateSet(tuple(embeddings), tuple(qualities), rejected)
 
 
 # --- on-device session ---------------------------------------------------------------
