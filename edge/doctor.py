@@ -22,9 +22,10 @@ from typing import Any
 from .access.gpio import GpioConfig
 from .access.gpio.rpi import import_gpio_module
 from .camera import CameraConfig, EndOfStream, create_source
+from .certificate import fingerprint, load_certificate
 from .clock import SystemClock
-from .config import Config
-from .errors import CameraError, FacegateError
+from .config import Config, WebConfig
+from .errors import CameraError, ConfigError, FacegateError
 from .gallery.key import read_key
 from .gallery.store import Gallery, GalleryConfig
 from .vision.models import model_spec
@@ -239,11 +240,32 @@ def check_clock(wall: float, synchronized: bool | None) -> Check:
 # --- all of them ------------------------------------------------------------------
 
 
-def run_checks(config: Config) -> list[Check]:
+def check_web_certificate(config: WebConfig, wall: float) -> Check:
+    """The web app's certificate and its fingerprint, for the first visit's comparison."""
+    if not Path(config.cert).exists():
+        return Check(
+            "web", OK, f"no certificate at {config.cert}: the web app is not set up (optional)"
+        )
+    try:
+        cert = load_certificate(config.cert)
+    except ConfigError as exc:
+        return Check("web", FAIL, str(exc))
+    expires = cert.not_valid_after_utc.timestamp()
+    if not wall < expires:
+        return Check("web", FAIL, f"{config.cert} expired; make a new one with 'facegate web cert'")
+    return Check(
+        "web",
+        OK,
+        f"https://<this device>:{config.port}/ certificate SHA-256 fingerprint {fingerprint(cert)}",
+    )
+
+
+def run_checks(config: Config, hardware: bool = True) -> list[Check]:
     """Every check on a valid config, in the order a person would fix things.
 
     The gallery is opened only when its key is usable; otherwise the key's FAIL
-    already says what to fix.
+    already says what to fix. Without ``hardware`` the camera and the GPIO are left
+    alone (the web app asks while the daemon owns them; its status tells of them).
     """
     models_dir = config.models.resolved_dir()
     checks = [
@@ -256,10 +278,11 @@ def run_checks(config: Config) -> list[Check]:
     checks.append(check_gallery_key(config.gallery.key_file))
     if checks[-1].status == OK:
         checks.append(check_gallery(config.gallery))
+    if hardware:
+        checks += [check_camera(config.camera), check_gpio(config.gpio)]
     checks += [
-        check_camera(config.camera),
-        check_gpio(config.gpio),
         check_clock(time.time(), ntp_synchronized()),
         check_disk_space(Path(config.gallery.path).parent),
+        check_web_certificate(config.web, time.time()),
     ]
     return checks
