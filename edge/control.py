@@ -19,7 +19,8 @@ Operations (``OPERATIONS``):
     status      the loop's latest snapshot (door, camera, templates, ...)
     decisions   replies ok, then one {"decision": {...}} line per decision as the loop
                 makes it, until the client hangs up; a client too slow to read loses the
-                oldest lines and is told how many with {"dropped": N}
+                oldest lines and is told how many with {"dropped": N}; {"idle": true}
+                after IDLE_S without any
     unlock      {"by": WHO, "reason": TEXT}: one unlock pulse, logged before the relay
                 moves; refused unless [control] allow_remote_unlock is true
     preview     {"jpeg": BOOL (default true), "fps": N (at most PREVIEW_MAX_FPS)}: replies
@@ -491,12 +492,14 @@ def _decisions(hub: ControlHub, request: dict[str, Any]) -> Stream:
         with hub.subscribe() as subscription:
             ack()  # subscribed first, so no decision after the ack is missed
             while True:
-                items, dropped = subscription.get(timeout=1.0)
+                items, dropped = subscription.get(timeout=IDLE_S)
                 try:
                     if dropped:
                         send({"dropped": dropped})
                     for item in items:
                         send({"decision": item})
+                    if not (items or dropped):
+                        send({"idle": True})
                 except OSError:  # the client hung up
                     return
 

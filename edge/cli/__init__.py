@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "edge.cli.liveness",
     "edge.cli.run",
     "edge.cli.ops",
+    "edge.cli.web",
 )
 # Commands that read the gallery key: as root they run as its owner (privileges.py).
 KEY_OWNER_COMMANDS = frozenset(
@@ -37,6 +38,8 @@ KEY_OWNER_COMMANDS = frozenset(
         "run",
         "doctor",
         "liveness",
+        "admin",
+        "web",
     }
 )
 

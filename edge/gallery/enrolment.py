@@ -377,9 +377,11 @@ def enrol(
     templates: TemplateSet,
     force: bool = False,
     now: float | None = None,
+    actor: str | None = None,
 ) -> int:
     """Store a new person unless their face already matches someone (then RefusedError,
-    naming who and how closely, unless ``force``). Returns the person id.
+    naming who and how closely, unless ``force``); ``actor`` names the administrator
+    who did it, when one did. Returns the person id.
 
     The match runs inside the gallery's write transaction, so two enrolments of one
     face at the same moment cannot both pass it.
@@ -392,7 +394,7 @@ def enrol(
             best = max(known, key=lambda m: m.similarity)
             raise RefusedError(
                 f"this face already matches {best.name} (#{best.person_id}) with similarity "
-                f"{best.similarity:.2f}; use --force to enrol it as a separate person"
+                f"{best.similarity:.2f}; enrol with force (--force) to keep them apart"
             )
 
     return gallery.add_person(
@@ -402,4 +404,5 @@ def enrol(
         list(templates.qualities),
         now=now,
         check=None if force else refuse_a_known_face,
+        actor=actor,
     )

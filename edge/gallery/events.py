@@ -71,7 +71,8 @@ class EventFilter:
     person_id: int | None = None
 
     def where(self) -> tuple[str, list[object]]:
-        clauses, params = [], []
+        clauses: list[str] = []
+        params: list[object] = []
         for clause, value in (
             ("time >= ?", self.since),
             ("time < ?", self.until),
