@@ -54,6 +54,8 @@ async def change_password(request, session, form) -> Response:
         request, lambda g: g.set_admin_password(name, password_hash, actor=session.admin)
     )
     svc.sessions.end_all(name, keep=session.id)
+    if name == session.admin:
+        session.credential = password_hash  # this session goes on with the new one
     session.messages.append(f"changed the password of {name}")
     return redirect("/admins")
 
