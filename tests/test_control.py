@@ -262,9 +262,7 @@ def test_the_loop_hands_the_preview_nothing_until_someone_watches(serve, sock_pa
     assert not hub.preview_wanted
 
 
-def test_a_preview_frame_is_the_loops_array_by_reference_encoded_by_the_server(
-    serve, sock_path
-):
+def test_a_preview_frame_is_the_loops_array_by_reference_encoded_by_the_server(serve, sock_path):
     hub = ControlHub()
     serve(hub)
     image = np.full((480, 1280, 3), 90, np.uint8)

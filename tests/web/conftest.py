@@ -99,8 +99,17 @@ def web(web_config, tmp_path):
     with Gallery.from_config(web_config.gallery) as gallery:
         gallery.add_admin("alice", CHEAP.hash(PASSWORD))
     hub = ControlHub(web_config.control.allow_remote_unlock)
-    hub.publish_status({"door": "locked", "camera": "ok", "camera_reason": "", "templates": 0,
-                        "liveness": "off", "status": "ok; 0 templates", "wall": 0.0})
+    hub.publish_status(
+        {
+            "door": "locked",
+            "camera": "ok",
+            "camera_reason": "",
+            "templates": 0,
+            "liveness": "off",
+            "status": "ok; 0 templates",
+            "wall": 0.0,
+        }
+    )
     server = ControlServer(web_config.control.socket, hub)
     server.start()
     clock = FakeClock()

@@ -167,8 +167,12 @@ def test_a_request_from_another_site_is_refused_even_with_a_token(signed_in):
 
 
 def test_login_goes_back_only_to_a_page_of_this_site(web):
-    for target, expected in (("/events", "/events"), ("//evil.example", "/"),
-                             ("https://evil.example", "/"), ("/\\evil.example", "/")):
+    for target, expected in (
+        ("/events", "/events"),
+        ("//evil.example", "/"),
+        ("https://evil.example", "/"),
+        ("/\\evil.example", "/"),
+    ):
         reply = web.client.post(
             "/login", data={"name": "alice", "password": PASSWORD, "next": target}
         )
@@ -187,8 +191,16 @@ def test_every_response_carries_the_security_headers(signed_in, path):
 
 
 def test_no_page_holds_an_inline_script_or_style(signed_in):
-    for path in ("/login", "/", "/camera", "/people", "/people/new", "/events", "/attendance",
-                 "/admins"):
+    for path in (
+        "/login",
+        "/",
+        "/camera",
+        "/people",
+        "/people/new",
+        "/events",
+        "/attendance",
+        "/admins",
+    ):
         html = signed_in.client.get(path).text
         assert "<script>" not in html and " on" + "click=" not in html
         assert "<style" not in html and 'style="' not in html

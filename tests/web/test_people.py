@@ -37,7 +37,9 @@ def enrolled(web, name: str = "Barack Obama") -> int:
 
 
 def test_enrol_by_upload_gives_a_verdict_per_photo_and_lists_the_person(signed_in):
-    reply = upload(signed_in, "Barack Obama", [photo(), ("notes.txt", b"not a photo", "text/plain")])
+    reply = upload(
+        signed_in, "Barack Obama", [photo(), ("notes.txt", b"not a photo", "text/plain")]
+    )
     assert reply.status_code == 200
     assert "obama_1.jpg" in reply.text and "notes.txt" in reply.text
     assert "unreadable" in reply.text  # the text file's own verdict
@@ -75,7 +77,9 @@ def test_a_photo_over_the_pixel_limit_is_refused_from_its_header(signed_in):
     chunk = b"IHDR" + header
     png = (
         b"\x89PNG\r\n\x1a\n"
-        + struct.pack(">I", len(header)) + chunk + struct.pack(">I", zlib.crc32(chunk))
+        + struct.pack(">I", len(header))
+        + chunk
+        + struct.pack(">I", zlib.crc32(chunk))
         + b"\x00" * 64
     )
     reply = upload(signed_in, "Huge", [("huge.png", png, "image/png")])
@@ -141,8 +145,12 @@ def test_a_bad_edit_is_refused_and_changes_nothing(signed_in, field, value, mess
 
 def test_last_day_before_first_day_is_refused(signed_in):
     person_id = enrolled(signed_in)
-    form = {"name": "Barack Obama", "role": "user", "valid_from": "2024-05-02",
-            "valid_until": "2024-05-01"}
+    form = {
+        "name": "Barack Obama",
+        "role": "user",
+        "valid_from": "2024-05-02",
+        "valid_until": "2024-05-01",
+    }
     assert signed_in.post(f"/people/{person_id}", form).status_code == 400
 
 
