@@ -118,13 +118,15 @@ async def session_of(request: Request) -> Session | None:
 
 
 def same_origin(request: Request) -> bool:
-    """False when the browser says the request came from another site."""
-    origin = request.headers.get("origin")
+    """False when the browser says the request came from another site (Sec-Fetch-Site,
+    else Origin, else Referer; a request with none of them is no browser's cross-site
+    request)."""
+    fetch_site = request.headers.get("sec-fetch-site")
+    if fetch_site is not None:
+        return fetch_site == "same-origin"
+    origin = request.headers.get("origin") or request.headers.get("referer")
     if origin is None:
-        referer = request.headers.get("referer")
-        if referer is None:
-            return True  # not a browser's cross-site request: those carry one or the other
-        origin = referer
+        return True
     parts = urlsplit(origin)
     return f"{parts.scheme}://{parts.netloc}" == f"{request.url.scheme}://{request.url.netloc}"
 

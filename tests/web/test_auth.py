@@ -159,11 +159,17 @@ def test_a_change_without_the_sessions_csrf_token_is_refused(signed_in):
 def test_a_request_from_another_site_is_refused_even_with_a_token(signed_in):
     token = signed_in.csrf()
     data = {"csrf": token, "name": "bob", "password": "p" * 12, "repeat": "p" * 12}
-    for header in ({"origin": "https://evil.example"}, {"referer": "https://evil.example/x"}):
+    for header in (
+        {"origin": "https://evil.example"},
+        {"origin": "null"},
+        {"referer": "https://evil.example/x"},
+        {"sec-fetch-site": "cross-site", "origin": "https://testserver"},
+        {"sec-fetch-site": "same-site"},
+    ):
         assert signed_in.client.post("/admins", data=data, headers=header).status_code == 403
     assert signed_in.login(origin="https://evil.example").status_code == 403
-    reply = signed_in.client.post("/admins", data=data, headers={"origin": "https://testserver"})
-    assert reply.status_code == 303
+    same = {"origin": "https://testserver", "sec-fetch-site": "same-origin"}
+    assert signed_in.client.post("/admins", data=data, headers=same).status_code == 303
 
 
 def test_login_goes_back_only_to_a_page_of_this_site(web):
@@ -187,7 +193,7 @@ def test_every_response_carries_the_security_headers(signed_in, path):
     assert "unsafe-inline" not in csp and "script-src 'self'" in csp
     assert headers["x-content-type-options"] == "nosniff"
     assert headers["strict-transport-security"].startswith("max-age=")
-    assert headers["referrer-policy"] == "no-referrer"
+    assert headers["referrer-policy"] == "same-origin"
 
 
 def test_no_page_holds_an_inline_script_or_style(signed_in):
