@@ -258,7 +258,7 @@ def test_5_decisions_arrive_live_on_the_dashboard(site, browser, shots):
     browser.get(site + "/")
     wait(
         browser,
-        lambda d: d.find_elements(*by_css("#decisions td.kind-granted")),
+        lambda d: d.find_elements(*by_css("#decisions tr[data-live] td.kind-granted")),
         "a granted decision streamed to the dashboard",
     )
     browser.save_screenshot(str(shots / "dashboard.png"))

@@ -21,6 +21,7 @@ function liveDecisions() {
   source.addEventListener("decision", (event) => {
     const d = JSON.parse(event.data);
     const row = document.createElement("tr");
+    row.dataset.live = "";  // arrived after the page loaded
     cell(row, when(d.wall));
     cell(row, d.kind, "kind-" + d.kind);
     cell(row, d.person_id === null ? "-" : "#" + d.person_id);
