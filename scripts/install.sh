@@ -4,8 +4,12 @@
 # camera or GPIO (--board generic: mock door, replayed photos; for CI and trials).
 # Run as root from a checkout:
 #
-#   sudo scripts/install.sh [--board pi|jetson|generic] [--wheelhouse DIR]
+#   sudo scripts/install.sh [--board pi|jetson|generic] [--wheelhouse DIR] [--web]
 #   scripts/install.sh --detect   print board, GPIO package and module, and exit
+#
+# --web also sets up the administrators' web app: this device's self-signed HTTPS
+# certificate (made once, kept after) and facegate-web.service, enabled. Once set up,
+# later runs update its unit with or without --web.
 #
 # --wheelhouse DIR installs offline: Python packages only from DIR (made on a
 # connected machine by scripts/wheelhouse.sh), and no apt: the system packages
@@ -20,6 +24,7 @@
 #   /opt/facegate/venv   root:root 0755, venv with system site packages (picamera2, GPIO from apt)
 #   /etc/facegate        root:facegate 0750: config.toml root:facegate 0640
 #   /etc/facegate/key    facegate:facegate 0700: gallery.key facegate 0600
+#   /etc/facegate/web    facegate:facegate 0700: cert.pem, key.pem (--web)
 #   /var/lib/facegate    facegate:facegate 0700: gallery, event log
 set -euo pipefail
 
@@ -32,9 +37,11 @@ DEMO_PHOTOS=$APP/edge/evaluation/demo_faces
 CONF_DIR=/etc/facegate
 CONFIG=$CONF_DIR/config.toml
 KEY_DIR=$CONF_DIR/key
+WEB_DIR=$CONF_DIR/web
 STATE_DIR=/var/lib/facegate
 SERVICE_USER=facegate
 UNIT_NAME=facegate.service
+WEB_UNIT_NAME=facegate-web.service
 UNIT_DIR=/etc/systemd/system
 PYTHON=${FACEGATE_PYTHON:-/usr/bin/python3}
 MODEL_FILE=${FACEGATE_MODEL_FILE:-/proc/device-tree/model}
@@ -250,6 +257,42 @@ create_or_migrate_gallery() {
     fi
 }
 
+# enable_unit NAME: enable it, and restart it if it runs (an update: the new code)
+enable_unit() {
+    local name=$1
+    if [[ ! -d /run/systemd/system ]]; then
+        # systemctl enable works on the files alone; starting needs a running systemd
+        if command -v systemctl >/dev/null; then systemctl enable "$name"; fi
+        echo "    systemd is not running here (PID 1 is $(ps -o comm= -p 1 2>/dev/null || echo unknown)):" \
+            "installed and enabled $name, but could not start it"
+        return
+    fi
+    systemctl daemon-reload
+    systemctl enable "$name"
+    if systemctl is-active --quiet "$name"; then
+        systemctl restart "$name"
+        echo "    restarted $name"
+    fi
+}
+
+web_wanted() {
+    $WEB || [[ -e $UNIT_DIR/$WEB_UNIT_NAME ]]
+}
+
+# The web app: its certificate (made once, as the service user, who alone reads its
+# key) and its unit.
+install_web() {
+    step "web app: certificate in $WEB_DIR, systemd unit $WEB_UNIT_NAME"
+    install -d -m 0700 -o "$SERVICE_USER" -g "$SERVICE_USER" "$WEB_DIR"
+    if [[ -e $WEB_DIR/cert.pem ]]; then
+        echo "    keeping the certificate in $WEB_DIR"
+    else
+        as_service_user "$VENV/bin/facegate" web cert --config "$CONFIG" | sed 's/^/    /'
+    fi
+    install -m 0644 -o root -g root "$APP/systemd/$WEB_UNIT_NAME" "$UNIT_DIR/$WEB_UNIT_NAME"
+    enable_unit "$WEB_UNIT_NAME"
+}
+
 install_unit() {
     step "systemd unit $UNIT_NAME"
     install -m 0644 -o root -g root "$APP/systemd/$UNIT_NAME" "$UNIT_DIR/$UNIT_NAME"
@@ -260,19 +303,7 @@ install_unit() {
     else
         rm -f "$drop_ins/jetson.conf"
     fi
-    if [[ ! -d /run/systemd/system ]]; then
-        # systemctl enable works on the files alone; starting needs a running systemd
-        if command -v systemctl >/dev/null; then systemctl enable "$UNIT_NAME"; fi
-        echo "    systemd is not running here (PID 1 is $(ps -o comm= -p 1 2>/dev/null || echo unknown)):" \
-            "installed and enabled $UNIT_NAME, but could not start it"
-        return
-    fi
-    systemctl daemon-reload
-    systemctl enable "$UNIT_NAME"
-    if systemctl is-active --quiet "$UNIT_NAME"; then
-        systemctl restart "$UNIT_NAME"  # an update: run the new code
-        echo "    restarted $UNIT_NAME"
-    fi
+    enable_unit "$UNIT_NAME"
 }
 
 next_steps() {
@@ -292,17 +323,23 @@ next_steps() {
     esac
     echo "  3. $VENV/bin/facegate check-config --config $CONFIG && $VENV/bin/facegate doctor --config $CONFIG"
     echo "  4. systemctl start $UNIT_NAME; journalctl -fu $UNIT_NAME"
+    if web_wanted; then
+        echo "  5. the web app: $VENV/bin/facegate admin add NAME --config $CONFIG (the first" \
+             "administrator), systemctl start $WEB_UNIT_NAME, then https://<this device>:<[web] port>/;" \
+             "compare the certificate's fingerprint with what 'facegate doctor' prints"
+    fi
 }
 
 main() {
     local board_arg="" detect=false
-    WHEELHOUSE=""
+    WHEELHOUSE="" WEB=false
     while [[ $# -gt 0 ]]; do
         case $1 in
             --detect) detect=true ;;
             --board) [[ $# -ge 2 ]] || die "--board needs pi, jetson or generic"; board_arg=$2; shift ;;
             --wheelhouse) [[ $# -ge 2 ]] || die "--wheelhouse needs a folder"; WHEELHOUSE=$2; shift ;;
-            *) die "unknown option '$1' (valid: --board pi|jetson|generic, --wheelhouse DIR, --detect)" ;;
+            --web) WEB=true ;;
+            *) die "unknown option '$1' (valid: --board pi|jetson|generic, --wheelhouse DIR, --web, --detect)" ;;
         esac
         shift
     done
@@ -327,6 +364,7 @@ main() {
     if [[ $BOARD != generic ]]; then install_udev_rules; fi
     create_or_migrate_gallery
     install_unit
+    if web_wanted; then install_web; fi
     next_steps
 }
 
