@@ -249,9 +249,10 @@ def test_4_the_camera_page_shows_a_face_box(site, browser, shots):
     """
     wait(browser, lambda d: d.execute_script(boxed) > 200, "a face box drawn on the preview")
     browser.save_screenshot(str(shots / "camera.png"))
-    assert "similarity" in find(browser, "#seen-person").text or "face" in find(
-        browser, "#seen-person"
-    ).text
+    assert (
+        "similarity" in find(browser, "#seen-person").text
+        or "face" in find(browser, "#seen-person").text
+    )
 
 
 def test_5_decisions_arrive_live_on_the_dashboard(site, browser, shots):
@@ -290,8 +291,12 @@ def test_7_download_the_attendance_csv(site, browser, shots, downloads):
 
 
 def test_8_the_other_pages(site, browser, shots):
-    for name, path in (("events", "/events"), ("admins", "/admins"), ("person", "/people/1"),
-                       ("new_person", "/people/new")):
+    for name, path in (
+        ("events", "/events"),
+        ("admins", "/admins"),
+        ("person", "/people/1"),
+        ("new_person", "/people/new"),
+    ):
         browser.get(site + path)
         assert "Not done" not in browser.page_source
         browser.save_screenshot(str(shots / f"{name}.png"))
