@@ -26,6 +26,7 @@ from ..clock import Clock
 from ..errors import RefusedError
 
 MIN_PASSWORD = 10
+MAX_COUNTED = 10_000  # failed-login counters kept; the locks themselves are always kept
 MAX_PASSWORD = 256
 TOKEN_PREFIX = "fg_"
 SCOPES = {
@@ -99,8 +100,13 @@ class Sessions:
             self._clock.now(),
         )
         with self._lock:
+            for stale in [s.id for s in self._sessions.values() if not self._alive(s)]:
+                del self._sessions[stale]
             self._sessions[session.id] = session
         return session
+
+    def _alive(self, session: Session) -> bool:
+        return self._clock.now() - session.last_seen < self._idle_s
 
     def get(self, session_id: str | None) -> Session | None:
         """The live session with this id, its idle time restarted; None otherwise."""
@@ -111,7 +117,7 @@ class Sessions:
             session = self._sessions.get(session_id)
             if session is None:
                 return None
-            if not now - session.last_seen < self._idle_s:
+            if not self._alive(session):
                 del self._sessions[session_id]
                 return None
             session.last_seen = now
@@ -154,6 +160,10 @@ class LoginThrottle:
         now = self._clock.now()
         locked = []
         with self._lock:
+            if len(self._failures) > MAX_COUNTED:  # names made up by the thousand
+                self._failures.clear()
+            for key in [k for k, until in self._locked_until.items() if not now < until]:
+                del self._locked_until[key]
             for key in keys:
                 self._failures[key] = self._failures.get(key, 0) + 1
                 if self._failures[key] >= self._attempts:

@@ -36,6 +36,7 @@ from ..gallery.store import ROLES, Gallery, Person, normalise_name
 from .common import MAX_PHOTOS, Services, change, in_gallery, page, redirect, render, services, text
 
 MAX_CAPTURES = 20  # capture jobs remembered for their pages
+CAPTURE_GRACE_S = 30.0
 
 
 # --- what the pages and the API share ------------------------------------------------------
@@ -165,9 +166,13 @@ class Capture:
 
 
 def run_capture(svc: Services, capture: Capture) -> None:
+    # the loop gives up after enrolment.timeout_s of frames; this, should frames stop
+    deadline = svc.clock.now() + svc.config.enrolment.timeout_s + CAPTURE_GRACE_S
     try:
         with svc.control() as client:
             for line in client.stream("capture", by=capture.admin):
+                if not svc.clock.now() < deadline:
+                    raise RefusedError("the door camera gave no frames in time")
                 if "progress" in line:
                     progress = line["progress"]
                     capture.state = "collecting"
@@ -260,6 +265,7 @@ async def new_person(request, session) -> Response:
 
 @change
 async def upload(request, session, form) -> Response:
+    normalise_name(text(form, "name"))  # refused before any photo is read
     photos = await read_uploads(form.getlist("photos"))
     result = await enrol_uploads(
         request, text(form, "name"), text(form, "role") or "user", photos, session.admin
