@@ -138,6 +138,15 @@ def enrol_obama(config, template: Embedding, **validity) -> int:
         )
 
 
+def first_schema_insert_event(conn, *, kind, time, person_id=None, name=None, **_):
+    """What the code of the first gallery schema wrote (events had no actor column), for
+    tests that make a gallery as an older facegate did."""
+    conn.execute(
+        "INSERT INTO events (time, kind, person_id, name) VALUES (?, ?, ?, ?)",
+        [time, str(kind), person_id, name],
+    )
+
+
 # --- an in-process daemon on a FakeClock, stepped by the test ---------------------------
 
 

@@ -628,11 +628,23 @@ class Gallery:
     # what changed and, with ``actor``, which administrator changed it.
 
     def _update_person(
-        self, person_id: int, column: str, value: object, what: str, actor: str | None
+        self,
+        person_id: int,
+        changes: dict[str, object],
+        what: str,
+        actor: str | None,
+        check: Callable[[], None] | None = None,
     ) -> None:
+        """Set ``changes`` (column -> value) in one transaction with its event; ``check``
+        runs inside it first and may refuse."""
+        assignments = ", ".join(f"{column} = ?" for column in changes)
         with self._transaction(changes_people=True):
             self.person(person_id)
-            self._conn.execute(f"UPDATE people SET {column} = ? WHERE id = ?", [value, person_id])
+            if check is not None:
+                check()
+            self._conn.execute(
+                f"UPDATE people SET {assignments} WHERE id = ?", [*changes.values(), person_id]
+            )
             insert_event(
                 self._conn,
                 kind=EventKind.PERSON_UPDATED,
@@ -645,21 +657,24 @@ class Gallery:
 
     def rename(self, person_id: int, new_name: str, actor: str | None = None) -> None:
         new_name = normalise_name(new_name)
-        with self._errors():
+
+        def name_is_free() -> None:
             other = self._find(new_name)
-        if other is not None and other.id != person_id:
-            raise RefusedError(f"a person named {new_name!r} already exists")
+            if other is not None and other.id != person_id:
+                raise RefusedError(f"a person named {new_name!r} already exists")
+
         old = self.person(person_id).name
-        self._update_person(person_id, "name", new_name, f"renamed from {old}", actor)
+        what = f"renamed from {old}"
+        self._update_person(person_id, {"name": new_name}, what, actor, check=name_is_free)
 
     def set_enabled(self, person_id: int, enabled: bool, actor: str | None = None) -> None:
         what = "enabled" if enabled else "disabled"
-        self._update_person(person_id, "enabled", int(bool(enabled)), what, actor)
+        self._update_person(person_id, {"enabled": int(bool(enabled))}, what, actor)
 
     def set_role(self, person_id: int, role: str, actor: str | None = None) -> None:
         if role not in ROLES:
             raise RefusedError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
-        self._update_person(person_id, "role", role, f"role {role}", actor)
+        self._update_person(person_id, {"role": role}, f"role {role}", actor)
 
     def set_validity(
         self,
@@ -674,31 +689,17 @@ class Gallery:
                 raise RefusedError(f"a validity bound must be a finite time, got {bound}")
         if valid_from is not None and valid_until is not None and not valid_from < valid_until:
             raise RefusedError("the first valid day must be before the last")
+        changes: dict[str, object] = {"valid_from": valid_from, "valid_until": valid_until}
         what = f"valid from {valid_from} until {valid_until}"
-        with self._transaction(changes_people=True):
-            self.person(person_id)
-            self._conn.execute(
-                "UPDATE people SET valid_from = ?, valid_until = ? WHERE id = ?",
-                [valid_from, valid_until, person_id],
-            )
-            insert_event(
-                self._conn,
-                kind=EventKind.PERSON_UPDATED,
-                time=self._wall(None),
-                person_id=person_id,
-                name=self.person(person_id).name,
-                reason=what,
-                actor=actor,
-            )
+        self._update_person(person_id, changes, what, actor)
 
     def set_schedule(
         self, person_id: int, schedule: Schedule | None, actor: str | None = None
     ) -> None:
         """When in the week the person may enter; None: any time."""
         text = None if schedule is None else schedule.to_json()
-        self._update_person(
-            person_id, "schedule", text, f"schedule {schedule or 'any time'}", actor
-        )
+        what = f"schedule {schedule or 'any time'}"
+        self._update_person(person_id, {"schedule": text}, what, actor)
 
     def delete_person(
         self, person_id: int, now: float | None = None, actor: str | None = None

@@ -134,7 +134,7 @@ async def events(request, actor) -> Response:
 
 @api("events:read")
 async def attendance(request, actor) -> Response:
-    first, last, rows = await attendance_page._rows(request)
+    first, last, rows = await attendance_page.selected_rows(request)
     return JSONResponse(
         {
             "from": first.isoformat(),

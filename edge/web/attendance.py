@@ -75,7 +75,7 @@ def _range(query: QueryParams, today: dt.date) -> tuple[dt.date, dt.date]:
     return first, last
 
 
-async def _rows(request) -> tuple[dt.date, dt.date, list[AttendanceRow]]:
+async def selected_rows(request) -> tuple[dt.date, dt.date, list[AttendanceRow]]:
     first, last = _range(request.query_params, local_day(services(request).clock.wall()))
     since, until = day_bounds(first, last)
     events = await in_gallery(request, lambda g: g.events(since=since, until=until, kind="granted"))
@@ -84,7 +84,7 @@ async def _rows(request) -> tuple[dt.date, dt.date, list[AttendanceRow]]:
 
 @page
 async def attendance_page(request, session) -> Response:
-    first, last, rows = await _rows(request)
+    first, last, rows = await selected_rows(request)
     people = totals(rows)
     query = {"from": first.isoformat(), "to": last.isoformat()}
     return render(
@@ -103,7 +103,7 @@ async def attendance_page(request, session) -> Response:
 
 @page
 async def attendance_csv(request, session) -> Response:
-    first, last, rows = await _rows(request)
+    first, last, rows = await selected_rows(request)
     out = io.StringIO()
     write_csv(out, ATTENDANCE_HEADER, attendance_rows(rows))
     filename = f"facegate-attendance-{first}-{last}.csv"

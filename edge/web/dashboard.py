@@ -21,10 +21,22 @@ from .common import ask_daemon, change, in_gallery, page, redirect, render, serv
 DOCTOR_EVERY_S = 60.0  # doctor opens the gallery and checks its integrity: not per visit
 
 
+# What the pages show of a snapshot that lacks a field (a daemon older or newer than this).
+UNKNOWN_STATUS = {
+    "door": "?",
+    "camera": "?",
+    "camera_reason": "",
+    "templates": "?",
+    "liveness": "?",
+    "status": "",
+    "recent_decisions": [],
+}
+
+
 async def daemon_status(request: Request) -> dict[str, Any]:
     """The loop's snapshot, or {"error": why} when the daemon cannot be reached."""
     try:
-        return await ask_daemon(request, "status")
+        return {**UNKNOWN_STATUS, **await ask_daemon(request, "status")}
     except ControlError as exc:
         return {"error": str(exc), "recent_decisions": []}
 

@@ -29,6 +29,7 @@ from edge.gallery.store import (
     create_gallery,
 )
 from edge.types import Embedding
+from tests.helpers import first_schema_insert_event
 
 MODEL = "sface-test"
 
@@ -225,20 +226,12 @@ def test_a_weekly_schedule_limits_access_and_survives_reopening(gallery, paths, 
     time.tzset()
 
 
-def _insert_event_without_actor(conn, *, kind, time, person_id=None, name=None, **_):
-    """What the code of the first schema wrote (events had no actor column)."""
-    conn.execute(
-        "INSERT INTO events (time, kind, person_id, name) VALUES (?, ?, ?, ?)",
-        [time, str(kind), person_id, name],
-    )
-
-
 def test_a_gallery_made_before_schedules_migrates_and_keeps_its_people(tmp_path, monkeypatch):
     paths = tmp_path / "old.db", tmp_path / "old.key"
     with monkeypatch.context() as old_code:
         old_code.setattr(gallery_module, "MIGRATIONS", gallery_module.MIGRATIONS[:1])
         old_code.setattr(gallery_module, "SCHEMA_VERSION", 1)
-        old_code.setattr(gallery_module, "insert_event", _insert_event_without_actor)
+        old_code.setattr(gallery_module, "insert_event", first_schema_insert_event)
         create_gallery(GalleryConfig(path=str(paths[0]), key_file=str(paths[1])))
         with Gallery.open(*paths) as old:
             pid = enrol(old, "Ada", seed=1)
