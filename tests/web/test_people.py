@@ -71,6 +71,26 @@ def test_an_upload_over_the_byte_limit_is_refused_before_it_is_read(signed_in):
         assert gallery.people() == []
 
 
+def test_a_body_without_a_length_is_cut_off_at_the_limit_as_it_arrives(signed_in):
+    token = signed_in.csrf("/people/new")
+
+    def chunks():  # sent chunked: no Content-Length to refuse it by
+        yield (
+            '--b\r\nContent-Disposition: form-data; name="csrf"\r\n\r\n'
+            f'{token}\r\n--b\r\nContent-Disposition: form-data; name="photos"; '
+            'filename="big.jpg"\r\nContent-Type: image/jpeg\r\n\r\n'
+        ).encode()
+        for _ in range(40):
+            yield b"\xff" * 65536
+
+    reply = signed_in.client.post(
+        "/people/new",
+        content=chunks(),
+        headers={"content-type": "multipart/form-data; boundary=b"},
+    )
+    assert reply.status_code == 413
+
+
 def test_a_photo_over_the_pixel_limit_is_refused_from_its_header(signed_in):
     # a small PNG whose header claims 30000 x 30000 pixels
     header = struct.pack(">IIBBBBB", 30000, 30000, 8, 2, 0, 0, 0)
