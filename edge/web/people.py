@@ -270,11 +270,6 @@ async def upload(request, session, form) -> Response:
     result = await enrol_uploads(
         request, text(form, "name"), text(form, "role") or "user", photos, session.admin
     )
-    if result.person_id is not None:
-        session.messages.append(
-            f"enrolled {normalise_name(text(form, 'name'))} from "
-            f"{sum(v.ok for v in result.verdicts)} usable photos"
-        )
     status = 200 if result.person_id is not None else 400
     return render(
         request,

@@ -192,7 +192,7 @@ def sign_in(driver, site: str) -> None:
     )
 
 
-# --- in order: sign in, enrol, watch, erase, export ---------------------------------------------
+# --- in order: sign in, enrol (camera, upload), watch, erase, export ----------------------
 
 
 def test_1_refused_without_a_session(site, shots, downloads):
@@ -213,15 +213,33 @@ def test_2_sign_in_and_see_the_dashboard(site, browser, shots):
     wait(browser, lambda d: find(d, "[data-field=camera]").text == "ok", "camera ok")
 
 
-def test_3_enrol_by_upload_and_see_the_person_listed(site, browser, shots):
-    for name, photo in (("Barack Obama", "obama_1.jpg"), ("Joe Biden", "biden_1.jpg")):
-        browser.get(site + "/people/new")
-        form = find(browser, "form#upload")
-        form.find_element(*by_css("input[name=name]")).send_keys(name)
-        form.find_element(*by_css("input[type=file]")).send_keys(str(FACES / photo))
-        form.find_element(*by_css("button")).click()
-        wait(browser, lambda d: "Enrolment of" in d.page_source, "the enrolment's verdicts")
-        assert "Enrolled as" in browser.page_source, browser.page_source
+def test_3_enrol_at_the_door_camera_with_live_guidance(site, browser, shots):
+    browser.get(site + "/people/new")
+    form = find(browser, "form#capture")
+    form.find_element(*by_css("input[name=name]")).send_keys("Barack Obama")
+    form.find_element(*by_css("button")).click()
+    wait(browser, lambda d: "/people/capture/" in d.current_url, "the capture's page")
+    seen: set[str] = set()
+
+    def finished(driver) -> bool:
+        seen.add(find(driver, "[data-field=guidance]").text)
+        return bool(find(driver, "[data-field=result]").text)
+
+    wait(browser, finished, "the capture's end")
+    browser.save_screenshot(str(shots / "capture.png"))
+    assert "is enrolled as #1" in find(browser, "[data-field=result]").text
+    assert seen & {"good: keep looking at the camera", "step in front of the camera", "done"}
+
+
+def test_4_enrol_by_upload_and_see_the_person_listed(site, browser, shots):
+    browser.get(site + "/people/new")
+    form = find(browser, "form#upload")
+    form.find_element(*by_css("input[name=name]")).send_keys("Joe Biden")
+    form.find_element(*by_css("input[type=file]")).send_keys(str(FACES / "biden_1.jpg"))
+    form.find_element(*by_css("button")).click()
+    wait(browser, lambda d: "Enrolment of" in d.page_source, "the enrolment's verdicts")
+    assert "Enrolled as" in browser.page_source, browser.page_source
+    assert find(browser, "#verdicts td.ok").text == "ok"
     browser.save_screenshot(str(shots / "enrolled.png"))
     browser.get(site + "/people")
     names = [a.text for a in browser.find_elements(*by_css("#people td a"))]
@@ -229,7 +247,7 @@ def test_3_enrol_by_upload_and_see_the_person_listed(site, browser, shots):
     browser.save_screenshot(str(shots / "people.png"))
 
 
-def test_4_the_camera_page_shows_a_face_box(site, browser, shots):
+def test_5_the_camera_page_shows_a_face_box(site, browser, shots):
     browser.get(site + "/camera")
     wait(browser, lambda d: d.find_elements(*by_css("#seen-faces li")), "a face in the info")
     boxed = """
@@ -255,7 +273,7 @@ def test_4_the_camera_page_shows_a_face_box(site, browser, shots):
     )
 
 
-def test_5_decisions_arrive_live_on_the_dashboard(site, browser, shots):
+def test_6_decisions_arrive_live_on_the_dashboard(site, browser, shots):
     browser.get(site + "/")
     wait(
         browser,
@@ -265,7 +283,7 @@ def test_5_decisions_arrive_live_on_the_dashboard(site, browser, shots):
     browser.save_screenshot(str(shots / "dashboard.png"))
 
 
-def test_6_delete_a_person(site, browser, shots):
+def test_7_delete_a_person(site, browser, shots):
     browser.get(site + "/people")
     browser.find_element(*by_css("#people a[href^='/people/2']")).click()
     find(browser, "a.danger").click()
@@ -279,7 +297,7 @@ def test_6_delete_a_person(site, browser, shots):
     assert "erased Joe Biden" in browser.page_source
 
 
-def test_7_download_the_attendance_csv(site, browser, shots, downloads):
+def test_8_download_the_attendance_csv(site, browser, shots, downloads):
     browser.get(site + "/attendance")
     browser.save_screenshot(str(shots / "attendance.png"))
     find(browser, "#attendance-csv").click()
@@ -290,7 +308,7 @@ def test_7_download_the_attendance_csv(site, browser, shots, downloads):
     assert any(",Barack Obama," in line for line in lines[1:])  # granted at the door above
 
 
-def test_8_the_other_pages(site, browser, shots):
+def test_9_the_other_pages(site, browser, shots):
     for name, path in (
         ("events", "/events"),
         ("admins", "/admins"),
