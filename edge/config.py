@@ -26,12 +26,14 @@ from .gallery.enrolment import EnrolmentConfig
 from .gallery.matcher import MatcherConfig
 from .gallery.store import GalleryConfig
 from .liveness.policy import LivenessConfig
+from .mqtt_config import MqttConfig
 from .schema import build_section, setting
 from .vision.detector import DetectorConfig
 from .vision.embedder import EmbedderConfig
 from .vision.landmarks import LandmarksConfig
 from .vision.models import ModelsConfig
 from .vision.quality import QualityConfig
+from .vision.track_cache import TrackingConfig
 
 if sys.version_info >= (3, 11):
     import tomllib  # novermin: the fallback below is for 3.10
@@ -104,6 +106,7 @@ class Config:
     camera: CameraConfig = field(default_factory=CameraConfig)
     liveness: LivenessConfig = field(default_factory=LivenessConfig)
     decision: DecisionConfig = field(default_factory=DecisionConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
     door: DoorConfig = field(default_factory=DoorConfig)
     gpio: GpioConfig = field(default_factory=GpioConfig)
     gallery: GalleryConfig = field(default_factory=GalleryConfig)
@@ -112,6 +115,7 @@ class Config:
     daemon: DaemonConfig = field(default_factory=DaemonConfig)
     control: ControlConfig = field(default_factory=ControlConfig)
     web: WebConfig = field(default_factory=WebConfig)
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
 
 
 def sections() -> dict[str, type]:

@@ -13,6 +13,13 @@ of the face at the door for an enrolment), and publishes a status snapshot and e
 outcome for them, and, only while someone watches the preview, a reference to the frame
 with what was seen in it; the loop never waits on them.
 
+With ``[tracking]`` on, faces are followed from frame to frame (``vision.track_cache``):
+a face is embedded on its good frames until the decision machine has decided about
+it; after that its frames cost detection only (a known person's cooldown is renewed
+from the track, which never votes) until it must be checked again: every
+``reverify_s``, or at any sign that the face in the box may be another. Liveness keeps
+one history per track.
+
 The gallery may be busy (another process holds its write lock) or its disk full.
 Neither stops the loop: a grant waits for its record up to RECORD_WAIT_S with the
 door locked, then is refused as 'denied_unrecorded'; other events wait in memory
@@ -26,6 +33,7 @@ import logging
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from .access.decision import Command, DecisionMachine, Grant, Observation
 from .access.door import DoorController, DoorEvent
@@ -37,6 +45,7 @@ from .config import Config
 from .control import CaptureFeed, ControlHub, ControlServer
 from .control import Command as ControlCommand
 from .errors import FacegateError, GalleryUnavailableError, RefusedError
+from .gallery import sync
 from .gallery.enrolment import EnrolmentSession, enrol, guidance, templates_to_json
 from .gallery.matcher import Matcher
 from .gallery.store import Gallery
@@ -48,14 +57,17 @@ from .types import (
     DoorSignal,
     EnrolmentState,
     EventKind,
+    Face,
     FaceAnalysis,
     Frame,
     Liveness,
     Match,
     Notice,
     Subject,
+    Verdict,
 )
 from .vision.pipeline import Pipeline, person_at_the_door
+from .vision.track_cache import COOLED, TrackCache
 
 log = logging.getLogger(__name__)
 
@@ -87,11 +99,37 @@ class Outcome:
 
 
 @dataclass(frozen=True)
+class _Sight:
+    """One face in a frame, for the preview: its track (None: faces are not tracked) and
+    its analysis (None: its track is decided, this frame only detected it)."""
+
+    face: Face
+    track: int | None
+    analysis: FaceAnalysis | None = None
+
+
+def _untracked(results: list[FaceAnalysis]) -> list[_Sight]:
+    """Every face of a fully analysed frame, biggest first (the face at the door)."""
+    ordered = sorted(results, key=lambda r: -(r.face.width * r.face.height))
+    return [_Sight(r.face, None, r) for r in ordered]
+
+
+def _person_note(match: Match | None, liveness: Liveness | None) -> dict[str, Any]:
+    return {
+        "similarity": None if match is None else float(match.similarity),
+        "person_id": None if match is None else match.person_id,
+        "liveness": None if liveness is None else float(liveness.score),
+        "verdict": None if liveness is None else liveness.verdict.value,
+    }
+
+
+@dataclass(frozen=True)
 class _Seen:
     """What one frame showed of the person at the door."""
 
     observation: Observation
     liveness: Liveness | None
+    track: int | None = None  # the tracked face it was, when faces are tracked
 
 
 @dataclass(frozen=True)
@@ -137,6 +175,7 @@ class Daemon:
         notifier: Notifier,
         clock: Clock,
         liveness: LivenessChecker | None = None,
+        tracks: TrackCache[tuple[int | None, bool]] | None = None,
         threaded: bool = True,
         report: Callable[[Outcome], None] | None = None,
         control: ControlHub | None = None,
@@ -152,6 +191,7 @@ class Daemon:
         self.notifier = notifier
         self.clock = clock
         self.liveness = liveness
+        self.tracks = tracks
         self.threaded = threaded
         self._report = report or (lambda outcome: None)
         self.control = control
@@ -167,6 +207,7 @@ class Daemon:
         self._pending: _PendingGrant | None = None
         self._backlog: deque[_Record] = deque(maxlen=BACKLOG_EVENTS)
         self._capture: CaptureFeed | None = None  # a local tool's enrolment capture
+        self._notes: dict[int, dict[str, Any]] = {}  # per track, for the preview (_noted)
         self._publish_status()  # a tool that connects before the first step sees the door
 
     # --- lifecycle ----------------------------------------------------------------
@@ -234,6 +275,7 @@ class Daemon:
                     # Dated in frame time, the decision machine's only time base: the
                     # clock may be ahead of the frames (a replay stamps its own).
                     self.decision.camera_down(self._last_frame_time, camera.reason)
+                self._forget_tracks()
                 if self.liveness is not None:
                     self.liveness.reset()
             self._camera_was_ok = False
@@ -273,25 +315,41 @@ class Daemon:
 
     def _observe(self, frame: Frame) -> _Seen | None:
         """What the frame shows of the person at the door: matched, and judged live when
-        liveness is on. None when nobody is there, or an enrolment takes the frame."""
-        results = self.pipeline.analyse(frame)
-        subject = person_at_the_door(results)
-        liveness = None
-        if subject is not None and self.liveness is not None:
-            liveness = self.liveness.check(frame, subject.face, subject.mesh)
+        liveness is on. None when nobody is there, when the face at the door is a
+        tracked face already decided about, or when an enrolment takes the frame."""
         if self.enrolment.state == EnrolmentState.COLLECTING:
+            self._forget_tracks()  # frames taken by the enrolment are not followed
+            results = self.pipeline.analyse(frame)
+            subject = person_at_the_door(results)
+            liveness = None
+            if subject is not None and self.liveness is not None:
+                liveness = self.liveness.check(frame, subject.face, subject.mesh)
             verdict = self.enrolment.offer(results, liveness)
             if self._capture is not None:
                 needed = self.enrolment.config.frames
                 self._capture.progress(guidance(verdict), self.enrolment.collected, needed)
-            self._show(frame, results, subject, None, liveness)
+            self._show(frame, _untracked(results), subject, None, liveness)
             return None
         if self.enrolment.state in (EnrolmentState.COMPLETE, EnrolmentState.TIMED_OUT):
             self._finish_enrolment(frame.timestamp)
-        match = None if subject is None else self.matcher.match(subject.embedding)
-        self._show(frame, results, subject, match, liveness)
-        if subject is None or match is None:
+        track = None
+        if self.tracks is None:
+            results = self.pipeline.analyse(frame)
+            sights = _untracked(results)
+            subject = person_at_the_door(results)
+        else:
+            sights, tracked = self._tracked_subject(frame)
+            subject, track = tracked if tracked is not None else (None, None)
+        if subject is None:
+            self._show(frame, sights, None, None, None)
             return None
+        liveness = None
+        if self.liveness is not None:
+            liveness = self.liveness.check(frame, subject.face, subject.mesh, track)
+        match = self.matcher.match(subject.embedding)
+        if track is not None:
+            self._noted(track)["person"] = _person_note(match, liveness)
+        self._show(frame, sights, subject, match, liveness)
         if match.person_id is not None:
             self._maybe_authorise(match.person_id)
         observation = Observation(
@@ -302,44 +360,120 @@ class Daemon:
             liveness=liveness.verdict if liveness else None,
             reasons=liveness.reasons if liveness else (),
         )
-        return _Seen(observation, liveness)
+        return _Seen(observation, liveness, track)
+
+    def _tracked_subject(self, frame: Frame) -> tuple[list[_Sight], tuple[Subject, int] | None]:
+        """Every face with its track (and its analysis where this frame made one), and the
+        person at the door when faces are tracked, with their track: the biggest face that
+        passes the quality gate, embedded; None when there is none, or when a bigger
+        face's track is decided and holds (nothing to observe)."""
+        assert self.tracks is not None
+        glance = self.tracks.glance(frame.size)
+        faces = self.pipeline.detect(frame.image, frame.lores, glance)
+        sightings, ended = self.tracks.update(frame.timestamp, faces)
+        for track in ended:
+            self._forget_face(track)
+        by_size = sorted(
+            zip(faces, sightings, strict=True), key=lambda p: -(p[0].width * p[0].height)
+        )
+        sights = [_Sight(face, sighting.track) for face, sighting in by_size]
+        for i, (face, sighting) in enumerate(by_size):
+            track = sighting.track
+            if self.tracks.due(track, frame.timestamp) is None and self._still_holds(
+                track, frame.timestamp
+            ):
+                return sights, None
+            analysis = self.pipeline.analyse_face(frame, face)
+            sights[i] = _Sight(face, track, analysis)
+            self._noted(track)["quality"] = analysis.quality
+            if analysis.embedding is None or analysis.mesh is None:
+                continue
+            if self.tracks.embedded(track, analysis.embedding) and self.liveness is not None:
+                self.liveness.forget(track)  # another face: its history is not this one's
+            subject = Subject(analysis.face, analysis.embedding, analysis.mesh)
+            return sights, (subject, track)
+        return sights, None
+
+    def _still_holds(self, track: int, time: float) -> bool:
+        """Whether what the track was settled as holds on this frame without an
+        embedding: a known person's cooldown is renewed from it, and when none runs
+        any more the face must be observed in full."""
+        assert self.tracks is not None
+        settled = self.tracks.settled(track)
+        if settled is None:
+            return False
+        person_id, spoof = settled
+        if person_id is None or spoof or self.decision.seen_again(person_id, time):
+            return True
+        self.tracks.unsettle(track, COOLED)
+        return False
+
+    def _forget_tracks(self) -> None:
+        """No track carries over: the camera was lost, or an enrolment takes frames the
+        tracks do not follow."""
+        if self.tracks is not None:
+            for track in self.tracks.reset():
+                self._forget_face(track)
+
+    def _forget_face(self, track: int) -> None:
+        self._notes.pop(track, None)
+        if self.liveness is not None:
+            self.liveness.forget(track)
+
+    def _noted(self, track: int) -> dict[str, Any]:
+        """What the preview last learnt of a tracked face ('quality', 'person'): shown
+        on the frames where its track is decided and it is not analysed."""
+        return self._notes.setdefault(track, {})
 
     def _show(
         self,
         frame: Frame,
-        results: list[FaceAnalysis],
+        sights: list[_Sight],
         subject: Subject | None,
         match: Match | None,
         liveness: Liveness | None,
     ) -> None:
         """Hand the frame (by reference) and what was seen in it to the preview, only
-        while someone watches; the control server's threads encode it."""
+        while someone watches; the control server's threads encode it. A tracked face
+        not analysed on this frame shows what its track last showed ('tracked')."""
         if self.control is None or not self.control.preview_wanted:
             return
         person = None
         if subject is not None:
-            person = {
-                "box": [float(v) for v in subject.face.bbox],
-                "similarity": None if match is None else float(match.similarity),
-                "person_id": None if match is None else match.person_id,
-                "liveness": None if liveness is None else float(liveness.score),
-                "verdict": None if liveness is None else liveness.verdict.value,
-            }
-        faces = [
-            {
-                "box": [float(v) for v in r.face.bbox],
-                "passed": r.quality.passed,
-                "reasons": list(r.quality.reasons),
-            }
-            for r in results
-        ]
+            person = {**_person_note(match, liveness), "tracked": False}
+            person["box"] = [float(v) for v in subject.face.bbox]
+        elif sights and sights[0].analysis is None and sights[0].track is not None:
+            # the face at the door, decided: its box now, what its last check saw
+            last = self._notes.get(sights[0].track, {}).get("person")
+            if last is not None:
+                person = {**last, "tracked": True, "box": [float(v) for v in sights[0].face.bbox]}
+        faces = []
+        for sight in sights:
+            quality = sight.analysis.quality if sight.analysis is not None else None
+            if quality is None and sight.track is not None:
+                quality = self._notes.get(sight.track, {}).get("quality")
+            faces.append(
+                {
+                    "box": [float(v) for v in sight.face.bbox],
+                    "passed": quality is not None and quality.passed,
+                    "reasons": [] if quality is None else list(quality.reasons),
+                    "tracked": sight.analysis is None,
+                }
+            )
         capturing = self.enrolment.state == EnrolmentState.COLLECTING
         info = {"faces": faces, "person": person, "capturing": capturing}
         self.control.publish_preview(frame.image, info)
 
     def _apply(self, seen: _Seen) -> None:
-        """Give the decision machine what was seen; open for a grant, log a denial."""
-        for command in self.decision.observe(seen.observation, self.clock.wall()):
+        """Give the decision machine what was seen; open for a grant, log a denial; tell
+        the face's track what was decided about it."""
+        obs = seen.observation
+        commands = self.decision.observe(obs, self.clock.wall())
+        if self.tracks is not None and seen.track is not None:
+            known = obs.person_id is not None and self.decision.cooling_down(obs.person_id)
+            key = (obs.person_id, obs.liveness is Verdict.SPOOF)
+            self.tracks.checked(seen.track, key, obs.time, self.decision.concluded or known)
+        for command in commands:
             if isinstance(command, Grant):
                 self._grant(self._outcome(command, seen, "unlock"))
             else:
@@ -645,7 +779,21 @@ def build_daemon(
                 ir_camera=config.camera.ir_camera >= 0,
                 calibration=active_head(gallery),
             )
-        decision = DecisionMachine(config.decision, gallery.access_status, liveness is not None)
+        try:
+            if config.mqtt.enabled:
+                sync.configure(gallery, config.mqtt.terminal_id, config.mqtt.outbox_retention_s)
+            else:
+                sync.configure(gallery, "", 0.0)
+        except GalleryUnavailableError as exc:  # the broker client sets it up as well
+            log.warning("could not set up the outbox now: %s", exc)
+        access = sync.access_check(gallery, config.mqtt.max_offline_seconds)
+        decision = DecisionMachine(config.decision, access, liveness is not None)
+        # What a track is settled as: who (None: unknown), and whether a spoof.
+        tracks = (
+            TrackCache[tuple[int | None, bool]](config.tracking)
+            if config.tracking.enabled
+            else None
+        )
         if source is None:
             source = create_source(config.camera, clock)
         camera = CameraSupervisor.from_config(source, config.camera, clock)
@@ -670,6 +818,7 @@ def build_daemon(
         notifier=notifier if notifier is not None else Notifier(),
         clock=clock,
         liveness=liveness,
+        tracks=tracks,
         threaded=threaded,
         report=report,
         control=control,

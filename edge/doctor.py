@@ -26,9 +26,11 @@ from .certificate import fingerprint, load_certificate
 from .clock import SystemClock
 from .config import Config, WebConfig
 from .errors import CameraError, ConfigError, FacegateError
-from .gallery.key import read_key
+from .gallery import outbox, sync
+from .gallery.key import read_key, read_private
 from .gallery.store import Gallery, GalleryConfig
-from .vision.models import model_spec
+from .mqtt_config import MqttConfig
+from .vision.models import BASE_PRECISION, model_spec
 
 OK, WARN, FAIL = "ok", "warn", "FAIL"
 MIN_YEAR = 2024  # a clock before this was never set (no RTC, no network yet)
@@ -68,11 +70,11 @@ def config_warnings(config: Config) -> list[str]:
 # --- models -----------------------------------------------------------------------
 
 
-def check_model(models_dir: Path, model_id: str) -> Check:
-    """The model's files exist and match the manifest's sha256."""
-    name = f"model {model_id}"
+def check_model(models_dir: Path, model_id: str, precision: str = BASE_PRECISION) -> Check:
+    """The model's files at that precision exist and match the manifest's sha256."""
+    name = f"model {model_id}" if precision == BASE_PRECISION else f"model {model_id} ({precision})"
     try:
-        spec = model_spec(models_dir, model_id)
+        spec = model_spec(models_dir, model_id, precision)
     except FacegateError as exc:
         return Check(name, FAIL, f"{exc}; reinstall the models (scripts/install.sh copies them)")
     return Check(name, OK, f"{spec.param_path.name} and {spec.bin_path.name} match the manifest")
@@ -260,6 +262,40 @@ def check_web_certificate(config: WebConfig, wall: float) -> Check:
     )
 
 
+def check_site(config: MqttConfig, gallery: GalleryConfig, wall: float) -> list[Check]:
+    """With [mqtt] on: the site key file is guarded, and the gallery says when the site
+    was last heard in full and how many events wait for the broker."""
+    try:
+        read_private(Path(config.site_key_file), "site key file", "see README, Many doors")
+        checks = [Check("site key", OK, f"{config.site_key_file} (mode 0600)")]
+    except FacegateError as exc:
+        checks = [Check("site key", FAIL, str(exc))]
+    try:
+        with Gallery.from_config(gallery) as opened:
+            synced = sync.last_sync(opened)
+            with opened.reading() as conn:
+                waiting = outbox.waiting(conn)
+    except FacegateError as exc:
+        return [*checks, Check("site sync", FAIL, str(exc))]
+    queued = f"{waiting} event(s) wait for the broker"
+    if synced is None:
+        return [*checks, Check("site sync", WARN, f"never synced with the site; {queued}")]
+    age = wall - synced
+    said = f"last in step with site {config.site!r} {age:.0f} s ago; {queued}"
+    limit = config.max_offline_seconds
+    if limit and not age <= limit:
+        return [
+            *checks,
+            Check(
+                "site sync",
+                FAIL,
+                f"{said}: past max_offline_seconds ({limit:g}), the door denies everyone; "
+                "is facegate-mqtt running and the broker reachable? (journalctl -u facegate-mqtt)",
+            ),
+        ]
+    return [*checks, Check("site sync", OK, said)]
+
+
 def run_checks(config: Config, hardware: bool = True) -> list[Check]:
     """Every check on a valid config, in the order a person would fix things.
 
@@ -271,13 +307,15 @@ def run_checks(config: Config, hardware: bool = True) -> list[Check]:
     checks = [
         check_model(models_dir, config.detector.model),
         check_model(models_dir, config.landmarks.model),
-        check_model(models_dir, config.embedder.model),
+        check_model(models_dir, config.embedder.model, config.embedder.precision),
     ]
     if config.liveness.level != "off":
         checks += [check_model(models_dir, model) for model in config.liveness.models]
     checks.append(check_gallery_key(config.gallery.key_file))
     if checks[-1].status == OK:
         checks.append(check_gallery(config.gallery))
+        if config.mqtt.enabled:
+            checks += check_site(config.mqtt, config.gallery, time.time())
     if hardware:
         checks += [check_camera(config.camera), check_gpio(config.gpio)]
     checks += [

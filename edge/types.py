@@ -68,6 +68,10 @@ class EventKind(Word):
     ADMIN_LOCKED_OUT = "admin_locked_out"
     API_TOKEN_CREATED = "api_token_created"
     API_TOKEN_REVOKED = "api_token_revoked"
+    DENIED_OFFLINE = "denied_offline"  # cut off from the site longer than max_offline
+    SYNCED = "synced"  # a person's record changed by another terminal of the site
+    SYNC_REFUSED = "sync_refused"  # a person message forged, replayed, older or unusable
+    OUTBOX_DROPPED = "outbox_dropped"  # events that waited for the broker past retention
 
 
 class DoorSignal(Word):
@@ -94,6 +98,17 @@ class Refusal(Word):
     NOT_YET_VALID = "not_yet_valid"
     EXPIRED = "expired"
     OUTSIDE_SCHEDULE = "outside_schedule"
+    OFFLINE = "offline"  # the last sync with the site is older than max_offline
+
+
+class SyncOutcome(Word):
+    """What applying a person or a deletion from another terminal did (``gallery.sync``)."""
+
+    ADDED = "added"
+    UPDATED = "updated"
+    REMOVED = "removed"
+    CURRENT = "current"  # this version is the one the gallery has
+    REFUSED = "refused"  # older than the gallery's, or unusable; logged
 
 
 class Verdict(Word):

@@ -4,7 +4,7 @@
 # camera or GPIO (--board generic: mock door, replayed photos; for CI and trials).
 # Run as root from a checkout:
 #
-#   sudo scripts/install.sh [--board pi|jetson|generic] [--wheelhouse DIR] [--web]
+#   sudo scripts/install.sh [--board pi|jetson|generic] [--wheelhouse DIR] [--web] [--mqtt]
 #   scripts/install.sh --detect   print board, GPIO package and module, and exit
 #
 # --web also sets up the administrators' web app: this device's self-signed HTTPS
@@ -14,6 +14,11 @@
 # --wheelhouse DIR installs offline: Python packages only from DIR (made on a
 # connected machine by scripts/wheelhouse.sh), and no apt: the system packages
 # must be there already (it says which are missing).
+#
+# --mqtt also installs facegate-mqtt.service, the broker client ([mqtt] in the
+# config), with a drop-in that lets it reach the broker's addresses and no other;
+# run it again after changing [mqtt] host. Once installed it is kept up to date by
+# every later run.
 #
 # Safe to run again: a second run installs the new code, keeps the config, the
 # key and the gallery, migrates the gallery forward, and restarts the unit if it
@@ -42,6 +47,7 @@ STATE_DIR=/var/lib/facegate
 SERVICE_USER=facegate
 UNIT_NAME=facegate.service
 WEB_UNIT_NAME=facegate-web.service
+MQTT_UNIT_NAME=facegate-mqtt.service
 UNIT_DIR=/etc/systemd/system
 PYTHON=${FACEGATE_PYTHON:-/usr/bin/python3}
 MODEL_FILE=${FACEGATE_MODEL_FILE:-/proc/device-tree/model}
@@ -306,6 +312,37 @@ install_unit() {
     enable_unit "$UNIT_NAME"
 }
 
+# The addresses [mqtt] host resolves to now, one per line; nothing when MQTT is off.
+broker_addresses() {
+    "$VENV/bin/python" -c 'import socket, sys; from edge.config import load_config
+m = load_config(sys.argv[1]).mqtt
+if m.enabled:
+    found = {a[4][0] for a in socket.getaddrinfo(m.host, m.port, proto=socket.IPPROTO_TCP)}
+    print("\n".join(sorted(found)))' "$CONFIG"
+}
+
+install_mqtt_unit() {
+    step "systemd unit $MQTT_UNIT_NAME (the broker client)"
+    install -m 0644 -o root -g root "$APP/systemd/$MQTT_UNIT_NAME" "$UNIT_DIR/$MQTT_UNIT_NAME"
+    local drop_ins=$UNIT_DIR/$MQTT_UNIT_NAME.d addresses
+    addresses=$(broker_addresses) || die "cannot resolve [mqtt] host in $CONFIG"
+    install -d -m 0755 "$drop_ins"
+    if [[ -z $addresses ]]; then
+        rm -f "$drop_ins/broker.conf"
+        echo "    [mqtt] is off in $CONFIG: set it up (README, Many doors), then run this again"
+        if command -v systemctl >/dev/null; then systemctl disable "$MQTT_UNIT_NAME" 2>/dev/null || true; fi
+        return
+    fi
+    {
+        echo "# Written by scripts/install.sh from [mqtt] host: the broker, and nothing else."
+        echo "[Service]"
+        echo "IPAddressAllow=$(echo "$addresses" | tr '\n' ' ' | sed 's/ $//')"
+    } >"$drop_ins/broker.conf"
+    chmod 0644 "$drop_ins/broker.conf"
+    echo "    the broker client may reach: $(echo "$addresses" | tr '\n' ' ')"
+    enable_unit "$MQTT_UNIT_NAME"
+}
+
 next_steps() {
     if [[ $GPIO_PACKAGE == - ]]; then
         echo "facegate installed for $BOARD."
@@ -332,14 +369,15 @@ next_steps() {
 
 main() {
     local board_arg="" detect=false
-    WHEELHOUSE="" WEB=false
+    WHEELHOUSE="" WEB=false MQTT=false
     while [[ $# -gt 0 ]]; do
         case $1 in
             --detect) detect=true ;;
+            --mqtt) MQTT=true ;;
             --board) [[ $# -ge 2 ]] || die "--board needs pi, jetson or generic"; board_arg=$2; shift ;;
             --wheelhouse) [[ $# -ge 2 ]] || die "--wheelhouse needs a folder"; WHEELHOUSE=$2; shift ;;
             --web) WEB=true ;;
-            *) die "unknown option '$1' (valid: --board pi|jetson|generic, --wheelhouse DIR, --web, --detect)" ;;
+            *) die "unknown option '$1' (valid: --board pi|jetson|generic, --wheelhouse DIR, --web, --mqtt, --detect)" ;;
         esac
         shift
     done
@@ -365,6 +403,8 @@ main() {
     create_or_migrate_gallery
     install_unit
     if web_wanted; then install_web; fi
+    # once installed, every later run keeps the broker client up to date
+    if $MQTT || [[ -e $UNIT_DIR/$MQTT_UNIT_NAME ]]; then install_mqtt_unit; fi
     next_steps
 }
 

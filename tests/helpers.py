@@ -128,6 +128,25 @@ def write_lock_held(gallery_config):
         holder.communicate("release\n", timeout=60)
 
 
+def add_person_first_schema(gallery: Gallery, name: str, vector) -> int:
+    """A person written as the gallery's first schema had them (the migration tests'
+    'older facegate'), with one template of model 'm'."""
+    with gallery.writing() as conn:
+        person_id = conn.execute(
+            "INSERT INTO people (name, role, created) VALUES (?, 'user', 100.0)", [name]
+        ).lastrowid
+        conn.execute(
+            "INSERT INTO templates (person_id, model_id, vector, quality, created)"
+            " VALUES (?, 'm', ?, 0.9, 100.0)",
+            [person_id, vector.astype("<f4").tobytes()],
+        )
+        conn.execute(
+            "INSERT INTO events (time, kind, person_id, name) VALUES (100.0, 'enrolled', ?, ?)",
+            [person_id, name],
+        )
+    return int(person_id)
+
+
 def enrol_obama(config, template: Embedding, **validity) -> int:
     """Enrol obama_1's face; ``validity`` is valid_from= / valid_until= in wall seconds."""
     create_gallery(config.gallery)
@@ -136,15 +155,6 @@ def enrol_obama(config, template: Embedding, **validity) -> int:
         return gallery.add_person(
             OBAMA, "user", [template], [0.9], now=WALL_START - 1.0, **validity
         )
-
-
-def first_schema_insert_event(conn, *, kind, time, person_id=None, name=None, **_):
-    """What the code of the first gallery schema wrote (events had no actor column), for
-    tests that make a gallery as an older facegate did."""
-    conn.execute(
-        "INSERT INTO events (time, kind, person_id, name) VALUES (?, ?, ?, ?)",
-        [time, str(kind), person_id, name],
-    )
 
 
 # --- an in-process daemon on a FakeClock, stepped by the test ---------------------------

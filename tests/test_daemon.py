@@ -21,7 +21,7 @@ from edge.daemon import RECORD_WAIT_S, build_daemon
 from edge.errors import ConfigError
 from edge.gallery.store import Gallery, create_gallery
 from edge.notify import Notifier
-from edge.types import Embedding, Face, FaceAnalysis, Frame, Mesh, Quality
+from edge.types import Embedding, Face, FaceAnalysis, Frame, Liveness, Mesh, Quality, Verdict
 from tests.helpers import FPS, WALL_START, Rig, make_config, received, write_lock_held
 
 MODEL = "stub-embedder"
@@ -36,25 +36,60 @@ def axis(who: int) -> np.ndarray:
     return vector
 
 
+# A frame's first row names the faces it shows: pixel k is (who, x / 8, y / 8) of its
+# k-th face, a 200 x 240 box at (x, y); the first pixel with who = 0 ends the list.
+AT_THE_DOOR = (200, 104)  # where a face stands unless the script says otherwise
+FACE_SIZE = (200.0, 240.0)
+MESH = Mesh(np.zeros((468, 3), np.float32), 1.0)
+
+Shown = int | Sequence[tuple[int, int, int]]  # who at the door, or (who, x, y) per face
+
+
+def paint(shown: Shown) -> np.ndarray:
+    faces = [(shown, *AT_THE_DOOR)] if isinstance(shown, int) else list(shown)
+    image = np.zeros((8, 8, 3), np.uint8)
+    for k, (who, x, y) in enumerate(faces):
+        image[0, k] = (who, x // 8, y // 8)
+    return image
+
+
 class StubPipeline:
-    """Sees at most one face, whose identity is the frame's first pixel (see ``axis``)."""
+    """Sees the faces a frame's first row names (see ``paint``); counts its embeddings."""
 
     model_id = MODEL
 
+    def __init__(self) -> None:
+        self.embedded: list[int] = []  # who each embedding was of, in order
+        self.glances: list[int | None] = []  # the input size asked of each detection
+
+    def detect(
+        self, image: np.ndarray, lores: np.ndarray | None = None, input_size: int | None = None
+    ) -> list[Face]:
+        self.glances.append(input_size)
+        faces = []
+        for who, x8, y8 in image[0].astype(int):
+            if not who:
+                break
+            x, y = 8.0 * x8, 8.0 * y8
+            box = (x, y, x + FACE_SIZE[0], y + FACE_SIZE[1])
+            # who the face is travels in its landmarks, for analyse_face to embed
+            faces.append(Face(box, np.full((5, 2), who, np.float32), 0.9))
+        return faces
+
+    def analyse_face(self, frame: Frame, face: Face) -> FaceAnalysis:
+        who = int(face.landmarks[0, 0])
+        self.embedded.append(who)
+        return FaceAnalysis(face, Quality(True), Embedding(axis(who), MODEL), MESH)
+
     def analyse(self, frame: Frame) -> list[FaceAnalysis]:
-        who = int(frame.image[0, 0, 0])
-        if not who:
-            return []
-        face = Face((200.0, 100.0, 400.0, 340.0), np.zeros((5, 2), np.float32), 0.9)
-        mesh = Mesh(np.zeros((468, 3), np.float32), 1.0)
-        return [FaceAnalysis(face, Quality(True), Embedding(axis(who), MODEL), mesh)]
+        return [self.analyse_face(frame, face) for face in self.detect(frame.image)]
 
 
 class Scripted(SourceBase):
-    """A camera whose frames show, in turn, who ``script`` names, 1/FPS s apart; then it
-    starts again, or with ``loop=False`` ends as a replay does."""
+    """A camera whose frames show, in turn, who ``script`` names (see ``Shown``), 1/FPS s
+    apart; then it starts again, or with ``loop=False`` ends as a replay does."""
 
-    def __init__(self, clock: Clock, script: Sequence[int], loop: bool = True):
+    def __init__(self, clock: Clock, script: Sequence[Shown], loop: bool = True):
         super().__init__(clock)
         self._script = list(script)
         self._loop = loop
@@ -71,8 +106,7 @@ class Scripted(SourceBase):
             if not self._loop:
                 raise EndOfStream("end of the script")
             self._next = 0
-        image = np.zeros((8, 8, 3), np.uint8)
-        image[0, 0, 0] = self._script[self._next]
+        image = paint(self._script[self._next])
         self._next += 1
         return self._frame(image, self._start + self._seq / FPS)
 
@@ -99,7 +133,7 @@ def door(tmp_path, rigs):
     door(script, loop=..., wrap_source=..., notifier=..., **config sections)."""
 
     def build(
-        script: Sequence[int] = (0,),
+        script: Sequence[Shown] = (0,),
         *,
         loop: bool = True,
         wrap_source: Callable[[FrameSource], FrameSource] = lambda s: s,
@@ -136,6 +170,184 @@ def test_a_known_face_gets_one_pulse_and_a_stranger_none(door):
         ("granted", "unlock"),
         ("denied_unknown", "stay locked"),
     ]
+
+
+# --- tracking: a decided face is not embedded again on every frame -------------------
+
+
+class RecordedLiveness:
+    """Says live to every face and records whose history each check joined."""
+
+    class config:
+        level = "standard"
+
+    def __init__(self) -> None:
+        self.log: list[tuple[str, int | None, int]] = []  # ("check", track, who) / ("forget", ...)
+
+    def check(self, frame, face, mesh, track=None) -> Liveness:
+        self.log.append(("check", track, int(face.landmarks[0, 0])))
+        return Liveness(0.9, Verdict.LIVE)
+
+    def forget(self, track: int) -> None:
+        self.log.append(("forget", track, 0))
+
+    def reset(self) -> None:
+        self.log.append(("reset", None, 0))
+
+    def histories(self) -> list[set[int]]:
+        """Who was checked in each history (a track between forgets): one person each."""
+        current: dict[int | None, set[int]] = {}
+        done: list[set[int]] = []
+        for op, track, who in self.log:
+            if op == "check":
+                current.setdefault(track, set()).add(who)
+            elif op == "forget":
+                done.append(current.pop(track, set()))
+            else:
+                done += current.values()
+                current = {}
+        return [h for h in done + list(current.values()) if h]
+
+
+def with_recorded_liveness(rig: Rig) -> RecordedLiveness:
+    recorder = RecordedLiveness()
+    rig.daemon.liveness = recorder  # type: ignore[assignment]
+    return recorder
+
+
+def kinds_and_names(rig: Rig) -> list[tuple[str, str | None]]:
+    return [(o.kind, o.name) for o in rig.outcomes]
+
+
+@pytest.mark.parametrize(("tracking", "embeds"), [(True, 3), (False, FACE)])
+def test_a_decided_face_costs_detection_only_and_tracking_off_embeds_every_frame(
+    door, tracking, embeds
+):
+    rig = door(visits(ADA) + visits(STRANGER), loop=False, tracking={"enabled": tracking})
+    rig.steps(2 * (GAP + FACE))
+    assert kinds_and_names(rig) == [("granted", "Ada"), ("denied_unknown", None)]
+    assert len(rig.pulses()) == 1
+    # 3 frames decide (votes_required); with tracking the other 5 of each visit are
+    # followed, not embedded
+    assert rig.daemon.pipeline.embedded == [ADA] * embeds + [STRANGER] * embeds
+    if tracking:  # detection glances from the frame after a decision until the face leaves
+        glance = rig.config.tracking.glance_input_size
+        decided = [glance] * (FACE - 3)
+        first = [None] * (GAP + 3) + decided
+        second = [glance] + [None] * (GAP - 1 + 3) + decided
+        assert rig.daemon.pipeline.glances == first + second
+
+
+def test_a_decided_face_is_checked_again_every_reverify_s_and_still_gets_one_pulse(door):
+    rig = door([ADA] * 35, loop=False, tracking={"reverify_s": 1.0})
+    rig.steps(35)
+    # frames 0-2 decide (t = 0.2 s); checked again at frames 12, 22 and 32
+    assert rig.daemon.pipeline.embedded == [ADA] * 6
+    assert kinds_and_names(rig) == [("granted", "Ada")]  # 3.5 s in view, one visit
+
+
+def test_a_face_that_replaces_a_decided_one_in_the_same_box_is_decided_on_its_own_frames(door):
+    # Ada is granted, steps out of view for one frame, and a stranger steps into
+    # nearly the same box (8 px off) within the track's TTL.
+    stranger = [(STRANGER, AT_THE_DOOR[0] + 8, AT_THE_DOOR[1])]
+    rig = door([ADA] * FACE + [0] + [stranger] * FACE, loop=False)
+    recorder = with_recorded_liveness(rig)
+    rig.steps(2 * FACE + 1)
+    assert kinds_and_names(rig) == [("granted", "Ada"), ("denied_unknown", None)]
+    # embedded from the stranger's first frame; decided on three of their own
+    assert rig.daemon.pipeline.embedded == [ADA] * 3 + [STRANGER] * 3
+    assert rig.outcomes[1].time == pytest.approx(rig.outcomes[0].time + (FACE + 1) / FPS)
+    assert sorted(map(sorted, recorder.histories())) == [[ADA], [STRANGER]]
+
+
+def test_a_face_swapped_in_without_a_gap_is_caught_by_the_next_check_and_never_granted(door):
+    rig = door([ADA] * FACE + [STRANGER] * 30, loop=False, tracking={"reverify_s": 1.0})
+    recorder = with_recorded_liveness(rig)
+    rig.steps(FACE + 30)
+    # same box, no frame between: followed as the track it took over until the check
+    # due 1 s after Ada's decision (frame 12) finds another face; then its own votes
+    assert kinds_and_names(rig) == [("granted", "Ada"), ("denied_unknown", None)]
+    assert rig.outcomes[1].time == pytest.approx(rig.outcomes[0].time + 1.2)
+    # frames 12-14 decide about the stranger, who is then checked at frames 24 and 34
+    assert rig.daemon.pipeline.embedded == [ADA] * 3 + [STRANGER] * 5
+    assert sorted(map(sorted, recorder.histories())) == [[ADA], [STRANGER]]
+
+
+def test_two_faces_crossing_each_keep_their_own_identity(door):
+    # Ada and a stranger walk past each other (their boxes meet at frames 3-7), then
+    # Ada leaves and the stranger stays at the door.
+    crossing = [[(ADA, 40 * i, 104), (STRANGER, 400 - 40 * i, 104)] for i in range(11)]
+    rig = door(crossing + [[(STRANGER, 0, 104)]] * 8, loop=False)
+    recorder = with_recorded_liveness(rig)
+    rig.steps(len(crossing) + 8)
+    assert kinds_and_names(rig) == [("granted", "Ada"), ("denied_unknown", None)]
+    # crowded while their boxes met: Ada (the face at the door) was checked again
+    assert rig.daemon.pipeline.embedded.count(ADA) > 3
+    assert all(len(h) == 1 for h in recorder.histories())
+
+
+def test_a_second_face_coming_into_view_gets_the_decided_one_checked_again(door):
+    others = [[(ADA, *AT_THE_DOOR), (STRANGER, 600, 400)]] * 5
+    rig = door([ADA] * 5 + others, loop=False)
+    rig.steps(10)
+    # decided at frame 2; a stranger comes into view far from Ada at frame 5: Ada, still
+    # the face at the door (as big, and found first), is embedded once more, then followed
+    assert rig.daemon.pipeline.embedded == [ADA] * 4
+    assert kinds_and_names(rig) == [("granted", "Ada")]
+
+
+def test_a_box_that_jumps_is_a_new_face_and_embedded_again(door):
+    jumped = [(ADA, AT_THE_DOOR[0] + 240, AT_THE_DOOR[1])]  # further than its speed allows
+    rig = door([ADA] * 5 + [jumped] * 5, loop=False)
+    recorder = with_recorded_liveness(rig)
+    rig.steps(10)
+    # decided at frame 2; at frame 5 the box is elsewhere: a new track, embedded once,
+    # seen to be Ada in her cooldown, then followed
+    assert rig.daemon.pipeline.embedded == [ADA] * 4
+    assert len({track for op, track, _ in recorder.log if op == "check"}) == 2
+    assert kinds_and_names(rig) == [("granted", "Ada")]
+
+
+def test_a_track_unseen_for_its_ttl_ends_and_the_face_is_embedded_again(door):
+    rig = door([ADA] * 5 + [0] * 6 + [ADA] * 5, loop=False, tracking={"ttl_s": 0.5})
+    rig.steps(16)
+    # 0.6 s unseen ends the track (and the 0.5 s cooldown): the face that comes back
+    # is a new track, embedded until decided, and a new visit
+    assert rig.daemon.pipeline.embedded == [ADA] * 6
+    assert kinds_and_names(rig) == [("granted", "Ada"), ("granted", "Ada")]
+
+
+def test_an_enrolment_at_the_door_keeps_one_liveness_history_for_the_frames_it_takes(
+    tmp_path, rigs
+):
+    enrol_pin = 23
+    config = make_config(
+        tmp_path,
+        tmp_path,
+        door={"enrol_button_pin": enrol_pin, "enrol_hold_seconds": 0.5},
+        enrolment={"frames": 4, "min_templates": 2, "admin_window_s": 5.0},
+    )
+    create_gallery(config.gallery)
+    with Gallery.from_config(config.gallery) as gallery:
+        gallery.add_person(
+            "Ada", "admin", [Embedding(axis(ADA), MODEL)], [0.9], now=WALL_START - 1.0
+        )
+    clock = FakeClock()
+    script = [ADA] * FACE + [0] * 10 + [STRANGER] * 30
+    rig = rigs(config, StubPipeline(), clock=clock, source=Scripted(clock, script, False))
+    recorder = with_recorded_liveness(rig)
+    rig.gpio.drive(enrol_pin, True)  # released (active low)
+    rig.steps(FACE)  # the administrator is recognised, and followed
+    rig.gpio.drive(enrol_pin, False)
+    rig.step_until(lambda: "enrolment_started" in [o.kind for o in rig.outcomes], limit=10)
+    rig.gpio.drive(enrol_pin, True)
+    rig.step_until(lambda: "enrolled" in [o.kind for o in rig.outcomes], limit=40)
+    collected = [(track, who) for op, track, who in recorder.log if op == "check" and who == 2]
+    # the four collected frames join one untracked history, never reset; once enrolled,
+    # the new person's face is followed again
+    assert collected[:4] == [(None, STRANGER)] * 4
+    assert all(track is not None for track, _ in collected[4:])
+    assert "reset" not in [op for op, _, _ in recorder.log]
 
 
 # --- the camera dies mid-pulse ---------------------------------------------------------
@@ -331,7 +543,7 @@ def served(tmp_path, door):
     """A rig whose control socket is in tmp_path, remote unlock allowed: (rig, path)."""
 
     def build(
-        script: Sequence[int] = (0,), *, loop: bool = True, **sections: dict
+        script: Sequence[Shown] = (0,), *, loop: bool = True, **sections: dict
     ) -> tuple[Rig, Path]:
         path = tmp_path / "control.sock"
         control = {"socket": str(path), "allow_remote_unlock": True}

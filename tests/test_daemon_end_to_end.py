@@ -17,6 +17,7 @@ import pytest
 
 from edge.control import CaptureFeed, ControlError
 from edge.evaluation.demo_sequence import BACKGROUND_BGR, FRAME_SIZE, write_sequence
+from edge.evaluation.visits import replay_visit
 from edge.gallery.enrolment import templates_from_json
 from edge.gallery.store import Gallery, create_gallery
 from tests.helpers import (
@@ -169,6 +170,22 @@ def test_with_liveness_on_a_printed_photo_is_denied_and_the_live_person_granted(
     assert [e.person_id for e in granted] == [person_id]
     assert granted[0].liveness >= live_config.liveness.threshold
     assert len(rig.pulses()) == 1
+
+
+@pytest.mark.parametrize("tracking", [True, False])
+def test_the_demo_visit_is_decided_within_five_frames_and_tracking_embeds_little(
+    tmp_path, replays, pipeline, obama_template, tracking
+):
+    config = make_config(tmp_path, replays / "obama_2", tracking={"enabled": tracking})
+    enrol_obama(config, obama_template)
+    visit = replay_visit(config, pipeline, replays / "obama_2", FPS)
+    assert (visit["decisions"], visit["decided_as"]) == (["granted"], OBAMA)
+    assert visit["first_sight"] == GAP_FRAMES and visit["frames_with_a_face"] == FACE_FRAMES
+    assert visit["frames_to_decision"] <= 5
+    if tracking:  # the deciding frames, then detection only while the face walks up
+        assert visit["embedded_visit"] == visit["frames_to_decision"]
+    else:
+        assert visit["embedded_visit"] == FACE_FRAMES
 
 
 # --- 2. enrolment at the door -----------------------------------------------------------

@@ -17,6 +17,9 @@ from edge.certificate import fingerprint, make_certificate
 from edge.config import WebConfig, load_config
 from edge.doctor import FAIL, OK, WARN
 from edge.errors import CameraError, ExitCode
+from edge.gallery import sync
+from edge.gallery.store import Gallery
+from edge.mqtt.site_key import new_site_key
 from tests.helpers import FACES
 
 
@@ -254,3 +257,35 @@ def test_doctor_prints_the_web_certificate_fingerprint_or_says_there_is_none(tmp
     assert len(fingerprint(cert).split(":")) == 32
     later = now + dt.timedelta(days=4000)
     assert doctor.check_web_certificate(web, later.timestamp()).status == doctor.FAIL
+
+
+def test_with_mqtt_on_the_site_key_and_the_last_sync_are_checked(config_file, tmp_path):
+    key = tmp_path / "keys" / "site.key"
+    config_file.write_text(
+        config_file.read_text()
+        + '[mqtt]\nenabled = true\nhost = "broker"\nsite = "hq"\nterminal_id = "door1"\n'
+        f'site_key_file = "{key}"\nmax_offline_seconds = 600.0\n'
+    )
+    checks = by_name(config_file)
+    assert checks["site key"].status == FAIL and "not found" in checks["site key"].message
+    assert checks["site sync"].status == WARN and "never synced" in checks["site sync"].message
+    new_site_key(key)
+    config = load_config(config_file)
+    with Gallery.from_config(config.gallery) as gallery:
+        sync.record_sync(gallery, 1000.0)
+    site = {c.name: c for c in doctor.check_site(config.mqtt, config.gallery, 1300.0)}
+    assert site["site key"].status == OK
+    assert site["site sync"].status == OK and "300 s ago" in site["site sync"].message
+    late = doctor.check_site(config.mqtt, config.gallery, 1700.0)[1]
+    assert late.status == FAIL and "the door denies everyone" in late.message
+
+
+def test_the_chosen_embedder_precision_is_the_one_checked(config_file):
+    """An int8 choice the manifest cannot serve fails before the daemon tries to load it."""
+    text = config_file.read_text().replace(
+        '[embedder]\nmodel = "emb-test"\n', '[embedder]\nmodel = "emb-test"\nprecision = "int8"\n'
+    )
+    config_file.write_text(text)
+    check = by_name(config_file)["model emb-test (int8)"]
+    assert check.status == FAIL
+    assert "no 'int8' files" in check.message and "(it has: fp32)" in check.message

@@ -55,8 +55,10 @@ def test_config_folder_holds_only_the_config_the_key_folder_and_the_webs():
 
 def test_the_key_belongs_to_the_service_user_alone():
     assert owner(KEY_DIR) == (USER, USER, 0o700)
-    assert sorted(p.name for p in KEY_DIR.iterdir()) == ["gallery.key"]  # no .new, no .tmp
+    # no .new, no .tmp; the site key that .ci/run made for the MQTT client
+    assert sorted(p.name for p in KEY_DIR.iterdir()) == ["gallery.key", "site.key"]
     assert owner(KEY_DIR / "gallery.key") == (USER, USER, 0o600)
+    assert owner(KEY_DIR / "site.key") == (USER, USER, 0o600)
 
 
 def test_state_is_private_to_the_service_user():
@@ -99,3 +101,19 @@ def test_the_web_app_has_its_certificate_and_its_unit_enabled():
     assert WEB_UNIT.read_text() == (PREFIX / "app" / "systemd" / WEB_UNIT.name).read_text()
     wanted = WEB_UNIT.parent / "multi-user.target.wants" / WEB_UNIT.name
     assert wanted.is_symlink() and wanted.resolve() == WEB_UNIT
+
+
+def test_the_broker_client_is_installed_and_may_reach_only_the_broker():
+    # .ci/run's last installer run: --mqtt, with [mqtt] host = "127.0.0.1"
+    unit = Path(install_var("UNIT_DIR")) / install_var("MQTT_UNIT_NAME")
+    assert owner(unit) == ("root", "root", 0o644)
+    assert unit.read_text() == (PREFIX / "app" / "systemd" / unit.name).read_text()
+    drop_in = unit.parent / f"{unit.name}.d" / "broker.conf"
+    assert owner(drop_in) == ("root", "root", 0o644)
+    lines = [line for line in drop_in.read_text().splitlines() if not line.startswith("#")]
+    assert lines == ["[Service]", "IPAddressAllow=127.0.0.1"]
+    wanted = unit.parent / "multi-user.target.wants" / unit.name
+    assert wanted.is_symlink() and wanted.resolve() == unit
+    # and the door daemon has no drop-in that lets it onto the network
+    for extra in (UNIT.parent / f"{UNIT.name}.d").glob("*.conf"):
+        assert "IPAddressAllow" not in extra.read_text(), extra

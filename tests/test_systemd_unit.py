@@ -320,3 +320,40 @@ def test_systemd_analyze_verify_accepts_the_web_unit(tmp_path):
     )
     problems = [line for line in result.stderr.splitlines() if str(tmp_path) in line]
     assert result.returncode == 0 and problems == [], result.stderr
+
+
+# -- the broker client's unit --------------------------------------------------------
+
+MQTT_UNIT = REPO / "systemd" / "facegate-mqtt.service"
+
+
+def test_the_broker_client_reaches_nothing_but_what_the_installer_allows():
+    mqtt = {k: " ".join(v) for k, v in parse_unit(MQTT_UNIT.read_text())["Service"].items()}
+    assert mqtt["IPAddressDeny"] == "any" and "IPAddressAllow" not in mqtt
+    assert mqtt["ExecStart"] == (
+        f"{install_var('VENV')}/bin/facegate mqtt --config {install_var('CONFIG')}"
+    )
+    assert mqtt["User"] == install_var("SERVICE_USER")
+    assert set(mqtt["RestrictAddressFamilies"].split()) == {"AF_UNIX", "AF_INET", "AF_INET6"}
+    # the door daemon's own unit stays off the network whatever MQTT does
+    assert parse_unit(UNIT.read_text())["Service"]["IPAddressDeny"] == ["any"]
+    assert "IPAddressAllow" not in parse_unit(UNIT.read_text())["Service"]
+    assert install_var("MQTT_UNIT_NAME") == MQTT_UNIT.name
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
+def test_systemd_analyze_verify_accepts_the_broker_clients_unit_with_a_drop_in(tmp_path):
+    text = MQTT_UNIT.read_text().replace(
+        "/opt/facegate/venv/bin/facegate", shutil.which("true") or "/bin/true"
+    )
+    copy = tmp_path / MQTT_UNIT.name
+    copy.write_text(text)
+    (tmp_path / f"{MQTT_UNIT.name}.d").mkdir()
+    (tmp_path / f"{MQTT_UNIT.name}.d" / "broker.conf").write_text(
+        "[Service]\nIPAddressAllow=192.0.2.7 2001:db8::7\n"
+    )
+    result = subprocess.run(
+        ["systemd-analyze", "verify", str(copy)], capture_output=True, text=True, timeout=60
+    )
+    problems = [line for line in result.stderr.splitlines() if str(tmp_path) in line]
+    assert result.returncode == 0 and problems == [], result.stderr

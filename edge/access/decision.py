@@ -9,7 +9,9 @@ Rules, in the order they apply to each observation:
 
 1. During a lockout nothing is decided.
 2. A person in cooldown (granted or denied by schedule a moment ago) is ignored,
-   and seeing them again restarts their cooldown: one visit, one decision.
+   and seeing them again restarts their cooldown: one visit, one decision. A face
+   the daemon follows from an observed frame (``seen_again``) restarts a running
+   cooldown too, and nothing else: it never votes.
 3. The observation joins the last ``vote_frames`` observations no older than
    ``vote_window_seconds``. When ``votes_required`` of them agree, a decision is made:
    the same person (with liveness 'live' when liveness is checked, and a finite
@@ -40,6 +42,8 @@ from ..types import EventKind, Refusal, Verdict
 
 # access_check(person_id, wall_time) -> None when access is allowed now, else why not.
 AccessCheck = Callable[[int, float], Refusal | None]
+# The denial each refusal is logged as; the rest are about when the person may enter.
+_DENIALS = {Refusal.DISABLED: EventKind.DENIED_DISABLED, Refusal.OFFLINE: EventKind.DENIED_OFFLINE}
 
 
 @dataclass(frozen=True)
@@ -164,6 +168,30 @@ class DecisionMachine:
         self._failures: deque[float] = deque()
         self._lockout_until = -math.inf
         self._last_time = -math.inf
+        self._concluded = False
+
+    @property
+    def concluded(self) -> bool:
+        """True when the last observation completed a decision: a grant or a refusal, or
+        a failure whether or not it was logged (a tracked face needs no more frames)."""
+        return self._concluded
+
+    def cooling_down(self, person_id: int) -> bool:
+        """True while this person's cooldown runs (as of the last input)."""
+        return self._last_time < self._cooldown_until.get(person_id, -math.inf)
+
+    def seen_again(self, person_id: int, time: float) -> bool:
+        """A face known to be this person (followed from a frame that was observed) is
+        still in view: their cooldown restarts, as an observation of them would restart
+        it, and nothing is decided. False when no cooldown runs: the face must then be
+        observed in full, since this never votes."""
+        self._advance(time)
+        if self.locked_out:
+            return True  # nothing is decided meanwhile: a full observation would be ignored
+        if not self.cooling_down(person_id):
+            return False
+        self._cooldown_until[person_id] = time + self._config.cooldown_seconds
+        return True
 
     @property
     def locked_out(self) -> bool:
@@ -173,6 +201,7 @@ class DecisionMachine:
     def observe(self, obs: Observation, wall_time: float) -> list[Command]:
         """Feed one processed face; ``wall_time`` (unix seconds) is for schedules."""
         self._advance(obs.time)
+        self._concluded = False
         if self.locked_out:
             return []
         pid = obs.person_id
@@ -234,18 +263,18 @@ class DecisionMachine:
         self, pid: int, obs: Observation, agreeing: list[Observation], wall_time: float
     ) -> Command:
         self._votes.clear()
+        self._concluded = True
         self._cooldown_until[pid] = obs.time + self._config.cooldown_seconds
         refusal = self._access_check(pid, wall_time)
         similarity = sum(o.similarity for o in agreeing) / len(agreeing)
         if refusal is None:
             return Grant(pid, obs.name, similarity, len(agreeing), obs.time)
-        kind = (
-            EventKind.DENIED_DISABLED if refusal is Refusal.DISABLED else EventKind.DENIED_SCHEDULE
-        )
+        kind = _DENIALS.get(refusal, EventKind.DENIED_SCHEDULE)
         return Deny(kind, obs.time, pid, obs.name, similarity, refusal.value)
 
     def _fail(self, kind: EventKind, obs: Observation, reason: str) -> list[Command]:
         self._votes.clear()
+        self._concluded = True
         t = obs.time
         if t - self._last_logged.get(kind, -math.inf) < self._config.denial_log_seconds:
             return []

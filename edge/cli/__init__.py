@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "edge.cli.run",
     "edge.cli.ops",
     "edge.cli.web",
+    "edge.cli.mqtt",
 )
 # Commands that read the gallery key: as root they run as its owner (privileges.py).
 KEY_OWNER_COMMANDS = frozenset(
@@ -40,6 +41,8 @@ KEY_OWNER_COMMANDS = frozenset(
         "liveness",
         "admin",
         "web",
+        "mqtt",
+        "site-key",
     }
 )
 

@@ -19,6 +19,7 @@ from ..gallery.reports import (
     parse_when,
     write_csv,
 )
+from ..gallery.sync import site_events
 from ..types import EventKind
 from .common import add_config_argument
 from .gallery import open_gallery
@@ -59,6 +60,12 @@ def register(subparsers) -> None:
             flag, dest=dest, type=_argument(parse_day), required=True, metavar="DAY"
         )
     report.add_argument("--csv", action="store_true", help="CSV on stdout")
+    report.add_argument(
+        "--site",
+        action="store_true",
+        help="every terminal of the site: this one's events and those it collected "
+        "([mqtt] collect_events)",
+    )
     add_config_argument(report)
     report.set_defaults(func=cmd_attendance)
 
@@ -86,6 +93,9 @@ def cmd_attendance(args: argparse.Namespace) -> int:
         return ExitCode.USAGE
     since, until = day_bounds(args.first, args.last)
     with open_gallery(args) as gallery:
-        events = gallery.events(since=since, until=until, kind="granted")
+        if args.site:
+            events = site_events(gallery, since, until)
+        else:
+            events = gallery.events(since=since, until=until, kind="granted")
     _print_rows(ATTENDANCE_HEADER, attendance_rows(attendance(events)), args.csv)
     return ExitCode.OK

@@ -22,16 +22,18 @@ from ..evaluation.benchmark import (
     run_pipeline,
     run_reference,
 )
+from ..evaluation.demo_sequence import DEMO_PHOTOS, write_sequence
 from ..evaluation.identification import identify, read_people, split_people
 from ..evaluation.liveness import read_manifest, run_sample, summarise
 from ..evaluation.pairs import nearest_centre, read_pairs, score_pairs, verification_metrics
 from ..evaluation.preview_load import preview_cost
 from ..evaluation.reference import OpenCVReference
+from ..evaluation.visits import enrol_visitor, link_frames, replay_visit, visit_frames
 from ..gallery.enrolment import ImageVerdict, capture_from_images
 from ..gallery.matcher import matching_benchmark
 from ..gallery.store import Gallery, GalleryConfig, create_gallery
 from ..liveness.calibration import active_head
-from ..liveness.policy import LivenessChecker
+from ..liveness.policy import LEVELS, LivenessChecker
 from ..types import Frame
 from ..vision.images import read_image
 from ..vision.pipeline import Pipeline
@@ -117,6 +119,27 @@ def register(subparsers) -> None:
     source = bench.add_mutually_exclusive_group(required=True)
     source.add_argument("--images", type=Path, help="folder of frames (searched recursively)")
     source.add_argument("--video", type=Path, help="video file")
+    source.add_argument(
+        "--visit",
+        metavar="FRAMES",
+        help="replay one visit through the door loop with tracking off and on: a folder of "
+        "frames (in the order their names count), a text file listing frames, or 'demo' "
+        "(the demo's enrolled person walking up); see --enrol",
+    )
+    bench.add_argument(
+        "--enrol",
+        nargs="+",
+        type=Path,
+        metavar="PHOTO",
+        help="--visit: photos of the visitor to enrol first (the demo visit brings its own)",
+    )
+    bench.add_argument("--fps", type=float, default=15.0, help="--visit: the camera's frame rate")
+    bench.add_argument(
+        "--liveness", choices=LEVELS, help="--visit: liveness level (default: the config's)"
+    )
+    bench.add_argument(
+        "--runs", type=int, default=3, help="--visit: runs of each, alternating (medians)"
+    )
     bench.add_argument("--threads", type=int, default=2, help="CPU threads for both runtimes")
     bench.add_argument("--limit", type=int, default=200, help="most frames to time")
     bench.add_argument(
@@ -369,17 +392,21 @@ def cmd_bench(args: argparse.Namespace) -> int:
         raise FacegateError("--threads must be at least 1")
     if not 0 <= args.contend <= MAX_CONTENDERS:
         raise FacegateError(f"--contend must be between 0 and {MAX_CONTENDERS}")
+    if args.visit is not None and not (args.fps > 0 and args.runs >= 1):
+        raise FacegateError("--fps must be positive and --runs at least 1")
     config = _with_threads(config_from_args(args), args.threads)
     cv2.setNumThreads(args.threads)
     if args.preview:
         return _bench_preview(config, args)
     with contention(args.contend):
-        result = _bench(config, args)
+        result = _bench(config, args) if args.visit is None else _bench_visit(config, args)
     result.update(threads=args.threads, contenders=args.contend, cpu=cpu_report())
     if args.json:
         print_json(result)
-    else:
+    elif args.visit is None:
         _print_bench(result)
+    else:
+        _print_visit(result)
     return 0
 
 
@@ -408,6 +435,83 @@ def _bench_preview(config, args: argparse.Namespace) -> int:
         f"({result['previews']} preview frames sent)"
     )
     return 0
+
+
+def _bench_visit(config, args: argparse.Namespace) -> dict:
+    with tempfile.TemporaryDirectory(prefix="facegate-visit-") as tmp:
+        work = Path(tmp)
+        if args.visit == "demo":
+            # as the demo replays it: empty frames, then the person walking up
+            write_sequence([DEMO_PHOTOS / "obama_2.jpg"], work / "frames")
+            photos = args.enrol or [DEMO_PHOTOS / "obama_1.jpg"]
+        elif not args.enrol:
+            raise FacegateError("--visit needs --enrol PHOTO...: photos of the visitor")
+        else:
+            link_frames(visit_frames(Path(args.visit)), work / "frames")
+            photos = args.enrol
+        store = GalleryConfig(path=str(work / "gallery.db"), key_file=str(work / "key"))
+        level = args.liveness or config.liveness.level
+        config = dataclasses.replace(
+            config,
+            gallery=store,
+            control=dataclasses.replace(config.control, socket=""),
+            liveness=dataclasses.replace(config.liveness, level=level),
+            # as many agreeing photos as there are, up to the configured minimum
+            enrolment=dataclasses.replace(
+                config.enrolment, min_templates=min(config.enrolment.min_templates, len(photos))
+            ),
+        )
+        pipeline = Pipeline.from_config(config)
+        enrol_visitor(config, pipeline, photos)
+        frames = sorted((work / "frames").iterdir())
+        warm = Frame(read_image(frames[len(frames) // 2]), 0.0)
+        for _ in range(WARMUP_FRAMES):  # caches and thread pools settle before timing
+            pipeline.analyse(warm)
+        runs: dict[str, list[dict]] = {"off": [], "on": []}
+        for _ in range(args.runs):
+            for mode, runs_of_mode in runs.items():
+                tracking = dataclasses.replace(config.tracking, enabled=mode == "on")
+                visit = dataclasses.replace(config, tracking=tracking)
+                runs_of_mode.append(replay_visit(visit, pipeline, work / "frames", args.fps))
+    result: dict = {"visit": args.visit, "fps": args.fps, "liveness": level, "runs": args.runs}
+    for mode, figures in runs.items():
+        summary = dict(figures[0])  # frames and decisions are the same every run
+        for key in ("cpu_ms_visit", "wall_ms_visit", "ms_to_decision", "cpu_ms_to_decision"):
+            if key in summary:
+                summary[key] = float(np.median([f[key] for f in figures]))
+        result[f"tracking_{mode}"] = summary
+    on, off = result["tracking_on"]["cpu_ms_visit"], result["tracking_off"]["cpu_ms_visit"]
+    result["cpu_ratio"] = off / on if on > 0 else float("nan")
+    return result
+
+
+def _print_visit(r: dict) -> None:
+    cpu = r["cpu"]
+    off = r["tracking_off"]
+    print(
+        f"CPU {cpu['model']} ({cpu['machine']}, {cpu['cores']} cores), {r['threads']} threads, "
+        f"{r['contenders']} busy processes alongside"
+    )
+    print(
+        f"visit {r['visit']}: {off['frames']} frames at {r['fps']:g} fps, a face in "
+        f"{off['frames_with_a_face']} from frame {off['first_sight']}; liveness {r['liveness']}; "
+        f"{r['runs']} run(s) of each, medians"
+    )
+    for mode in ("off", "on"):
+        v = r[f"tracking_{mode}"]
+        if "decision" in v:
+            decided = (
+                f"{v['decision']} ({v['decided_as'] or 'unknown'}) after "
+                f"{v['frames_to_decision']} frames, {v['ms_to_decision']:.0f} ms from first "
+                f"sight; CPU {v['cpu_ms_to_decision']:.0f} ms to the decision"
+            )
+        else:
+            decided = "no decision"
+        print(
+            f"tracking {mode + ':':4} {decided}; the visit: CPU {v['cpu_ms_visit']:.0f} ms, "
+            f"{v['embedded_visit']} faces embedded in {v['frames_with_a_face']} frames"
+        )
+    print(f"CPU per visit {r['cpu_ratio']:.2f}x lower with tracking")
 
 
 def _bench(config, args: argparse.Namespace) -> dict:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import sqlcipher3
 
 from ..types import EventKind
+from . import outbox
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,33 @@ def insert_event(
     reason: str | None = None,
     actor: str | None = None,
 ) -> int:
-    """Append one row; returns its id."""
+    """Append one row, and queue it for the broker when there is an outbox; returns its id."""
+    event_id = _insert(conn, kind, time, person_id, name, score, liveness, reason, actor)
+    keep = outbox.retention(conn)
+    if keep:
+        outbox.enqueue(conn, event_id, time)
+        dropped = outbox.expire(conn, float(time) - keep)
+        if dropped:
+            reason = f"{dropped} event(s) waited more than {keep / 86400:g} days for the broker"
+            outbox.enqueue(
+                conn,
+                _insert(conn, EventKind.OUTBOX_DROPPED, time, None, None, None, None, reason, None),
+                time,
+            )
+    return event_id
+
+
+def _insert(
+    conn: sqlcipher3.Connection,
+    kind: EventKind,
+    time: float,
+    person_id: int | None,
+    name: str | None,
+    score: float | None,
+    liveness: float | None,
+    reason: str | None,
+    actor: str | None,
+) -> int:
     cursor = conn.execute(
         "INSERT INTO events (time, kind, person_id, name, score, liveness, reason, actor)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

@@ -36,33 +36,9 @@ def generate_key() -> bytes:
 def read_key(path: str | Path) -> bytes:
     """Read a key file, refusing one that group or others could read or alter."""
     path = Path(path)
+    text = read_private(path, "gallery key file", "create it with 'facegate init'")
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    except FileNotFoundError:
-        raise GalleryKeyError(
-            f"gallery key file {path} not found; create it with 'facegate init'"
-        ) from None
-    except OSError as exc:
-        raise GalleryKeyError(f"cannot read gallery key file {path}: {exc.strerror}") from None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise GalleryKeyError(f"gallery key file {path} is not a regular file")
-        if info.st_mode & 0o077:
-            raise GalleryKeyError(
-                f"gallery key file {path} is accessible to group or others "
-                f"(mode {stat.S_IMODE(info.st_mode):04o}); run 'chmod 600 {path}'"
-            )
-        if info.st_uid != os.geteuid():
-            raise GalleryKeyError(
-                f"gallery key file {path} belongs to uid {info.st_uid}, "
-                f"not to the user running facegate (uid {os.geteuid()})"
-            )
-        text = os.read(fd, 4 * KEY_BYTES).decode("ascii", errors="replace").strip()
-    finally:
-        os.close(fd)
-    try:
-        key = bytes.fromhex(text)
+        key = bytes.fromhex(text.strip())
     except ValueError:
         key = b""
     if len(key) != KEY_BYTES:
@@ -70,6 +46,35 @@ def read_key(path: str | Path) -> bytes:
             f"gallery key file {path} does not hold a {KEY_BYTES * 8}-bit key in hex"
         )
     return key
+
+
+def read_private(path: Path, what: str, remedy: str) -> str:
+    """The text of a secret file (a key), refusing one that group or others could read
+    or alter, or that another user owns; GalleryKeyError names ``what`` and, when the
+    file is missing, the ``remedy``."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        raise GalleryKeyError(f"{what} {path} not found; {remedy}") from None
+    except OSError as exc:
+        raise GalleryKeyError(f"cannot read {what} {path}: {exc.strerror}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise GalleryKeyError(f"{what} {path} is not a regular file")
+        if info.st_mode & 0o077:
+            raise GalleryKeyError(
+                f"{what} {path} is accessible to group or others "
+                f"(mode {stat.S_IMODE(info.st_mode):04o}); run 'chmod 600 {path}'"
+            )
+        if info.st_uid != os.geteuid():
+            raise GalleryKeyError(
+                f"{what} {path} belongs to uid {info.st_uid}, "
+                f"not to the user running facegate (uid {os.geteuid()})"
+            )
+        return os.read(fd, 64 * 1024).decode("ascii", errors="replace")
+    finally:
+        os.close(fd)
 
 
 def write_key(path: str | Path, key: bytes, *, replace: bool = False) -> None:
@@ -83,11 +88,16 @@ def write_key(path: str | Path, key: bytes, *, replace: bool = False) -> None:
         raise ValueError(f"a gallery key has {KEY_BYTES} bytes, got {len(key)}")
     if not replace and path.exists():
         raise GalleryKeyError(f"gallery key file {path} already exists; refusing to overwrite it")
+    write_private(path, key.hex() + "\n")
+
+
+def write_private(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text``, mode 0600, atomically (temp file, fsync, rename)."""
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.unlink(missing_ok=True)  # left over from a crash; it never held a key in use
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     try:
-        os.write(fd, key.hex().encode("ascii") + b"\n")
+        os.write(fd, text.encode("ascii"))
         os.fsync(fd)
     finally:
         os.close(fd)

@@ -42,6 +42,7 @@ from ..errors import (
 )
 from ..schema import setting
 from ..types import Embedding, EventKind, Refusal
+from . import site_state
 from .backup import fingerprint_path, remove_stale_partials, writing_partial
 from .events import Event, EventFilter, count_events, event_kind, insert_event, select_events
 from .key import (
@@ -101,6 +102,7 @@ class Person:
     created: float
     templates: int
     schedule: Schedule | None = None
+    uid: str = ""  # the person's id across the site's terminals
 
 
 @dataclass(frozen=True)
@@ -240,6 +242,52 @@ def _migrate_liveness_calibrations(db: sqlcipher3.Connection) -> None:
     )
 
 
+def _migrate_site_sync(db: sqlcipher3.Connection) -> None:
+    # Many terminals, one register (gallery/sync.py, outbox.py, site_state.py): each
+    # person gets a site-wide id and a version (revision, origin terminal); 'published'
+    # is the id of the site key that sealed the version on the broker (NULL: not yet).
+    db.execute("ALTER TABLE people ADD COLUMN uid TEXT")
+    db.execute("ALTER TABLE people ADD COLUMN revision INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE people ADD COLUMN origin TEXT NOT NULL DEFAULT ''")
+    db.execute("ALTER TABLE people ADD COLUMN published TEXT")
+    for (person_id,) in db.execute("SELECT id FROM people").fetchall():
+        db.execute("UPDATE people SET uid = ? WHERE id = ?", [site_state.new_uid(), person_id])
+    db.execute("CREATE UNIQUE INDEX people_by_uid ON people (uid)")
+    db.execute(
+        """CREATE TABLE tombstones (
+            uid TEXT PRIMARY KEY,
+            revision INTEGER NOT NULL,
+            origin TEXT NOT NULL,
+            deleted REAL NOT NULL,
+            published TEXT,
+            cleared INTEGER NOT NULL DEFAULT 0 CHECK (cleared IN (0, 1)))"""
+    )
+    db.execute(
+        """CREATE TABLE outbox (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            event_id INTEGER NOT NULL REFERENCES events(id) ON DELETE CASCADE,
+            time REAL NOT NULL,
+            delivered INTEGER NOT NULL DEFAULT 0 CHECK (delivered IN (0, 1)))"""
+    )
+    db.execute("CREATE INDEX outbox_by_time ON outbox (time)")
+    db.execute("CREATE INDEX outbox_waiting ON outbox (delivered, seq)")
+    db.execute(
+        """CREATE TABLE site_events (
+            terminal TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            time REAL NOT NULL,
+            kind TEXT NOT NULL,
+            person_uid TEXT,
+            name TEXT,
+            score REAL,
+            liveness REAL,
+            reason TEXT,
+            PRIMARY KEY (terminal, seq))"""
+    )
+    db.execute("CREATE INDEX site_events_by_time ON site_events (time)")
+    db.execute("CREATE TABLE site_state (key TEXT PRIMARY KEY, value)")
+
+
 def _migrate_web_admins(db: sqlcipher3.Connection) -> None:
     # The web app's administrators (argon2id hashes) and API tokens (sha256 of a random
     # secret, shown once); events name the administrator who made a change.
@@ -268,6 +316,7 @@ MIGRATIONS: tuple[Callable[[sqlcipher3.Connection], None], ...] = (
     _migrate_liveness_calibrations,
     _migrate_retired_keys,
     _migrate_clean_names,
+    _migrate_site_sync,
     _migrate_web_admins,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -515,6 +564,19 @@ class Gallery:
                     self._conn.execute("ROLLBACK")
                 raise
 
+    @contextlib.contextmanager
+    def writing(self, changes_people: bool = False) -> Iterator[sqlcipher3.Connection]:
+        """One write transaction on the connection, for the gallery's own modules
+        (sync, outbox) that keep their SQL beside their rules."""
+        with self._transaction(changes_people):
+            yield self._conn
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[sqlcipher3.Connection]:
+        """The connection for reads, its failures raised as GalleryError."""
+        with self._errors():
+            yield self._conn
+
     def _rows(self, sql: str, params: Sequence[object] = ()) -> list[dict]:
         """The rows of a query as dicts keyed by column name."""
         cursor = self._conn.execute(sql, params)
@@ -571,11 +633,12 @@ class Gallery:
             if check is not None:
                 check()
             cursor = self._conn.execute(
-                "INSERT INTO people (name, role, enabled, valid_from, valid_until, created)"
-                " VALUES (?, ?, 1, ?, ?, ?)",
-                [name, role, valid_from, valid_until, now],
+                "INSERT INTO people (name, role, enabled, valid_from, valid_until, created, uid)"
+                " VALUES (?, ?, 1, ?, ?, ?, ?)",
+                [name, role, valid_from, valid_until, now, site_state.new_uid()],
             )
             person_id = int(cursor.lastrowid)
+            site_state.touch(self._conn, person_id)
             self._conn.executemany(
                 "INSERT INTO templates (person_id, model_id, vector, quality, created)"
                 " VALUES (?, ?, ?, ?, ?)",
@@ -645,6 +708,7 @@ class Gallery:
             self._conn.execute(
                 f"UPDATE people SET {assignments} WHERE id = ?", [*changes.values(), person_id]
             )
+            site_state.touch(self._conn, person_id)
             insert_event(
                 self._conn,
                 kind=EventKind.PERSON_UPDATED,
@@ -704,7 +768,8 @@ class Gallery:
     def delete_person(
         self, person_id: int, now: float | None = None, actor: str | None = None
     ) -> None:
-        """Remove a person, their templates and their name from past events, then VACUUM.
+        """Remove a person, their templates and their name from past events, then VACUUM;
+        a tombstone tells the site's other terminals to do the same (sync.py).
 
         Past events keep their time and kind but lose the link to the person; the
         'removed' event names only the former id. VACUUM and a WAL checkpoint
@@ -713,20 +778,13 @@ class Gallery:
         """
         now = self._wall(now)
         with self._transaction(changes_people=True):
-            self.person(person_id)
-            self._conn.execute(
-                "UPDATE events SET name = ?, person_id = NULL WHERE person_id = ?",
-                [DELETED_NAME, person_id],
-            )
-            self._conn.execute("DELETE FROM templates WHERE person_id = ?", [person_id])
-            self._conn.execute("DELETE FROM people WHERE id = ?", [person_id])
-            insert_event(
-                self._conn,
-                kind=EventKind.REMOVED,
-                time=now,
-                reason=f"person #{person_id}",
-                actor=actor,
-            )
+            uid = self.person(person_id).uid
+            erase_person(self._conn, person_id, uid, now, f"person #{person_id}", actor)
+            site_state.bury(self._conn, uid, now)
+        self.scrub()
+
+    def scrub(self) -> None:
+        """Rewrite the file so that no page keeps what was deleted."""
         with self._errors():
             self._conn.execute("VACUUM")
             self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -1170,6 +1228,31 @@ class Gallery:
             )
 
 
+def erase_person(
+    conn: sqlcipher3.Connection,
+    person_id: int,
+    uid: str,
+    now: float,
+    reason: str,
+    actor: str | None = None,
+) -> None:
+    """Inside a transaction: remove the person, their templates, and their name and link
+    from every event, this terminal's and the site's; log 'removed' with ``reason`` and
+    the administrator who asked (``actor``; None: not the web app).
+    The caller scrubs the file after the commit."""
+    conn.execute(
+        "UPDATE events SET name = ?, person_id = NULL WHERE person_id = ?",
+        [DELETED_NAME, person_id],
+    )
+    conn.execute(
+        "UPDATE site_events SET name = ?, person_uid = NULL WHERE person_uid = ?",
+        [DELETED_NAME, uid],
+    )
+    conn.execute("DELETE FROM templates WHERE person_id = ?", [person_id])
+    conn.execute("DELETE FROM people WHERE id = ?", [person_id])
+    insert_event(conn, kind=EventKind.REMOVED, time=now, reason=reason, actor=actor)
+
+
 def _person(row: dict) -> Person:
     return Person(
         id=row["id"],
@@ -1181,6 +1264,7 @@ def _person(row: dict) -> Person:
         created=row["created"],
         templates=row["templates"],
         schedule=None if row["schedule"] is None else Schedule.from_json(row["schedule"]),
+        uid=row["uid"],
     )
 
 

@@ -19,7 +19,9 @@ look deep (measured on NUAA runs).
 
 History belongs to the face at the door: it restarts when the face jumps to a
 different place or is not seen for ``track_gap_seconds``, so one person's blink
-never vouches for the next face.
+never vouches for the next face. When the loop follows faces (``[tracking]``), each
+track keeps its own history, which the loop drops when the track ends or its face
+turns out to be another.
 """
 
 from __future__ import annotations
@@ -161,7 +163,7 @@ class LivenessChecker:
         self.rgb = rgb
         self.nir = nir
         self.calibrated_threshold = calibrated_threshold
-        self._track: deque[_Seen] = deque(maxlen=config.window_frames)
+        self._histories: dict[int | None, deque[_Seen]] = {}
 
     @classmethod
     def from_config(
@@ -206,16 +208,23 @@ class LivenessChecker:
         return c.strict_threshold if c.level == "strict" else c.threshold
 
     def reset(self) -> None:
-        self._track.clear()
+        """Forget every face's history."""
+        self._histories.clear()
 
-    def check(self, frame: Frame, face: Face, mesh: Mesh) -> Liveness:
+    def forget(self, track: int) -> None:
+        """Forget one tracked face's history (its track ended, or it is another face)."""
+        self._histories.pop(track, None)
+
+    def check(self, frame: Frame, face: Face, mesh: Mesh, track: int | None = None) -> Liveness:
         """The verdict on ``face`` in ``frame``: the pipeline's refined face (landmarks
-        from the mesh, see Pipeline.refine) and its face mesh."""
-        self._follow(frame.timestamp, face)
+        from the mesh, see Pipeline.refine) and its face mesh; ``track`` names the
+        tracked face whose history this frame joins (None: the one untracked face)."""
+        history = self._histories.setdefault(track, deque(maxlen=self.config.window_frames))
+        self._follow(history, frame.timestamp, face)
         if not mesh.presence >= MIN_PRESENCE:
             # Noise points could fake a blink or a turn: this frame says nothing.
             return Liveness(0.0, Verdict.INCONCLUSIVE, ("the face mesh sees no face",))
-        self._track.append(
+        history.append(
             _Seen(
                 frame.timestamp,
                 np.asarray(face.center),
@@ -224,12 +233,12 @@ class LivenessChecker:
                 float(np.mean(eye_openness(mesh.points))),
             )
         )
-        score = float(np.mean([s.score for s in self._track]))
+        score = float(np.mean([s.score for s in history]))
         spoof: dict[str, str] = {}  # cue -> reason
         if not score >= self.threshold:  # a NaN score is a spoof, not a pass
             spoof["rgb"] = f"rgb score {score:.2f} below {self.threshold:g}"
         moved = motion(
-            [s.points for s in self._track], self.config.min_turn, self.config.max_planar_parallax
+            [s.points for s in history], self.config.min_turn, self.config.max_planar_parallax
         )
         if moved.state == PLANAR:
             spoof["flat"] = f"turns like a flat picture (parallax {moved.parallax:.3f})"
@@ -242,20 +251,20 @@ class LivenessChecker:
         if spoof:
             return Liveness(score, Verdict.SPOOF, tuple(spoof.values()), tuple(spoof))
         if self.config.level == "strict":
-            blink = blinked([s.openness for s in self._track], self.config.blink_dip)
+            blink = blinked([s.openness for s in history], self.config.blink_dip)
             if not blink and moved.state != THREE_D:
                 return Liveness(score, Verdict.INCONCLUSIVE, ("no blink or head turn seen yet",))
         return Liveness(score, Verdict.LIVE)
 
-    def _follow(self, time: float, face: Face) -> None:
+    def _follow(self, history: deque[_Seen], time: float, face: Face) -> None:
         """Start a new history when the face was lost for a while or jumped elsewhere."""
-        if not self._track:
+        if not history:
             return
-        last = self._track[-1]
+        last = history[-1]
         gap = time - last.time
         jump = float(np.linalg.norm(np.asarray(face.center) - last.centre))
         if not (gap <= self.config.track_gap_seconds and jump <= max(face.width, face.height)):
-            self._track.clear()
+            history.clear()
 
 
 def rgb_layer(

@@ -93,18 +93,23 @@ class Detector:
             self._grids[key] = grids
         return self._grids[key]
 
-    def detect(self, image: np.ndarray, lores: np.ndarray | None = None) -> list[Face]:
+    def detect(
+        self, image: np.ndarray, lores: np.ndarray | None = None, input_size: int | None = None
+    ) -> list[Face]:
         """Faces in ``image`` coordinates, best first.
 
         ``lores`` is an optional smaller copy of the same view (a camera's second
         stream); when given, detection runs on it and skips the resize.
+        ``input_size`` replaces the configured one for this call (a glance at faces
+        already known to be large).
         """
         import ncnn
 
         height, width = image.shape[:2]
         source = lores if lores is not None else image
         src_h, src_w = source.shape[:2]
-        scale = min(1.0, self.config.input_size / max(src_w, src_h))
+        size = input_size if input_size is not None else self.config.input_size
+        scale = min(1.0, size / max(src_w, src_h))
         det_w, det_h = max(1, round(src_w * scale)), max(1, round(src_h * scale))
         pad_w, pad_h = _pad_to_stride(det_w), _pad_to_stride(det_h)
         if (det_w, det_h) == (src_w, src_h):

@@ -9,13 +9,18 @@ import numpy as np
 from ..errors import ModelError
 from ..schema import setting
 from ..types import AlignedFace, Embedding
-from .models import ModelSpec
+from .models import BASE_PRECISION, PRECISIONS, ModelSpec
 from .ncnn_model import ImageInput, NcnnModel
 
 
 @dataclass(frozen=True)
 class EmbedderConfig:
     model: str = setting("sface_2021dec", "embedder model id in models_ncnn/manifest.json")
+    precision: str = setting(
+        BASE_PRECISION,
+        "which of the model's files run: fp32, or int8 where the manifest has them",
+        choices=PRECISIONS,
+    )
 
 
 class Embedder:

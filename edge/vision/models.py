@@ -19,6 +19,11 @@ from ..schema import setting
 
 MANIFEST_NAME = "manifest.json"
 
+# A manifest entry's own files are fp32; other precisions are entries under its
+# "variants", made from those files (scripts/quantise_int8.py).
+PRECISIONS = ("fp32", "int8")
+BASE_PRECISION = "fp32"
+
 
 def bundled_models_dir() -> Path:
     """``models_ncnn/`` beside the ``edge`` package (a checkout or editable install)."""
@@ -47,6 +52,7 @@ class ModelSpec:
     param_sha256: str
     bin_sha256: str
     entry: dict
+    precision: str = BASE_PRECISION
 
     @property
     def input(self) -> dict:
@@ -92,14 +98,30 @@ def load_manifest(models_dir: Path) -> dict[str, Any]:
     return manifest
 
 
-def model_spec(models_dir: Path, model_id: str) -> ModelSpec:
-    """The verified spec of ``model_id``; raises ModelError naming what is wrong."""
+def model_spec(models_dir: Path, model_id: str, precision: str = BASE_PRECISION) -> ModelSpec:
+    """The verified spec of ``model_id`` at ``precision``; raises ModelError naming what is
+    wrong.
+
+    A variant shares the model id of its fp32 entry: it computes the same embedding
+    space, approximately, so templates stay comparable (tests/vision measure how closely).
+    """
     models_dir = Path(models_dir)
     models = load_manifest(models_dir)["models"]
     if model_id not in models:
         known = ", ".join(sorted(models))
         raise ModelError(f"model {model_id!r} not in {models_dir / MANIFEST_NAME} (known: {known})")
-    entry = models[model_id]
+    base = {k: v for k, v in models[model_id].items() if k != "variants"}
+    variants = models[model_id].get("variants", {})
+    if precision == BASE_PRECISION:
+        entry = base
+    elif precision in variants:
+        entry = {**base, **variants[precision]}
+    else:
+        have = ", ".join([BASE_PRECISION, *sorted(variants)])
+        raise ModelError(
+            f"model {model_id!r} has no {precision!r} files in {models_dir / MANIFEST_NAME} "
+            f"(it has: {have}); make them with scripts/quantise_int8.py or choose another precision"
+        )
     spec = ModelSpec(
         model_id=model_id,
         param_path=models_dir / entry["param"]["file"],
@@ -107,6 +129,7 @@ def model_spec(models_dir: Path, model_id: str) -> ModelSpec:
         param_sha256=entry["param"]["sha256"],
         bin_sha256=entry["bin"]["sha256"],
         entry=entry,
+        precision=precision,
     )
     spec.verify()
     return spec

@@ -2,7 +2,8 @@
 
 Built from its own config sections with models verified against the manifest.
 ``analyse`` is the per-frame path (meshes and aligns once per face, embeds only
-faces that pass the quality gate); ``detect``/``check_quality``/``embed`` serve
+faces that pass the quality gate), ``detect`` then ``analyse_face`` the same for a
+loop that picks which faces to analyse; ``check_quality``/``embed`` serve
 enrolment and evaluation, which look at one face at a time. All of them align on
 the mesh's five points (see landmarks.py), so gallery templates and door frames
 are cut the same way.
@@ -87,15 +88,18 @@ class Pipeline:
         threads = config.models.resolved_threads()
         detector = Detector(config.detector, model_spec(models_dir, config.detector.model), threads)
         mesh = FaceMesh(model_spec(models_dir, config.landmarks.model), threads)
-        embedder = Embedder(config.embedder, model_spec(models_dir, config.embedder.model), threads)
+        embedder_spec = model_spec(models_dir, config.embedder.model, config.embedder.precision)
+        embedder = Embedder(config.embedder, embedder_spec, threads)
         return cls(detector, mesh, embedder, QualityGate(config.quality))
 
     @property
     def model_id(self) -> str:
         return self.embedder.model_id
 
-    def detect(self, image: np.ndarray, lores: np.ndarray | None = None) -> list[Face]:
-        return self.detector.detect(image, lores)
+    def detect(
+        self, image: np.ndarray, lores: np.ndarray | None = None, input_size: int | None = None
+    ) -> list[Face]:
+        return self.detector.detect(image, lores, input_size)
 
     def refine(self, image: np.ndarray, face: Face) -> tuple[Face, Mesh]:
         """The face with the mesh's five landmarks instead of the detector's, and the mesh;
@@ -119,19 +123,21 @@ class Pipeline:
         lap: Callable[[str], None] = stopwatch.lap if stopwatch else _no_lap
         faces = self.detector.detect(frame.image, frame.lores)
         lap("detect")
-        results = []
-        for face in faces:
-            geometry = self.quality.check_geometry(face)
-            if geometry[0]:  # too small or turned away: not worth aligning
-                results.append(FaceAnalysis(face, Quality(False, tuple(geometry[0]), geometry[1])))
-                continue
-            refined, mesh = self.refine(frame.image, face)
-            lap("mesh")
-            aligned = align(frame.image, refined)
-            lap("align")
-            quality = self.quality.assess(aligned, geometry)
-            lap("quality")
-            embedding = self.embedder.embed(aligned) if quality.passed else None
-            lap("embed")
-            results.append(FaceAnalysis(refined, quality, embedding, mesh))
-        return results
+        return [self.analyse_face(frame, face, lap) for face in faces]
+
+    def analyse_face(
+        self, frame: Frame, face: Face, lap: Callable[[str], None] = _no_lap
+    ) -> FaceAnalysis:
+        """One detected face: its quality verdict and, if it passed, its embedding."""
+        geometry = self.quality.check_geometry(face)
+        if geometry[0]:  # too small or turned away: not worth aligning
+            return FaceAnalysis(face, Quality(False, tuple(geometry[0]), geometry[1]))
+        refined, mesh = self.refine(frame.image, face)
+        lap("mesh")
+        aligned = align(frame.image, refined)
+        lap("align")
+        quality = self.quality.assess(aligned, geometry)
+        lap("quality")
+        embedding = self.embedder.embed(aligned) if quality.passed else None
+        lap("embed")
+        return FaceAnalysis(refined, quality, embedding, mesh)

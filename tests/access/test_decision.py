@@ -135,6 +135,26 @@ def test_one_visit_one_grant_and_lingering_extends_the_cooldown():
     assert kinds(h.feed(*frames(t, 3, ALICE))) == ["granted"]
 
 
+def test_a_followed_face_renews_a_running_cooldown_and_never_votes():
+    h = Harness(DecisionConfig(cooldown_seconds=1.0))
+    assert not h.machine.seen_again(ALICE, 0.0)  # no cooldown: observe them in full
+    assert kinds(h.feed(*frames(0.1, 3, ALICE))) == ["granted"]
+    assert h.machine.concluded and h.machine.cooling_down(ALICE)
+    for i in range(30):  # 3 s followed by a tracker, never observed: still one visit
+        assert h.machine.seen_again(ALICE, 0.4 + 0.1 * i)
+    assert h.feed(seen(3.4, ALICE)) == []
+    assert not h.machine.concluded and h.machine.cooling_down(ALICE)
+    # unseen past the cooldown, it is over: following the face cannot bring it back
+    assert not h.machine.seen_again(ALICE, 5.0) and not h.machine.cooling_down(ALICE)
+
+
+def test_a_rate_limited_failure_still_concludes():
+    h = Harness(DecisionConfig(lockout_failures=100))
+    assert kinds(h.feed(*frames(0.0, 3, None))) == ["denied_unknown"]
+    assert h.feed(*frames(0.3, 2, None)) == [] and not h.machine.concluded
+    assert h.feed(seen(0.5, None)) == [] and h.machine.concluded  # decided, not logged
+
+
 def test_cooldown_is_per_person():
     h = Harness()
     assert kinds(h.feed(*frames(0.0, 3, ALICE))) == ["granted"]

@@ -20,17 +20,6 @@ from tests.gallery.test_enrolment import FakePipeline, photo
 MODEL = "sface-test"
 
 
-@pytest.fixture
-def config_file(tmp_path, monkeypatch):
-    path = tmp_path / "config.toml"
-    path.write_text(
-        f'[gallery]\npath = "{tmp_path / "g.db"}"\nkey_file = "{tmp_path / "keys" / "g.key"}"\n'
-        "[enrolment]\nmin_templates = 2\nmax_templates = 3\n"
-    )
-    monkeypatch.setenv("FACEGATE_CONFIG", str(path))
-    return path
-
-
 def run(capsys, *argv: str) -> tuple[int, str, str]:
     code = cli.main(list(argv))
     out, err = capsys.readouterr()
@@ -40,13 +29,6 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
 def unit(seed: int) -> Embedding:
     v = np.random.default_rng(seed).standard_normal(16).astype(np.float32)
     return Embedding(v / np.linalg.norm(v), MODEL)
-
-
-@pytest.fixture
-def initialised(config_file, tmp_path, capsys):
-    code, out, _ = run(capsys, "init")
-    assert code == 0 and "created gallery" in out
-    return tmp_path / "g.db", tmp_path / "keys" / "g.key"
 
 
 def seed_people(paths) -> tuple[int, int]:

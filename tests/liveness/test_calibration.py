@@ -10,6 +10,7 @@ from edge.gallery.store import Gallery, GalleryConfig, create_gallery
 from edge.liveness.calibration import Head, Presentation, active_head, calibrate, split
 from edge.liveness.metrics import threshold_for_bpcer
 from edge.liveness.rgb import ModelOutputs, fused_probability
+from tests.helpers import add_person_first_schema
 
 MODELS = ("net_a", "net_b")
 HASHES = ("a" * 64, "b" * 64)
@@ -172,16 +173,13 @@ def test_the_gallery_keeps_every_attempt_and_one_active_head(gallery_paths):
 
 def test_a_gallery_from_before_calibration_migrates_and_keeps_its_people(tmp_path, monkeypatch):
     from edge.gallery import store as gallery_module
-    from edge.types import Embedding
-    from tests.helpers import first_schema_insert_event
 
     config = GalleryConfig(path=str(tmp_path / "old.db"), key_file=str(tmp_path / "old.key"))
     monkeypatch.setattr(gallery_module, "MIGRATIONS", gallery_module.MIGRATIONS[:1])
     monkeypatch.setattr(gallery_module, "SCHEMA_VERSION", 1)
-    monkeypatch.setattr(gallery_module, "insert_event", first_schema_insert_event)
     create_gallery(config)
     with Gallery.from_config(config) as g:
-        g.add_person("Ada", "user", [Embedding(np.ones(128, np.float32), "m")], [0.9])
+        add_person_first_schema(g, "Ada", np.ones(128, np.float32) / np.sqrt(128))
         assert "liveness_calibrations" not in g._table_names()
     monkeypatch.undo()
     with Gallery.from_config(config) as g:

@@ -123,6 +123,32 @@ def test_history_restarts_after_a_gap_so_old_scores_do_not_vouch():
     assert later[0].verdict == "spoof"  # 0.2 alone, not averaged with the 0.9s
 
 
+def test_each_tracked_face_keeps_its_own_history():
+    # Two faces in view at once, their frames interleaved: one blinks, one scores low.
+    checker = LivenessChecker(
+        LivenessConfig(level="strict", strict_threshold=0.8),
+        ScriptedRgb([0.9, 0.2, 0.9, 0.2, 0.9, 0.2, 0.9, 0.2]),
+    )
+    blinker = frames(STILL[:4], openness=[0.3, 0.05, 0.3, 0.3])
+    still = frames(STILL[:4], start=0.05)
+    verdicts: dict[int, list[str]] = {1: [], 2: []}
+    for a, b in zip(blinker, still, strict=True):
+        verdicts[1].append(checker.check(*a, track=1).verdict)
+        verdicts[2].append(checker.check(*b, track=2).verdict)
+    assert verdicts[1][-1] == "live"  # its own blink and scores, not the other's 0.2s
+    assert verdicts[2] == ["spoof"] * 4  # and the blink next to it vouches for nothing
+
+
+def test_a_forgotten_track_starts_again_with_no_history():
+    checker = LivenessChecker(
+        LivenessConfig(level="strict", strict_threshold=0.8), ScriptedRgb([0.9] * 5)
+    )
+    sequence = frames(STILL[:5], openness=[0.3, 0.05, 0.3, 0.3, 0.3])
+    assert [checker.check(*f, track=7).verdict for f in sequence[:3]][-1] == "live"
+    checker.forget(7)  # another face took the track: the blink was not theirs
+    assert [checker.check(*f, track=7).verdict for f in sequence[3:]] == ["inconclusive"] * 2
+
+
 def test_nir_failure_is_a_spoof_and_a_missing_ir_frame_is_inconclusive():
     failing = ScriptedNir(NirResult(False, "no face in the infrared frame"))
     checker = LivenessChecker(LivenessConfig(), ScriptedRgb([0.9, 0.9]), failing)

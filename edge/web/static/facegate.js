@@ -66,7 +66,8 @@ function cameraInfo() {
       const similarity = p.similarity === null ? "-" : p.similarity.toFixed(2);
       const who = p.person_id === null ? "unknown" : "#" + p.person_id;
       const liveness = p.liveness === null ? "off" : p.liveness.toFixed(2) + " (" + p.verdict + ")";
-      person.textContent = who + ", similarity " + similarity + ", liveness " + liveness;
+      const followed = p.tracked ? " (decided, followed since its last check)" : "";
+      person.textContent = who + ", similarity " + similarity + ", liveness " + liveness + followed;
     } else {
       person.textContent = info.faces.length ? "no face good enough to identify" : "nobody";
     }
@@ -74,7 +75,8 @@ function cameraInfo() {
     for (const face of info.faces) {
       const li = document.createElement("li");
       li.className = face.passed ? "ok" : "bad";
-      li.textContent = face.passed ? "good face" : "not usable: " + face.reasons.join(", ").replaceAll("_", " ");
+      const said = face.passed ? "good face" : face.reasons.length ? "not usable: " + face.reasons.join(", ").replaceAll("_", " ") : "not checked yet";
+      li.textContent = face.tracked ? said + " (followed)" : said;
       faces.appendChild(li);
     }
   });
