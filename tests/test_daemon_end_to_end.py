@@ -285,6 +285,34 @@ def test_the_preview_gets_the_frame_and_what_was_seen_only_while_watched(
     assert person["liveness"] is None  # liveness is off in these rigs
 
 
+@pytest.mark.parametrize("tracking", [True, False])
+def test_the_preview_shows_a_decided_face_it_follows_with_what_its_last_check_saw(
+    tmp_path, replays, pipeline, obama_template, rigs, tracking
+):
+    config = control_config(tmp_path, replays / "obama_2", tracking={"enabled": tracking})
+    person_id = enrol_obama(config, obama_template)
+    rig = rigs(config, pipeline)
+    hub = rig.daemon.control
+    people = []
+    with hub.watch_preview():
+        for _ in range(VISIT):
+            rig.step()
+            frame = hub.next_preview(-1, timeout=0)
+            if frame is not None and frame.info["person"] is not None:
+                people.append((frame.info["person"], frame.info["faces"]))
+    assert rig.events("granted")
+    assert all(p["person_id"] == person_id and p["similarity"] > 0.4 for p, _ in people)
+    followed = [(p, faces) for p, faces in people if p["tracked"]]
+    if not tracking:
+        assert len(people) == FACE_FRAMES and followed == []
+        return
+    # once decided, the face is not embedded: its box is this frame's, its figures the
+    # last check's, and its face entry says it was only followed
+    assert followed and len(followed) < len(people)
+    for person, (face,) in followed:
+        assert face["tracked"] and face["passed"] and face["box"] == person["box"]
+
+
 def capture(rig, feed, limit: int = 200) -> dict:
     """Ask the loop for a capture (as the control server does) while it steps."""
     with ThreadPoolExecutor(1) as pool:
