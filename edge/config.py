@@ -57,6 +57,40 @@ class DaemonConfig:
 
 
 @dataclass(frozen=True)
+class WebConfig:
+    """The administrators' web app (``facegate web``, a service of its own)."""
+
+    listen: str = setting(
+        "0.0.0.0", "address to serve HTTPS on: 0.0.0.0 = every interface, 127.0.0.1 = this host"
+    )
+    port: int = setting(8443, "HTTPS port", min=1, max=65535)
+    cert: str = setting(
+        "/etc/facegate/web/cert.pem",
+        "TLS certificate (PEM); 'facegate web cert' makes a self-signed one for this device, "
+        "or name one the site supplies",
+    )
+    key: str = setting(
+        "/etc/facegate/web/key.pem", "the certificate's private key (PEM), the service user's only"
+    )
+    session_minutes: float = setting(
+        30.0, "a signed-in session ends after this long without a request", min=1.0, max=1440.0
+    )
+    login_attempts: int = setting(
+        5,
+        "failed logins in a row, for one name or from one address, before logins are "
+        "refused for lockout_minutes",
+        min=1,
+        max=100,
+    )
+    lockout_minutes: float = setting(
+        15.0, "how long logins stay refused after too many failures", min=1.0, max=1440.0
+    )
+    max_upload_mb: float = setting(
+        20.0, "most megabytes one enrolment upload may hold (all its photos)", min=1.0, max=500.0
+    )
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration, one section per component, in the file's order.
 
@@ -80,6 +114,7 @@ class Config:
     enrolment: EnrolmentConfig = field(default_factory=EnrolmentConfig)
     daemon: DaemonConfig = field(default_factory=DaemonConfig)
     control: ControlConfig = field(default_factory=ControlConfig)
+    web: WebConfig = field(default_factory=WebConfig)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
 
 

@@ -19,13 +19,30 @@ Operations (``OPERATIONS``):
     status      the loop's latest snapshot (door, camera, templates, ...)
     decisions   replies ok, then one {"decision": {...}} line per decision as the loop
                 makes it, until the client hangs up; a client too slow to read loses the
-                oldest lines and is told how many with {"dropped": N}
+                oldest lines and is told how many with {"dropped": N}; {"idle": true}
+                after IDLE_S without any
     unlock      {"by": WHO, "reason": TEXT}: one unlock pulse, logged before the relay
                 moves; refused unless [control] allow_remote_unlock is true
+    preview     {"jpeg": BOOL (default true), "fps": N (at most PREVIEW_MAX_FPS)}: replies
+                ok, then {"preview": {"seq", "info", "jpeg"}} lines, the newest frame at
+                most fps times a second, until the client hangs up; "info" holds the
+                faces (box in frame pixels, quality verdict and reasons) and the person
+                at the door (similarity, liveness); "jpeg" is the frame, boxes drawn,
+                PREVIEW_WIDTH wide, base64 (absent when jpeg is false); {"idle": true}
+                every IDLE_S while the camera gives nothing
+    capture     {"by": WHO}: the loop collects the good captures of the face at the
+                door (refused while another enrolment runs); replies ok, then
+                {"progress": {"guidance", "collected", "needed"}} lines, then
+                {"done": TEMPLATES} or {"failed": REASON}; hanging up abandons it
+
+The loop hands the preview only a reference to its latest frame and the annotations, and
+only while someone watches: encoding, scaling and drawing happen in the server's thread.
+Nothing is recorded.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -35,11 +52,15 @@ import socketserver
 import stat
 import struct
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import cv2
+import numpy as np
 
 from .errors import ConfigError, FacegateError
 from .schema import setting
@@ -48,6 +69,11 @@ COMMAND_TIMEOUT_S = 5.0
 MAX_REQUEST_BYTES = 64 * 1024
 SUBSCRIBER_BACKLOG = 256  # decisions a slow subscriber may fall behind before losing some
 RECENT_DECISIONS = 50  # kept for a dashboard that connects late
+PREVIEW_MAX_FPS = 5.0  # a person aiming the camera needs no more; the loop needs the CPU
+PREVIEW_WIDTH = 640  # pixels across of a preview frame
+PREVIEW_JPEG_QUALITY = 75
+IDLE_S = 5.0  # a stream with nothing to say says so this often (to notice a hang-up)
+CAPTURE_BACKLOG = 64
 
 
 @dataclass(frozen=True)
@@ -146,6 +172,56 @@ class Subscription:
         return items, dropped
 
 
+@dataclass(frozen=True, eq=False)
+class PreviewFrame:
+    """The loop's latest frame (its own array, by reference: never written to) and what
+    the loop saw in it."""
+
+    seq: int
+    image: np.ndarray
+    info: dict[str, Any]
+
+
+class CaptureFeed:
+    """An enrolment capture at the door camera for a local tool: the loop reports
+    progress and the end; the server thread relays them, or cancels at hang-up."""
+
+    def __init__(self) -> None:
+        self._messages: deque[dict[str, Any]] = deque(maxlen=CAPTURE_BACKLOG)
+        self._ready = threading.Condition()
+        self._cancelled = threading.Event()
+
+    # the loop's side
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
+    def progress(self, guidance: str, collected: int, needed: int) -> None:
+        self._put({"progress": {"guidance": guidance, "collected": collected, "needed": needed}})
+
+    def finish(self, templates: dict[str, Any]) -> None:
+        self._put({"done": templates})
+
+    def fail(self, reason: str) -> None:
+        self._put({"failed": reason})
+
+    def _put(self, message: dict[str, Any]) -> None:
+        with self._ready:
+            self._messages.append(message)
+            self._ready.notify()
+
+    # the server's side
+    def cancel(self) -> None:
+        self._cancelled.set()
+
+    def take(self, timeout: float) -> list[dict[str, Any]]:
+        with self._ready:
+            if not self._messages:
+                self._ready.wait(timeout)
+            messages, self._messages = list(self._messages), deque(maxlen=CAPTURE_BACKLOG)
+        return messages
+
+
 class ControlHub:
     """Thread-safe meeting point of the door loop and the control server.
 
@@ -160,8 +236,25 @@ class ControlHub:
         self._recent: deque[dict[str, Any]] = deque(maxlen=RECENT_DECISIONS)
         self._subscribers: set[Subscription] = set()
         self._commands: queue.SimpleQueue[Command] = queue.SimpleQueue()
+        self._preview_ready = threading.Condition()
+        self._preview: PreviewFrame | None = None
+        self._preview_watchers = 0
+        self._jpeg: tuple[int, bytes] = (-1, b"")
 
     # -- the loop's side --------------------------------------------------------
+
+    @property
+    def preview_wanted(self) -> bool:
+        """Whether anyone watches the preview (otherwise the loop hands over nothing)."""
+        return self._preview_watchers > 0
+
+    def publish_preview(self, image: np.ndarray, info: dict[str, Any]) -> None:
+        """Hand over the latest frame by reference, with its annotations; no copy, no
+        encoding here."""
+        with self._preview_ready:
+            seq = 0 if self._preview is None else self._preview.seq + 1
+            self._preview = PreviewFrame(seq, image, info)
+            self._preview_ready.notify_all()
 
     def publish_status(self, status: dict[str, Any]) -> None:
         with self._lock:
@@ -202,6 +295,37 @@ class ControlHub:
             with self._lock:
                 self._subscribers.discard(subscription)
 
+    @contextlib.contextmanager
+    def watch_preview(self) -> Iterator[None]:
+        with self._preview_ready:
+            self._preview_watchers += 1
+        try:
+            yield
+        finally:
+            with self._preview_ready:
+                self._preview_watchers -= 1
+                if not self._preview_watchers:
+                    self._preview = None  # let the frame go
+
+    def next_preview(self, after: int, timeout: float) -> PreviewFrame | None:
+        """A frame newer than seq ``after``, waiting up to ``timeout`` for one."""
+        with self._preview_ready:
+            self._preview_ready.wait_for(
+                lambda: self._preview is not None and self._preview.seq > after, timeout
+            )
+            frame = self._preview
+        return frame if frame is not None and frame.seq > after else None
+
+    def preview_jpeg(self, frame: PreviewFrame) -> bytes:
+        """The frame as a JPEG with its face boxes, made once for every watcher."""
+        with self._preview_ready:
+            if self._jpeg[0] == frame.seq:
+                return self._jpeg[1]
+        data = encode_preview(frame)
+        with self._preview_ready:
+            self._jpeg = (frame.seq, data)
+        return data
+
     def submit(
         self, op: str, args: dict[str, Any], timeout: float = COMMAND_TIMEOUT_S
     ) -> dict[str, Any]:
@@ -216,6 +340,22 @@ class ControlHub:
         if command.error is not None:
             raise ControlError(command.error)
         return command.result
+
+
+def encode_preview(frame: PreviewFrame) -> bytes:
+    """A scaled copy of the frame with each face's box (green: good enough to identify,
+    amber: not), as JPEG bytes."""
+    height, width = frame.image.shape[:2]
+    scale = min(1.0, PREVIEW_WIDTH / width)
+    image = cv2.resize(frame.image, (round(width * scale), round(height * scale)))
+    for face in frame.info.get("faces", []):
+        x1, y1, x2, y2 = (round(v * scale) for v in face["box"])
+        colour = (0, 200, 0) if face["passed"] else (0, 160, 255)
+        cv2.rectangle(image, (x1, y1), (x2, y2), colour, 2)
+    ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, PREVIEW_JPEG_QUALITY])
+    if not ok:
+        raise ControlError("cannot encode the preview frame")
+    return data.tobytes()
 
 
 # --- the server ---------------------------------------------------------------------
@@ -352,12 +492,14 @@ def _decisions(hub: ControlHub, request: dict[str, Any]) -> Stream:
         with hub.subscribe() as subscription:
             ack()  # subscribed first, so no decision after the ack is missed
             while True:
-                items, dropped = subscription.get(timeout=1.0)
+                items, dropped = subscription.get(timeout=IDLE_S)
                 try:
                     if dropped:
                         send({"dropped": dropped})
                     for item in items:
                         send({"decision": item})
+                    if not (items or dropped):
+                        send({"idle": True})
                 except OSError:  # the client hung up
                     return
 
@@ -372,10 +514,63 @@ def _unlock(hub: ControlHub, request: dict[str, Any]) -> dict[str, Any]:
     )
 
 
+def _preview(hub: ControlHub, request: dict[str, Any]) -> Stream:
+    with_jpeg = request.get("jpeg", True) is not False
+    fps = request.get("fps", PREVIEW_MAX_FPS)
+    if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not 0 < fps <= 1000:
+        raise ControlError("'fps' must be a number above 0")
+    interval = 1.0 / min(float(fps), PREVIEW_MAX_FPS)
+
+    def stream(send: Callable[[dict[str, Any]], None], ack: Callable[[], None]) -> None:
+        with hub.watch_preview():
+            ack()
+            seq, sent = -1, float("-inf")
+            while True:
+                # the rate limit: wait out the interval, then take the newest frame
+                time.sleep(max(0.0, sent + interval - time.monotonic()))
+                frame = hub.next_preview(seq, timeout=IDLE_S)
+                try:
+                    if frame is None:
+                        send({"idle": True})
+                        continue
+                    seq, sent = frame.seq, time.monotonic()
+                    message: dict[str, Any] = {"seq": frame.seq, "info": frame.info}
+                    if with_jpeg:
+                        message["jpeg"] = base64.b64encode(hub.preview_jpeg(frame)).decode()
+                    send({"preview": message})
+                except OSError:  # the client hung up
+                    return
+
+    return stream
+
+
+def _capture(hub: ControlHub, request: dict[str, Any]) -> Stream:
+    feed = CaptureFeed()
+    hub.submit("capture", {"by": _text(request, "by"), "feed": feed})
+
+    def stream(send: Callable[[dict[str, Any]], None], ack: Callable[[], None]) -> None:
+        try:
+            ack()
+            while True:
+                messages = feed.take(timeout=IDLE_S)
+                for message in messages or [{"idle": True}]:
+                    send(message)
+                if any("done" in m or "failed" in m for m in messages):
+                    return
+        except OSError:  # the client hung up: the loop abandons the capture
+            return
+        finally:
+            feed.cancel()
+
+    return stream
+
+
 OPERATIONS: dict[str, Callable[[ControlHub, dict[str, Any]], Any]] = {
     "status": _status,
     "decisions": _decisions,
     "unlock": _unlock,
+    "preview": _preview,
+    "capture": _capture,
 }
 
 
@@ -408,7 +603,12 @@ class ControlClient:
     def decisions(self) -> Iterator[dict[str, Any]]:
         """Subscribe now; then each decision as the loop makes it ({"decision": ...}, or
         {"dropped": N} after falling behind), for as long as the connection lasts."""
-        self._exchange("decisions", {})
+        return self.stream("decisions")
+
+    def stream(self, op: str, **args: Any) -> Iterator[dict[str, Any]]:
+        """Start a streaming operation (decisions, preview, capture); then its lines, for
+        as long as the connection lasts."""
+        self._exchange(op, args)
         return iter(self._read, None)  # _read never returns None: it raises at hang-up
 
     def _exchange(self, op: str, args: dict[str, Any]) -> dict[str, Any]:

@@ -8,8 +8,10 @@ pulse, and only once the grant is in the event log.
 
 Local tools (the web app, the broker client) reach the loop through the control socket
 (``control.py``): each step first applies the commands they sent (an unlock pulse, logged
-before the relay moves, refused during a lockout or when it cannot be logged), and
-publishes a status snapshot and every outcome for them; the loop never waits on them.
+before the relay moves, refused during a lockout or when it cannot be logged; a capture
+of the face at the door for an enrolment), and publishes a status snapshot and every
+outcome for them, and, only while someone watches the preview, a reference to the frame
+with what was seen in it; the loop never waits on them.
 
 With ``[tracking]`` on, faces are followed from frame to frame (``vision.track_cache``):
 a face is embedded on its good frames until the decision machine has decided about
@@ -31,6 +33,7 @@ import logging
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from .access.decision import Command, DecisionMachine, Grant, Observation
 from .access.door import DoorController, DoorEvent
@@ -39,11 +42,11 @@ from .camera import EndOfStream, FrameSource, create_source
 from .camera.supervisor import CameraSupervisor
 from .clock import Clock
 from .config import Config
+from .control import CaptureFeed, ControlHub, ControlServer
 from .control import Command as ControlCommand
-from .control import ControlHub, ControlServer
-from .errors import FacegateError, GalleryUnavailableError
+from .errors import FacegateError, GalleryUnavailableError, RefusedError
 from .gallery import sync
-from .gallery.enrolment import EnrolmentSession, enrol
+from .gallery.enrolment import EnrolmentSession, enrol, guidance, templates_to_json
 from .gallery.matcher import Matcher
 from .gallery.store import Gallery
 from .liveness.calibration import active_head
@@ -54,8 +57,11 @@ from .types import (
     DoorSignal,
     EnrolmentState,
     EventKind,
+    Face,
+    FaceAnalysis,
     Frame,
     Liveness,
+    Match,
     Notice,
     Subject,
     Verdict,
@@ -90,6 +96,31 @@ class Outcome:
     liveness_score: float | None = None
     action: str = ""
     reason: str = ""
+
+
+@dataclass(frozen=True)
+class _Sight:
+    """One face in a frame, for the preview: its track (None: faces are not tracked) and
+    its analysis (None: its track is decided, this frame only detected it)."""
+
+    face: Face
+    track: int | None
+    analysis: FaceAnalysis | None = None
+
+
+def _untracked(results: list[FaceAnalysis]) -> list[_Sight]:
+    """Every face of a fully analysed frame, biggest first (the face at the door)."""
+    ordered = sorted(results, key=lambda r: -(r.face.width * r.face.height))
+    return [_Sight(r.face, None, r) for r in ordered]
+
+
+def _person_note(match: Match | None, liveness: Liveness | None) -> dict[str, Any]:
+    return {
+        "similarity": None if match is None else float(match.similarity),
+        "person_id": None if match is None else match.person_id,
+        "liveness": None if liveness is None else float(liveness.score),
+        "verdict": None if liveness is None else liveness.verdict.value,
+    }
 
 
 @dataclass(frozen=True)
@@ -175,6 +206,8 @@ class Daemon:
         self._camera_was_ok = True
         self._pending: _PendingGrant | None = None
         self._backlog: deque[_Record] = deque(maxlen=BACKLOG_EVENTS)
+        self._capture: CaptureFeed | None = None  # a local tool's enrolment capture
+        self._notes: dict[int, dict[str, Any]] = {}  # per track, for the preview (_noted)
         self._publish_status()  # a tool that connects before the first step sees the door
 
     # --- lifecycle ----------------------------------------------------------------
@@ -291,22 +324,32 @@ class Daemon:
             liveness = None
             if subject is not None and self.liveness is not None:
                 liveness = self.liveness.check(frame, subject.face, subject.mesh)
-            self.enrolment.offer(results, liveness)
+            verdict = self.enrolment.offer(results, liveness)
+            if self._capture is not None:
+                needed = self.enrolment.config.frames
+                self._capture.progress(guidance(verdict), self.enrolment.collected, needed)
+            self._show(frame, _untracked(results), subject, None, liveness)
             return None
         if self.enrolment.state in (EnrolmentState.COMPLETE, EnrolmentState.TIMED_OUT):
             self._finish_enrolment(frame.timestamp)
         track = None
         if self.tracks is None:
-            subject = person_at_the_door(self.pipeline.analyse(frame))
+            results = self.pipeline.analyse(frame)
+            sights = _untracked(results)
+            subject = person_at_the_door(results)
         else:
-            tracked = self._tracked_subject(frame)
+            sights, tracked = self._tracked_subject(frame)
             subject, track = tracked if tracked is not None else (None, None)
         if subject is None:
+            self._show(frame, sights, None, None, None)
             return None
         liveness = None
         if self.liveness is not None:
             liveness = self.liveness.check(frame, subject.face, subject.mesh, track)
         match = self.matcher.match(subject.embedding)
+        if track is not None:
+            self._noted(track)["person"] = _person_note(match, liveness)
+        self._show(frame, sights, subject, match, liveness)
         if match.person_id is not None:
             self._maybe_authorise(match.person_id)
         observation = Observation(
@@ -319,10 +362,11 @@ class Daemon:
         )
         return _Seen(observation, liveness, track)
 
-    def _tracked_subject(self, frame: Frame) -> tuple[Subject, int] | None:
-        """The person at the door when faces are tracked, and their track: the biggest
-        face that passes the quality gate, embedded; None when there is none, or when a
-        bigger face's track is decided and holds (nothing to observe)."""
+    def _tracked_subject(self, frame: Frame) -> tuple[list[_Sight], tuple[Subject, int] | None]:
+        """Every face with its track (and its analysis where this frame made one), and the
+        person at the door when faces are tracked, with their track: the biggest face that
+        passes the quality gate, embedded; None when there is none, or when a bigger
+        face's track is decided and holds (nothing to observe)."""
         assert self.tracks is not None
         glance = self.tracks.glance(frame.size)
         faces = self.pipeline.detect(frame.image, frame.lores, glance)
@@ -332,19 +376,23 @@ class Daemon:
         by_size = sorted(
             zip(faces, sightings, strict=True), key=lambda p: -(p[0].width * p[0].height)
         )
-        for face, sighting in by_size:
+        sights = [_Sight(face, sighting.track) for face, sighting in by_size]
+        for i, (face, sighting) in enumerate(by_size):
             track = sighting.track
             if self.tracks.due(track, frame.timestamp) is None and self._still_holds(
                 track, frame.timestamp
             ):
-                return None
+                return sights, None
             analysis = self.pipeline.analyse_face(frame, face)
+            sights[i] = _Sight(face, track, analysis)
+            self._noted(track)["quality"] = analysis.quality
             if analysis.embedding is None or analysis.mesh is None:
                 continue
             if self.tracks.embedded(track, analysis.embedding) and self.liveness is not None:
                 self.liveness.forget(track)  # another face: its history is not this one's
-            return Subject(analysis.face, analysis.embedding, analysis.mesh), track
-        return None
+            subject = Subject(analysis.face, analysis.embedding, analysis.mesh)
+            return sights, (subject, track)
+        return sights, None
 
     def _still_holds(self, track: int, time: float) -> bool:
         """Whether what the track was settled as holds on this frame without an
@@ -368,8 +416,53 @@ class Daemon:
                 self._forget_face(track)
 
     def _forget_face(self, track: int) -> None:
+        self._notes.pop(track, None)
         if self.liveness is not None:
             self.liveness.forget(track)
+
+    def _noted(self, track: int) -> dict[str, Any]:
+        """What the preview last learnt of a tracked face ('quality', 'person'): shown
+        on the frames where its track is decided and it is not analysed."""
+        return self._notes.setdefault(track, {})
+
+    def _show(
+        self,
+        frame: Frame,
+        sights: list[_Sight],
+        subject: Subject | None,
+        match: Match | None,
+        liveness: Liveness | None,
+    ) -> None:
+        """Hand the frame (by reference) and what was seen in it to the preview, only
+        while someone watches; the control server's threads encode it. A tracked face
+        not analysed on this frame shows what its track last showed ('tracked')."""
+        if self.control is None or not self.control.preview_wanted:
+            return
+        person = None
+        if subject is not None:
+            person = {**_person_note(match, liveness), "tracked": False}
+            person["box"] = [float(v) for v in subject.face.bbox]
+        elif sights and sights[0].analysis is None and sights[0].track is not None:
+            # the face at the door, decided: its box now, what its last check saw
+            last = self._notes.get(sights[0].track, {}).get("person")
+            if last is not None:
+                person = {**last, "tracked": True, "box": [float(v) for v in sights[0].face.bbox]}
+        faces = []
+        for sight in sights:
+            quality = sight.analysis.quality if sight.analysis is not None else None
+            if quality is None and sight.track is not None:
+                quality = self._notes.get(sight.track, {}).get("quality")
+            faces.append(
+                {
+                    "box": [float(v) for v in sight.face.bbox],
+                    "passed": quality is not None and quality.passed,
+                    "reasons": [] if quality is None else list(quality.reasons),
+                    "tracked": sight.analysis is None,
+                }
+            )
+        capturing = self.enrolment.state == EnrolmentState.COLLECTING
+        info = {"faces": faces, "person": person, "capturing": capturing}
+        self.control.publish_preview(frame.image, info)
 
     def _apply(self, seen: _Seen) -> None:
         """Give the decision machine what was seen; open for a grant, log a denial; tell
@@ -533,9 +626,17 @@ class Daemon:
         """Apply what local tools asked for since the last step (see control.py)."""
         if self.control is None:
             return
+        if self._capture is not None and self._capture.cancelled:  # its tool hung up
+            self._capture = None
+            session = self.enrolment
+            self.enrolment = EnrolmentSession(
+                session.config, session.clock, session.require_liveness
+            )
         for command in self.control.commands():
             if command.op == "unlock":
                 self._remote_unlock(command)
+            elif command.op == "capture":
+                self._start_capture(command)
             else:
                 command.finish(error=f"the door loop does not know {command.op!r}")
 
@@ -568,6 +669,20 @@ class Daemon:
         self._count(outcome)
         command.finish({"unlocked": True})
 
+    def _start_capture(self, command: ControlCommand) -> None:
+        """Collect the face at the door for a local tool, which enrols it."""
+        if self._stop:
+            command.finish(error="the service is stopping")
+            return
+        try:
+            self.enrolment.start()
+        except FacegateError as exc:
+            command.finish(error=str(exc))
+            return
+        self._capture = command.args["feed"]
+        self._set_status(f"capturing a face for {command.args['by']}")
+        command.finish({"needed": self.enrolment.config.frames})
+
     def _door_event(self, event: DoorEvent) -> None:
         if event.kind is DoorSignal.ENROL_PRESSED:
             try:
@@ -589,6 +704,18 @@ class Daemon:
     def _finish_enrolment(self, now: float) -> None:
         session, admin = self.enrolment, self.enrolment.authorised_by
         self.enrolment = EnrolmentSession(session.config, session.clock, session.require_liveness)
+        feed, self._capture = self._capture, None
+        if feed is not None:  # a local tool's capture: it enrols the templates itself
+            try:
+                if session.state == EnrolmentState.TIMED_OUT:
+                    raise RefusedError(
+                        f"timed out with {session.collected} of {session.config.frames} "
+                        "good captures"
+                    )
+                feed.finish(templates_to_json(session.templates()))
+            except FacegateError as exc:
+                feed.fail(str(exc))
+            return
         if session.state == EnrolmentState.TIMED_OUT:
             self._tell(Outcome(now, Notice.ENROLMENT_FAILED, reason="timed out"))
             return

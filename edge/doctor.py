@@ -22,9 +22,10 @@ from typing import Any
 from .access.gpio import GpioConfig
 from .access.gpio.rpi import import_gpio_module
 from .camera import CameraConfig, EndOfStream, create_source
+from .certificate import fingerprint, load_certificate
 from .clock import SystemClock
-from .config import Config
-from .errors import CameraError, FacegateError
+from .config import Config, WebConfig
+from .errors import CameraError, ConfigError, FacegateError
 from .gallery import outbox, sync
 from .gallery.key import read_key, read_private
 from .gallery.store import Gallery, GalleryConfig
@@ -241,6 +242,26 @@ def check_clock(wall: float, synchronized: bool | None) -> Check:
 # --- all of them ------------------------------------------------------------------
 
 
+def check_web_certificate(config: WebConfig, wall: float) -> Check:
+    """The web app's certificate and its fingerprint, for the first visit's comparison."""
+    if not Path(config.cert).exists():
+        return Check(
+            "web", OK, f"no certificate at {config.cert}: the web app is not set up (optional)"
+        )
+    try:
+        cert = load_certificate(config.cert)
+    except ConfigError as exc:
+        return Check("web", FAIL, str(exc))
+    expires = cert.not_valid_after_utc.timestamp()
+    if not wall < expires:
+        return Check("web", FAIL, f"{config.cert} expired; make a new one with 'facegate web cert'")
+    return Check(
+        "web",
+        OK,
+        f"https://<this device>:{config.port}/ certificate SHA-256 fingerprint {fingerprint(cert)}",
+    )
+
+
 def check_site(config: MqttConfig, gallery: GalleryConfig, wall: float) -> list[Check]:
     """With [mqtt] on: the site key file is guarded, and the gallery says when the site
     was last heard in full and how many events wait for the broker."""
@@ -275,11 +296,12 @@ def check_site(config: MqttConfig, gallery: GalleryConfig, wall: float) -> list[
     return [*checks, Check("site sync", OK, said)]
 
 
-def run_checks(config: Config) -> list[Check]:
+def run_checks(config: Config, hardware: bool = True) -> list[Check]:
     """Every check on a valid config, in the order a person would fix things.
 
     The gallery is opened only when its key is usable; otherwise the key's FAIL
-    already says what to fix.
+    already says what to fix. Without ``hardware`` the camera and the GPIO are left
+    alone (the web app asks while the daemon owns them; its status tells of them).
     """
     models_dir = config.models.resolved_dir()
     checks = [
@@ -294,10 +316,11 @@ def run_checks(config: Config) -> list[Check]:
         checks.append(check_gallery(config.gallery))
         if config.mqtt.enabled:
             checks += check_site(config.mqtt, config.gallery, time.time())
+    if hardware:
+        checks += [check_camera(config.camera), check_gpio(config.gpio)]
     checks += [
-        check_camera(config.camera),
-        check_gpio(config.gpio),
         check_clock(time.time(), ntp_synchronized()),
         check_disk_space(Path(config.gallery.path).parent),
+        check_web_certificate(config.web, time.time()),
     ]
     return checks

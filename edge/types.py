@@ -59,6 +59,15 @@ class EventKind(Word):
     LIVENESS_CALIBRATED = "liveness_calibrated"
     LIVENESS_REVERTED = "liveness_reverted"
     REMOTE_UNLOCK = "remote_unlock"
+    # changes an administrator made through the web app or its API (the event's actor)
+    PERSON_UPDATED = "person_updated"
+    ADMIN_ADDED = "admin_added"
+    ADMIN_REMOVED = "admin_removed"
+    ADMIN_PASSWORD_CHANGED = "admin_password_changed"
+    ADMIN_LOGIN = "admin_login"
+    ADMIN_LOCKED_OUT = "admin_locked_out"
+    API_TOKEN_CREATED = "api_token_created"
+    API_TOKEN_REVOKED = "api_token_revoked"
     DENIED_OFFLINE = "denied_offline"  # cut off from the site longer than max_offline
     SYNCED = "synced"  # a person's record changed by another terminal of the site
     SYNC_REFUSED = "sync_refused"  # a person message forged, replayed, older or unusable

@@ -4,8 +4,12 @@
 # camera or GPIO (--board generic: mock door, replayed photos; for CI and trials).
 # Run as root from a checkout:
 #
-#   sudo scripts/install.sh [--board pi|jetson|generic] [--wheelhouse DIR] [--mqtt]
+#   sudo scripts/install.sh [--board pi|jetson|generic] [--wheelhouse DIR] [--web] [--mqtt]
 #   scripts/install.sh --detect   print board, GPIO package and module, and exit
+#
+# --web also sets up the administrators' web app: this device's self-signed HTTPS
+# certificate (made once, kept after) and facegate-web.service, enabled. Once set up,
+# later runs update its unit with or without --web.
 #
 # --wheelhouse DIR installs offline: Python packages only from DIR (made on a
 # connected machine by scripts/wheelhouse.sh), and no apt: the system packages
@@ -25,6 +29,7 @@
 #   /opt/facegate/venv   root:root 0755, venv with system site packages (picamera2, GPIO from apt)
 #   /etc/facegate        root:facegate 0750: config.toml root:facegate 0640
 #   /etc/facegate/key    facegate:facegate 0700: gallery.key facegate 0600
+#   /etc/facegate/web    facegate:facegate 0700: cert.pem, key.pem (--web)
 #   /var/lib/facegate    facegate:facegate 0700: gallery, event log
 set -euo pipefail
 
@@ -37,9 +42,11 @@ DEMO_PHOTOS=$APP/edge/evaluation/demo_faces
 CONF_DIR=/etc/facegate
 CONFIG=$CONF_DIR/config.toml
 KEY_DIR=$CONF_DIR/key
+WEB_DIR=$CONF_DIR/web
 STATE_DIR=/var/lib/facegate
 SERVICE_USER=facegate
 UNIT_NAME=facegate.service
+WEB_UNIT_NAME=facegate-web.service
 MQTT_UNIT_NAME=facegate-mqtt.service
 UNIT_DIR=/etc/systemd/system
 PYTHON=${FACEGATE_PYTHON:-/usr/bin/python3}
@@ -256,6 +263,42 @@ create_or_migrate_gallery() {
     fi
 }
 
+# enable_unit NAME: enable it, and restart it if it runs (an update: the new code)
+enable_unit() {
+    local name=$1
+    if [[ ! -d /run/systemd/system ]]; then
+        # systemctl enable works on the files alone; starting needs a running systemd
+        if command -v systemctl >/dev/null; then systemctl enable "$name"; fi
+        echo "    systemd is not running here (PID 1 is $(ps -o comm= -p 1 2>/dev/null || echo unknown)):" \
+            "installed and enabled $name, but could not start it"
+        return
+    fi
+    systemctl daemon-reload
+    systemctl enable "$name"
+    if systemctl is-active --quiet "$name"; then
+        systemctl restart "$name"
+        echo "    restarted $name"
+    fi
+}
+
+web_wanted() {
+    $WEB || [[ -e $UNIT_DIR/$WEB_UNIT_NAME ]]
+}
+
+# The web app: its certificate (made once, as the service user, who alone reads its
+# key) and its unit.
+install_web() {
+    step "web app: certificate in $WEB_DIR, systemd unit $WEB_UNIT_NAME"
+    install -d -m 0700 -o "$SERVICE_USER" -g "$SERVICE_USER" "$WEB_DIR"
+    if [[ -e $WEB_DIR/cert.pem ]]; then
+        echo "    keeping the certificate in $WEB_DIR"
+    else
+        as_service_user "$VENV/bin/facegate" web cert --config "$CONFIG" | sed 's/^/    /'
+    fi
+    install -m 0644 -o root -g root "$APP/systemd/$WEB_UNIT_NAME" "$UNIT_DIR/$WEB_UNIT_NAME"
+    enable_unit "$WEB_UNIT_NAME"
+}
+
 install_unit() {
     step "systemd unit $UNIT_NAME"
     install -m 0644 -o root -g root "$APP/systemd/$UNIT_NAME" "$UNIT_DIR/$UNIT_NAME"
@@ -266,19 +309,7 @@ install_unit() {
     else
         rm -f "$drop_ins/jetson.conf"
     fi
-    if [[ ! -d /run/systemd/system ]]; then
-        # systemctl enable works on the files alone; starting needs a running systemd
-        if command -v systemctl >/dev/null; then systemctl enable "$UNIT_NAME"; fi
-        echo "    systemd is not running here (PID 1 is $(ps -o comm= -p 1 2>/dev/null || echo unknown)):" \
-            "installed and enabled $UNIT_NAME, but could not start it"
-        return
-    fi
-    systemctl daemon-reload
-    systemctl enable "$UNIT_NAME"
-    if systemctl is-active --quiet "$UNIT_NAME"; then
-        systemctl restart "$UNIT_NAME"  # an update: run the new code
-        echo "    restarted $UNIT_NAME"
-    fi
+    enable_unit "$UNIT_NAME"
 }
 
 # The addresses [mqtt] host resolves to now, one per line; nothing when MQTT is off.
@@ -309,11 +340,7 @@ install_mqtt_unit() {
     } >"$drop_ins/broker.conf"
     chmod 0644 "$drop_ins/broker.conf"
     echo "    the broker client may reach: $(echo "$addresses" | tr '\n' ' ')"
-    if command -v systemctl >/dev/null; then systemctl enable "$MQTT_UNIT_NAME"; fi
-    if [[ -d /run/systemd/system ]]; then
-        systemctl daemon-reload
-        if systemctl is-active --quiet "$MQTT_UNIT_NAME"; then systemctl restart "$MQTT_UNIT_NAME"; fi
-    fi
+    enable_unit "$MQTT_UNIT_NAME"
 }
 
 next_steps() {
@@ -333,18 +360,24 @@ next_steps() {
     esac
     echo "  3. $VENV/bin/facegate check-config --config $CONFIG && $VENV/bin/facegate doctor --config $CONFIG"
     echo "  4. systemctl start $UNIT_NAME; journalctl -fu $UNIT_NAME"
+    if web_wanted; then
+        echo "  5. the web app: $VENV/bin/facegate admin add NAME --config $CONFIG (the first" \
+             "administrator), systemctl start $WEB_UNIT_NAME, then https://<this device>:<[web] port>/;" \
+             "compare the certificate's fingerprint with what 'facegate doctor' prints"
+    fi
 }
 
 main() {
-    local board_arg="" detect=false mqtt=false
-    WHEELHOUSE=""
+    local board_arg="" detect=false
+    WHEELHOUSE="" WEB=false MQTT=false
     while [[ $# -gt 0 ]]; do
         case $1 in
             --detect) detect=true ;;
-            --mqtt) mqtt=true ;;
+            --mqtt) MQTT=true ;;
             --board) [[ $# -ge 2 ]] || die "--board needs pi, jetson or generic"; board_arg=$2; shift ;;
             --wheelhouse) [[ $# -ge 2 ]] || die "--wheelhouse needs a folder"; WHEELHOUSE=$2; shift ;;
-            *) die "unknown option '$1' (valid: --board pi|jetson|generic, --wheelhouse DIR, --mqtt, --detect)" ;;
+            --web) WEB=true ;;
+            *) die "unknown option '$1' (valid: --board pi|jetson|generic, --wheelhouse DIR, --web, --mqtt, --detect)" ;;
         esac
         shift
     done
@@ -369,8 +402,9 @@ main() {
     if [[ $BOARD != generic ]]; then install_udev_rules; fi
     create_or_migrate_gallery
     install_unit
+    if web_wanted; then install_web; fi
     # once installed, every later run keeps the broker client up to date
-    if $mqtt || [[ -e $UNIT_DIR/$MQTT_UNIT_NAME ]]; then install_mqtt_unit; fi
+    if $MQTT || [[ -e $UNIT_DIR/$MQTT_UNIT_NAME ]]; then install_mqtt_unit; fi
     next_steps
 }
 

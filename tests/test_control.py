@@ -3,6 +3,7 @@ the loop applies or that are withdrawn, and who may connect."""
 
 from __future__ import annotations
 
+import base64
 import os
 import socket
 import stat
@@ -12,9 +13,12 @@ import tempfile
 import threading
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
 from edge.control import (
+    PREVIEW_WIDTH,
     SUBSCRIBER_BACKLOG,
     ControlClient,
     ControlError,
@@ -238,3 +242,97 @@ def test_another_user_is_disconnected_even_when_the_file_mode_lets_it_in():
     finally:
         server.close()
         folder.rmdir()
+
+
+# --- the preview and the capture -----------------------------------------------------
+
+
+def test_the_loop_hands_the_preview_nothing_until_someone_watches(serve, sock_path):
+    hub = ControlHub()
+    serve(hub)
+    assert not hub.preview_wanted
+    with ControlClient(sock_path) as client:
+        client.stream("preview", jpeg=False)
+        assert hub.preview_wanted
+    for _ in range(100):  # the server notices the hang-up at its next write
+        hub.publish_preview(np.zeros((4, 4, 3), np.uint8), {"faces": []})
+        if not hub.preview_wanted:
+            break
+        threading.Event().wait(0.05)
+    assert not hub.preview_wanted
+
+
+def test_a_preview_frame_is_the_loops_array_by_reference_encoded_by_the_server(serve, sock_path):
+    hub = ControlHub()
+    serve(hub)
+    image = np.full((480, 1280, 3), 90, np.uint8)
+    info = {"faces": [{"box": [100.0, 100.0, 300.0, 300.0], "passed": True, "reasons": []}]}
+    with ControlClient(sock_path) as client:
+        stream = client.stream("preview")
+        hub.publish_preview(image, info)
+        assert hub.next_preview(-1, timeout=0).image is image  # handed over, not copied
+        message = next(m for m in stream if "preview" in m)["preview"]
+    assert message["info"] == info
+    jpeg = cv2.imdecode(np.frombuffer(base64.b64decode(message["jpeg"]), np.uint8), 1)
+    assert jpeg.shape == (240, PREVIEW_WIDTH, 3)  # scaled down to the preview's width
+    assert np.abs(jpeg[50, 75].astype(int) - (0, 200, 0)).max() < 40  # the box, drawn
+    assert (image == 90).all()  # the loop's frame was not drawn on
+
+
+def test_a_preview_rate_that_is_not_a_positive_number_is_refused(serve, sock_path):
+    serve(ControlHub())
+    with ControlClient(sock_path) as client:
+        for fps in (0, -1, "5", True):
+            with pytest.raises(ControlError, match="fps"):
+                client.stream("preview", fps=fps)
+
+
+def test_a_capture_relays_the_loops_progress_then_its_templates(serve, sock_path):
+    hub = ControlHub()
+    serve(hub)
+    taken = []
+
+    def loop() -> None:  # the door loop's side, as the daemon does it
+        while not taken:
+            for command in hub.commands():
+                taken.append(command)
+                command.finish({"needed": 2})
+        feed = taken[0].args["feed"]
+        feed.progress("come closer", 0, 2)
+        feed.finish({"templates": [], "rejected": 0})
+
+    threading.Thread(target=loop, daemon=True).start()
+    with ControlClient(sock_path) as client:
+        lines = []
+        for line in client.stream("capture", by="alice"):
+            lines.append(line)
+            if "done" in line:
+                break
+    assert taken[0].args["by"] == "alice"
+    assert lines == [
+        {"progress": {"guidance": "come closer", "collected": 0, "needed": 2}},
+        {"done": {"templates": [], "rejected": 0}},
+    ]
+
+
+def test_hanging_up_on_a_capture_cancels_it(serve, sock_path):
+    hub = ControlHub()
+    serve(hub)
+    taken = []
+
+    def loop() -> None:
+        while not taken:
+            for command in hub.commands():
+                taken.append(command)
+                command.finish({"needed": 2})
+
+    threading.Thread(target=loop, daemon=True).start()
+    with ControlClient(sock_path) as client:
+        client.stream("capture", by="alice")
+    feed = taken[0].args["feed"]
+    for _ in range(100):
+        feed.progress("hold still", 1, 2)  # the server writes it, and finds nobody there
+        if feed.cancelled:
+            break
+        threading.Event().wait(0.05)
+    assert feed.cancelled

@@ -8,14 +8,17 @@ service in a subprocess, stopped by signals mid-pulse, in test_daemon_faults.py.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor, TimeoutError
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
+from edge.control import CaptureFeed, ControlError
 from edge.evaluation.demo_sequence import BACKGROUND_BGR, FRAME_SIZE, write_sequence
 from edge.evaluation.visits import replay_visit
+from edge.gallery.enrolment import templates_from_json
 from edge.gallery.store import Gallery, create_gallery
 from tests.helpers import (
     FACE_FRAMES,
@@ -245,3 +248,128 @@ def test_enrol_button_without_an_admin_is_refused(
     refused = [d for d in rig.outcomes if d.kind == "enrolment_refused"]
     assert "administrator" in refused[0].reason
     assert len(rig.daemon.gallery.people()) == 1
+
+
+# --- 3. what local tools see: the preview, and a capture for the web app -----------------
+
+
+def control_config(tmp_path, replay, **sections):
+    return make_config(
+        tmp_path,
+        replay,
+        camera={"loop": True},
+        control={"socket": str(tmp_path / "control.sock")},
+        **sections,
+    )
+
+
+def test_the_preview_gets_the_frame_and_what_was_seen_only_while_watched(
+    tmp_path, replays, pipeline, obama_template, rigs
+):
+    config = control_config(tmp_path, replays / "obama_2")
+    person_id = enrol_obama(config, obama_template)
+    rig = rigs(config, pipeline)
+    hub = rig.daemon.control
+    rig.steps(VISIT)
+    assert hub.next_preview(-1, timeout=0) is None  # nobody watched: nothing handed over
+    with hub.watch_preview():
+        rig.steps(VISIT)  # ends on a frame of the face
+        frame = hub.next_preview(-1, timeout=0)
+    assert frame.image.shape[:2] == (FRAME_SIZE[1], FRAME_SIZE[0])
+    (face,) = frame.info["faces"]
+    assert face["passed"] and face["reasons"] == []
+    x1, y1, x2, y2 = face["box"]
+    assert 0 <= x1 < x2 <= FRAME_SIZE[0] and 0 <= y1 < y2 <= FRAME_SIZE[1]
+    person = frame.info["person"]
+    assert person["person_id"] == person_id and person["similarity"] > 0.4
+    assert person["liveness"] is None  # liveness is off in these rigs
+
+
+@pytest.mark.parametrize("tracking", [True, False])
+def test_the_preview_shows_a_decided_face_it_follows_with_what_its_last_check_saw(
+    tmp_path, replays, pipeline, obama_template, rigs, tracking
+):
+    config = control_config(tmp_path, replays / "obama_2", tracking={"enabled": tracking})
+    person_id = enrol_obama(config, obama_template)
+    rig = rigs(config, pipeline)
+    hub = rig.daemon.control
+    people = []
+    with hub.watch_preview():
+        for _ in range(VISIT):
+            rig.step()
+            frame = hub.next_preview(-1, timeout=0)
+            if frame is not None and frame.info["person"] is not None:
+                people.append((frame.info["person"], frame.info["faces"]))
+    assert rig.events("granted")
+    assert all(p["person_id"] == person_id and p["similarity"] > 0.4 for p, _ in people)
+    followed = [(p, faces) for p, faces in people if p["tracked"]]
+    if not tracking:
+        assert len(people) == FACE_FRAMES and followed == []
+        return
+    # once decided, the face is not embedded: its box is this frame's, its figures the
+    # last check's, and its face entry says it was only followed
+    assert followed and len(followed) < len(people)
+    for person, (face,) in followed:
+        assert face["tracked"] and face["passed"] and face["box"] == person["box"]
+
+
+def capture(rig, feed, limit: int = 200) -> dict:
+    """Ask the loop for a capture (as the control server does) while it steps."""
+    with ThreadPoolExecutor(1) as pool:
+        answer = pool.submit(rig.daemon.control.submit, "capture", {"by": "alice", "feed": feed})
+        for _ in range(limit):
+            try:
+                return answer.result(timeout=0.01)
+            except TimeoutError:
+                rig.step()
+        return answer.result(timeout=0)
+
+
+def test_a_capture_for_the_web_app_guides_the_person_and_hands_over_the_templates(
+    tmp_path, replays, pipeline, rigs
+):
+    config = control_config(tmp_path, replays / "obama_2", enrolment={"frames": 4})
+    create_gallery(config.gallery)
+    rig = rigs(config, pipeline)
+    feed = CaptureFeed()
+    assert capture(rig, feed) == {"needed": 4}
+    messages: list[dict] = []
+    for _ in range(3 * VISIT):
+        rig.step()
+        messages += feed.take(timeout=0)
+        if messages and "done" in messages[-1]:
+            break
+    guidance = {m["progress"]["guidance"] for m in messages if "progress" in m}
+    assert "good: keep looking at the camera" in guidance
+    assert "step in front of the camera" in guidance  # the empty frames before the face
+    assert "done" in messages[-1], messages[-3:]
+    templates = templates_from_json(messages[-1]["done"])
+    assert 1 <= len(templates.embeddings) <= config.enrolment.max_templates
+    assert templates.embeddings[0].model_id == pipeline.model_id
+    assert rig.daemon.gallery.people() == []  # the web app enrols them, with their name
+    assert rig.events("granted") == []  # no decisions while capturing
+
+
+def test_a_capture_its_tool_abandons_lets_the_door_decide_again(
+    tmp_path, replays, pipeline, obama_template, rigs
+):
+    config = control_config(tmp_path, replays / "obama_2")
+    enrol_obama(config, obama_template)
+    rig = rigs(config, pipeline)
+    feed = CaptureFeed()
+    capture(rig, feed)
+    assert rig.daemon.enrolment.state == "collecting"
+    feed.cancel()  # the browser went away
+    rig.step()
+    assert rig.daemon.enrolment.state == "idle"
+    rig.steps(2 * VISIT)
+    assert rig.events("granted")
+
+
+def test_a_second_capture_is_refused_while_one_runs(tmp_path, replays, pipeline, rigs):
+    config = control_config(tmp_path, replays / "obama_2")
+    create_gallery(config.gallery)
+    rig = rigs(config, pipeline)
+    capture(rig, CaptureFeed())
+    with pytest.raises(ControlError, match="already collecting"):
+        capture(rig, CaptureFeed())

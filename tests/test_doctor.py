@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import sys
@@ -12,7 +13,8 @@ from types import SimpleNamespace
 import pytest
 
 from edge import cli, doctor
-from edge.config import load_config
+from edge.certificate import fingerprint, make_certificate
+from edge.config import WebConfig, load_config
 from edge.doctor import FAIL, OK, WARN
 from edge.errors import CameraError, ExitCode
 from edge.gallery import sync
@@ -77,6 +79,7 @@ def test_healthy_terminal_has_no_fail_and_exits_0(config_file, capsys):
         "gpio",
         "clock",
         "disk space",
+        "web",
     ]
     assert not any(line.startswith(FAIL) for line in lines)
 
@@ -242,6 +245,18 @@ def test_the_liveness_model_is_checked_only_when_liveness_is_on(config_file):
         config_file.read_text().replace("[liveness]\n", '[liveness]\nlevel = "off"\n')
     )
     assert "model live-test" not in by_name(config_file)
+
+
+def test_doctor_prints_the_web_certificate_fingerprint_or_says_there_is_none(tmp_path):
+    web = WebConfig(cert=str(tmp_path / "cert.pem"), key=str(tmp_path / "key.pem"))
+    now = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    assert "not set up" in doctor.check_web_certificate(web, now.timestamp()).message
+    cert = make_certificate(web.cert, web.key, "door-1", ["192.0.2.7"], now)
+    check = doctor.check_web_certificate(web, now.timestamp())
+    assert check.status == doctor.OK and fingerprint(cert) in check.message
+    assert len(fingerprint(cert).split(":")) == 32
+    later = now + dt.timedelta(days=4000)
+    assert doctor.check_web_certificate(web, later.timestamp()).status == doctor.FAIL
 
 
 def test_with_mqtt_on_the_site_key_and_the_last_sync_are_checked(config_file, tmp_path):

@@ -26,6 +26,8 @@ USER = install_var("SERVICE_USER")
 CONF_DIR, KEY_DIR = Path(install_var("CONF_DIR")), Path(install_var("KEY_DIR"))
 STATE_DIR, PREFIX = Path(install_var("STATE_DIR")), Path(install_var("PREFIX"))
 UNIT = Path(install_var("UNIT_DIR")) / install_var("UNIT_NAME")
+WEB_UNIT = Path(install_var("UNIT_DIR")) / install_var("WEB_UNIT_NAME")
+WEB_DIR = Path(install_var("WEB_DIR"))
 
 
 def owner(path: Path) -> tuple[str, str, int]:
@@ -44,9 +46,10 @@ def test_the_service_user_cannot_log_in_and_may_use_the_devices():
     assert {"gpio", "video"} <= groups
 
 
-def test_config_folder_holds_only_the_config_and_the_key_folder():
+def test_config_folder_holds_only_the_config_the_key_folder_and_the_webs():
     assert owner(CONF_DIR) == ("root", USER, 0o750)
-    assert sorted(p.name for p in CONF_DIR.iterdir()) == ["config.toml", "key"]
+    web = ["web"] if WEB_UNIT.exists() else []
+    assert sorted(p.name for p in CONF_DIR.iterdir()) == ["config.toml", "key", *web]
     assert owner(CONF_DIR / "config.toml") == ("root", USER, 0o640)
 
 
@@ -87,6 +90,17 @@ def test_the_installed_unit_is_the_shipped_one():
     assert UNIT.read_text() == (PREFIX / "app" / "systemd" / UNIT.name).read_text()
     wanted = UNIT.parent / "multi-user.target.wants" / UNIT.name
     assert wanted.is_symlink() and wanted.resolve() == UNIT
+
+
+@pytest.mark.skipif(not WEB_UNIT.exists(), reason="installed without --web")
+def test_the_web_app_has_its_certificate_and_its_unit_enabled():
+    assert owner(WEB_DIR) == (USER, USER, 0o700)
+    assert sorted(p.name for p in WEB_DIR.iterdir()) == ["cert.pem", "key.pem"]
+    assert owner(WEB_DIR / "key.pem") == (USER, USER, 0o600)
+    assert owner(WEB_UNIT) == ("root", "root", 0o644)
+    assert WEB_UNIT.read_text() == (PREFIX / "app" / "systemd" / WEB_UNIT.name).read_text()
+    wanted = WEB_UNIT.parent / "multi-user.target.wants" / WEB_UNIT.name
+    assert wanted.is_symlink() and wanted.resolve() == WEB_UNIT
 
 
 def test_the_broker_client_is_installed_and_may_reach_only_the_broker():

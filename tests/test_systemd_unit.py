@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from edge.config import WebConfig
 from edge.control import ControlConfig
 from edge.errors import ExitCode
 from edge.gallery.store import GalleryConfig
@@ -258,6 +259,67 @@ def test_install_and_ci_scripts_are_shellcheck_clean():
         ["shellcheck", *map(str, scripts)], capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stdout
+
+
+# -- the web app's unit ------------------------------------------------------------
+
+WEB_UNIT = REPO / "systemd" / "facegate-web.service"
+
+
+@pytest.fixture(scope="module")
+def web_service() -> dict[str, str]:
+    return {k: " ".join(v) for k, v in parse_unit(WEB_UNIT.read_text())["Service"].items()}
+
+
+def test_the_web_unit_runs_facegate_web_as_the_service_user(web_service):
+    venv, config = install_var("VENV"), install_var("CONFIG")
+    assert web_service["ExecStart"] == f"{venv}/bin/facegate web --config {config}"
+    assert web_service["User"] == install_var("SERVICE_USER")
+    assert install_var("WEB_UNIT_NAME") == WEB_UNIT.name
+    assert str(Path(WebConfig().cert).parent) == install_var("WEB_DIR")
+    assert Path(WebConfig().key).parent == Path(WebConfig().cert).parent
+
+
+def test_the_door_does_not_depend_on_the_web_app_and_stays_offline(service, unit):
+    for section in unit.values():
+        for values in section.values():
+            assert not any("facegate-web" in v for v in values)
+    assert service["IPAddressDeny"] == "any"
+    assert "AF_INET" not in service["RestrictAddressFamilies"].split()
+
+
+def test_the_web_unit_never_removes_the_doors_socket_folder(web_service):
+    # a RuntimeDirectory here would be deleted whenever the web app stops
+    assert "RuntimeDirectory" not in web_service
+    assert "AF_UNIX" in web_service["RestrictAddressFamilies"].split()
+
+
+def test_the_web_unit_is_hardened(web_service):
+    for key, value in {
+        "ProtectSystem": "strict",
+        "NoNewPrivileges": "yes",
+        "PrivateDevices": "yes",
+        "PrivateTmp": "yes",
+        "ProtectHome": "yes",
+        "RestrictSUIDSGID": "yes",
+    }.items():
+        assert web_service.get(key) == value, key
+    assert web_service["CapabilityBoundingSet"] == ""  # its port is above 1023
+    assert WebConfig().port > 1023
+    assert web_service["SystemCallFilter"].split() == ["@system-service", "~@privileged"]
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
+def test_systemd_analyze_verify_accepts_the_web_unit(tmp_path):
+    text = re.sub(r"^ExecStart=\S+", "ExecStart=/bin/true", WEB_UNIT.read_text(), flags=re.M)
+    text = re.sub(r"^(User|Group)=.*$", r"\1=root", text, flags=re.M)
+    copy = tmp_path / WEB_UNIT.name
+    copy.write_text(text)
+    result = subprocess.run(
+        ["systemd-analyze", "verify", str(copy)], capture_output=True, text=True, timeout=60
+    )
+    problems = [line for line in result.stderr.splitlines() if str(tmp_path) in line]
+    assert result.returncode == 0 and problems == [], result.stderr
 
 
 # -- the broker client's unit --------------------------------------------------------

@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "edge.cli.liveness",
     "edge.cli.run",
     "edge.cli.ops",
+    "edge.cli.web",
     "edge.cli.mqtt",
 )
 # Commands that read the gallery key: as root they run as its owner (privileges.py).
@@ -38,6 +39,8 @@ KEY_OWNER_COMMANDS = frozenset(
         "run",
         "doctor",
         "liveness",
+        "admin",
+        "web",
         "mqtt",
         "site-key",
     }

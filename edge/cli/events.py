@@ -3,66 +3,50 @@
 from __future__ import annotations
 
 import argparse
-import csv
-import datetime as dt
-import re
 import sys
 import time
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from ..errors import ExitCode
 from ..gallery.attendance import attendance, day_bounds
+from ..gallery.reports import (
+    ATTENDANCE_HEADER,
+    EVENT_HEADER,
+    attendance_rows,
+    event_rows,
+    parse_day,
+    parse_when,
+    write_csv,
+)
 from ..gallery.sync import site_events
 from ..types import EventKind
 from .common import add_config_argument
-from .gallery import format_time, open_gallery
+from .gallery import open_gallery
 
-_RELATIVE = re.compile(r"^(\d+)\s*([smhd])$")
-# A spreadsheet runs a cell that starts with one of these as a formula ('=cmd|...').
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+T = TypeVar("T")
 
 
-def parse_when(text: str, now: float | None = None) -> float:
-    """Wall seconds from '30m' / '2h' / '7d' (ago) or an ISO date or date-time (local
-    unless it names its zone)."""
-    match = _RELATIVE.match(text.strip())
-    if match:
-        now = time.time() if now is None else now
-        return now - int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-    try:
-        moment = dt.datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is neither a duration like 30m, 2h, 7d nor an ISO date like 2024-05-01"
-        ) from None
-    try:
-        return (moment if moment.tzinfo else moment.astimezone()).timestamp()
-    except (ValueError, OverflowError, OSError):
-        raise _out_of_range(text) from None
+def _argument(parse: Callable[[str], T]) -> Callable[[str], T]:
+    """An argparse type from a parser that raises ValueError."""
+
+    def convert(text: str) -> T:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return convert
 
 
-def parse_day(text: str) -> dt.date:
-    try:
-        day = dt.date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a day like 2024-05-01") from None
-    try:
-        day_bounds(day, day)
-    except (ValueError, OverflowError, OSError):
-        raise _out_of_range(text) from None
-    return day
-
-
-def _out_of_range(text: str) -> argparse.ArgumentTypeError:
-    return argparse.ArgumentTypeError(
-        f"{text!r} is out of range: give a date between 1970 and 9999"
-    )
+def _when(text: str) -> float:
+    return parse_when(text, time.time())
 
 
 def register(subparsers) -> None:
     events = subparsers.add_parser("events", help="show the event log")
-    events.add_argument("--since", type=parse_when, help="30m, 2h, 7d, or an ISO date/time")
-    events.add_argument("--until", type=parse_when, help="same forms as --since")
+    events.add_argument("--since", type=_argument(_when), help="30m, 2h, 7d, or an ISO date/time")
+    events.add_argument("--until", type=_argument(_when), help="same forms as --since")
     events.add_argument("--kind", choices=sorted(k.value for k in EventKind), help="only this kind")
     events.add_argument("--csv", action="store_true", help="CSV on stdout")
     add_config_argument(events)
@@ -71,8 +55,10 @@ def register(subparsers) -> None:
     report = subparsers.add_parser(
         "attendance", help="first and last pass and count per person per day"
     )
-    report.add_argument("--from", dest="first", type=parse_day, required=True, metavar="DAY")
-    report.add_argument("--to", dest="last", type=parse_day, required=True, metavar="DAY")
+    for flag, dest in (("--from", "first"), ("--to", "last")):
+        report.add_argument(
+            flag, dest=dest, type=_argument(parse_day), required=True, metavar="DAY"
+        )
     report.add_argument("--csv", action="store_true", help="CSV on stdout")
     report.add_argument(
         "--site",
@@ -84,24 +70,11 @@ def register(subparsers) -> None:
     report.set_defaults(func=cmd_attendance)
 
 
-def csv_cell(value):
-    """``value`` as a CSV cell no spreadsheet will run: text that starts like a formula
-    gets a leading apostrophe, which spreadsheets show as text. Numbers stay numbers."""
-    if isinstance(value, str) and value.startswith(FORMULA_START):
-        try:
-            float(value)
-        except ValueError:
-            return "'" + value
-    return value
-
-
-def _print_rows(header: list[str], rows: list[list], as_csv: bool) -> None:
+def _print_rows(header: Sequence[str], rows: list[list[Any]], as_csv: bool) -> None:
     if as_csv:
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(header)
-        writer.writerows([[csv_cell(value) for value in row] for row in rows])
+        write_csv(sys.stdout, header, rows)
         return
-    text = [[("" if v is None else str(v)) for v in row] for row in [header] + rows]
+    text = [[("" if v is None else str(v)) for v in row] for row in [list(header)] + rows]
     widths = [max(len(row[i]) for row in text) for i in range(len(header))]
     for row in text:
         print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
@@ -110,26 +83,8 @@ def _print_rows(header: list[str], rows: list[list], as_csv: bool) -> None:
 def cmd_events(args: argparse.Namespace) -> int:
     with open_gallery(args) as gallery:
         events = gallery.events(since=args.since, until=args.until, kind=args.kind)
-    rows = [
-        [
-            format_time(e.time),
-            e.kind,
-            e.person_id,
-            e.name,
-            None if e.score is None else f"{e.score:.3f}",
-            None if e.liveness is None else f"{e.liveness:.3f}",
-            e.reason,
-        ]
-        for e in events
-    ]
-    _print_rows(
-        ["time", "kind", "person_id", "name", "score", "liveness", "reason"], rows, args.csv
-    )
+    _print_rows(EVENT_HEADER, event_rows(events), args.csv)
     return ExitCode.OK
-
-
-def _clock_time(wall: float) -> str:
-    return dt.datetime.fromtimestamp(wall).strftime("%H:%M:%S")
 
 
 def cmd_attendance(args: argparse.Namespace) -> int:
@@ -142,16 +97,5 @@ def cmd_attendance(args: argparse.Namespace) -> int:
             events = site_events(gallery, since, until)
         else:
             events = gallery.events(since=since, until=until, kind="granted")
-    rows = [
-        [
-            r.day.isoformat(),
-            r.person_id,
-            r.name,
-            _clock_time(r.first_in),
-            _clock_time(r.last_out),
-            r.passes,
-        ]
-        for r in attendance(events)
-    ]
-    _print_rows(["day", "person_id", "name", "first_in", "last_out", "passes"], rows, args.csv)
+    _print_rows(ATTENDANCE_HEADER, attendance_rows(attendance(events)), args.csv)
     return ExitCode.OK

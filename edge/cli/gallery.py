@@ -4,11 +4,11 @@ rekey|check|backup|restore``."""
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 from pathlib import Path
 
 from ..access.schedule import Schedule
 from ..errors import ExitCode, RefusedError
+from ..gallery.reports import format_time
 from ..gallery.restore import restore_gallery
 from ..gallery.store import Gallery, Person, create_gallery
 from .common import add_config_argument, config_from_args
@@ -22,13 +22,6 @@ def open_gallery(args: argparse.Namespace) -> Gallery:
 def person_ref(text: str) -> int | str:
     """A person given on the command line: an id (digits) or a name."""
     return int(text) if text.isdigit() else text
-
-
-def format_time(wall: float | None) -> str:
-    """Local time, to the second, for people reading the terminal."""
-    if wall is None:
-        return "-"
-    return dt.datetime.fromtimestamp(wall).astimezone().isoformat(sep=" ", timespec="seconds")
 
 
 def register(subparsers) -> None:

@@ -19,9 +19,10 @@ import cv2
 from ..clock import SystemClock
 from ..errors import ExitCode, FacegateError
 from ..evaluation.liveness import COLUMNS, collect_outputs, presenter, read_manifest
+from ..gallery.reports import format_time
 from ..liveness.calibration import Head, calibrate
 from .common import add_config_argument, config_from_args, print_json, progress
-from .gallery import format_time, open_gallery
+from .gallery import open_gallery
 
 MANIFEST = "manifest.tsv"
 

@@ -26,6 +26,7 @@ from ..evaluation.demo_sequence import DEMO_PHOTOS, write_sequence
 from ..evaluation.identification import identify, read_people, split_people
 from ..evaluation.liveness import read_manifest, run_sample, summarise
 from ..evaluation.pairs import nearest_centre, read_pairs, score_pairs, verification_metrics
+from ..evaluation.preview_load import preview_cost
 from ..evaluation.reference import OpenCVReference
 from ..evaluation.visits import enrol_visitor, link_frames, replay_visit, visit_frames
 from ..gallery.enrolment import ImageVerdict, capture_from_images
@@ -148,6 +149,13 @@ def register(subparsers) -> None:
         metavar="N",
         help=f"keep N other processes busy on the CPU meanwhile (0..{MAX_CONTENDERS})",
     )
+    bench.add_argument(
+        "--preview",
+        action="store_true",
+        help="instead: the door loop's per-frame time with and without someone watching the "
+        "camera preview (--images: a replay with a face)",
+    )
+    bench.add_argument("--rounds", type=int, default=5, help="--preview: alternating rounds")
     bench.add_argument("--json", action="store_true", help="print JSON")
     add_config_argument(bench, required=False)
     bench.set_defaults(func=cmd_bench)
@@ -388,6 +396,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         raise FacegateError("--fps must be positive and --runs at least 1")
     config = _with_threads(config_from_args(args), args.threads)
     cv2.setNumThreads(args.threads)
+    if args.preview:
+        return _bench_preview(config, args)
     with contention(args.contend):
         result = _bench(config, args) if args.visit is None else _bench_visit(config, args)
     result.update(threads=args.threads, contenders=args.contend, cpu=cpu_report())
@@ -397,6 +407,33 @@ def cmd_bench(args: argparse.Namespace) -> int:
         _print_bench(result)
     else:
         _print_visit(result)
+    return 0
+
+
+def _bench_preview(config, args: argparse.Namespace) -> int:
+    if args.images is None or args.rounds < 1 or args.limit < 1:
+        raise FacegateError("--preview needs --images (a replay folder), --rounds and --limit >= 1")
+    with contention(args.contend):
+        result = preview_cost(config, args.images, args.limit, args.rounds)
+    result.update(threads=args.threads, contenders=args.contend, cpu=cpu_report())
+    if args.json:
+        print_json(result)
+        return 0
+    cpu = result["cpu"]
+    print(f"CPU {cpu['model']} ({cpu['machine']}, {cpu['cores']} cores), {args.threads} threads")
+    print(
+        f"door loop, {result['rounds']} x {result['frames_per_round']} frames each way, "
+        f"{result['contenders']} busy processes alongside"
+    )
+    for mode in ("unwatched", "watched"):
+        print(
+            f"  {mode:9}: median {result[f'{mode}_median_ms']:.2f} ms per frame, "
+            f"p90 {result[f'{mode}_p90_ms']:.2f} ms"
+        )
+    print(
+        f"watching costs {result['difference_percent']:+.1f}% per frame "
+        f"({result['previews']} preview frames sent)"
+    )
     return 0
 
 

@@ -6,6 +6,8 @@
   injected clock: an administrator is recognised, the enrol button is pressed
   within a short window, good frames are collected until there are enough or
   time runs out. The daemon feeds it; nothing here touches hardware.
+* ``guidance`` turns why a frame was not taken into what to tell the person at the
+  door ("come closer"), for the web app's capture at the door camera.
 * ``capture_from_images`` is the same collection from photo files, with one
   verdict per file (``facegate enrol``).
 * ``enrol`` stores the person and templates in one gallery transaction, refusing
@@ -17,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -25,7 +27,7 @@ from ..clock import Clock
 from ..errors import ConfigError, FacegateError, ModelMismatchError, RefusedError
 from ..schema import setting
 from ..types import Embedding, EnrolmentState, Face, FaceAnalysis, Liveness, Quality, Verdict
-from ..vision.images import MAX_PIXELS, read_image
+from ..vision.images import MAX_PIXELS, decode_image, read_image
 from .matcher import Matcher
 from .store import Gallery, Person
 
@@ -129,6 +131,39 @@ def build_templates(
     )
 
 
+def templates_to_json(templates: TemplateSet) -> dict[str, Any]:
+    """A TemplateSet as JSON-ready data (the daemon hands a capture to the web app)."""
+    return {
+        "templates": [
+            {"model_id": e.model_id, "vector": [float(x) for x in e.vector], "quality": q}
+            for e, q in zip(templates.embeddings, templates.qualities, strict=True)
+        ],
+        "rejected": templates.rejected,
+    }
+
+
+def templates_from_json(data: Any) -> TemplateSet:
+    """The TemplateSet ``templates_to_json`` made; RefusedError for anything else."""
+    try:
+        items = data["templates"]
+        embeddings, qualities = [], []
+        for item in items:
+            vector = np.asarray(item["vector"], dtype=np.float32)
+            quality = float(item["quality"])
+            if vector.ndim != 1 or not 0 < vector.size <= 4096:
+                raise ValueError("a template is a vector")
+            if not (np.all(np.isfinite(vector)) and np.isfinite(quality)):
+                raise ValueError("a template holds finite numbers")
+            embeddings.append(Embedding(vector, str(item["model_id"])))
+            qualities.append(quality)
+        rejected = int(data["rejected"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise RefusedError(f"the daemon's capture is not a set of templates: {exc}") from None
+    if not embeddings:
+        raise RefusedError("the daemon's capture holds no templates")
+    return TemplateSet(tuple(embeddings), tuple(qualities), rejected)
+
+
 # --- on-device session ---------------------------------------------------------------
 
 
@@ -137,7 +172,8 @@ class EnrolmentSession:
 
     ``authorise`` when an enabled administrator's face was recognised;
     ``button_pressed`` starts collecting only within ``admin_window_s`` of that
-    (one authorisation, one enrolment); ``offer`` each analysed frame; when
+    (one authorisation, one enrolment), or ``start`` does for an administrator signed
+    in to the web app; ``offer`` each analysed frame; when
     ``state`` is ``complete``, ``templates()`` gives the TemplateSet to ``enrol``.
     """
 
@@ -181,6 +217,19 @@ class EnrolmentSession:
         self._admin = None  # one authorisation starts one enrolment
         self._started = now
 
+    def start(self) -> None:
+        """Start collecting for an administrator who asked through the web app (they
+        signed in there, so no face nor button is needed)."""
+        if self.state != EnrolmentState.IDLE:
+            raise RefusedError(f"an enrolment is already {self.state.replace('_', ' ')}")
+        self._admin = None
+        self._started = self.clock.now()
+
+    @property
+    def collected(self) -> int:
+        """Good captures so far."""
+        return len(self._embeddings)
+
     def offer(self, faces: Sequence[FaceAnalysis], liveness: Liveness | None = None) -> str:
         """Consider one analysed frame; returns 'accepted' or why it was not."""
         if self.state != EnrolmentState.COLLECTING:
@@ -205,6 +254,30 @@ class EnrolmentSession:
         return build_templates(self._embeddings, self._qualities, self.config)
 
 
+# What to tell the person at the door, for each reason ``offer`` gives (quality reasons
+# are quality.py's names).
+_GUIDANCE = {
+    "accepted": "good: keep looking at the camera",
+    "no_face": "step in front of the camera",
+    "several_faces": "one person at a time, please",
+    "not_live": "look at the camera yourself: no photo or screen",
+    "too_small": "come closer",
+    "too_dark": "too dark: light the face",
+    "too_bright": "too bright: move out of the glare",
+    "blurred": "hold still",
+    "pose": "look at the camera",
+    "low_score": "look at the camera",
+}
+
+
+def guidance(verdict: str) -> str:
+    """What to tell the person at the door, from what ``offer`` returned."""
+    if verdict.startswith("quality:"):
+        reasons = [r for r in verdict.removeprefix("quality:").split(",") if r]
+        return "; ".join(dict.fromkeys(_GUIDANCE.get(r, r.replace("_", " ")) for r in reasons))
+    return _GUIDANCE.get(verdict, verdict.replace("_", " "))
+
+
 # --- from photo files --------------------------------------------------------------
 
 
@@ -219,6 +292,14 @@ class FacePipeline(Protocol):
     def check_quality(self, image: np.ndarray, face: Face) -> Quality: ...
 
     def embed(self, image: np.ndarray, face: Face) -> Embedding: ...
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A photo that came as bytes (through the web app) rather than as a file."""
+
+    name: str
+    data: bytes
 
 
 @dataclass(frozen=True)
@@ -241,7 +322,7 @@ ChooseFace = Callable[[list[Face], np.ndarray], Face]
 
 def capture_from_images(
     pipeline: FacePipeline,
-    paths: Sequence[Path],
+    paths: Sequence[Path | Upload],
     max_pixels: int = MAX_PIXELS,
     choose: ChooseFace | None = None,
 ) -> list[ImageVerdict]:
@@ -251,9 +332,13 @@ def capture_from_images(
     evaluation on photos of celebrities with others in the background).
     """
     verdicts = []
-    for path in map(Path, paths):
+    for photo in paths:
+        path = Path(photo.name) if isinstance(photo, Upload) else Path(photo)
         try:
-            image = read_image(path, max_pixels)
+            if isinstance(photo, Upload):
+                image = decode_image(photo.data, photo.name, max_pixels)
+            else:
+                image = read_image(path, max_pixels)
         except FacegateError as exc:
             verdicts.append(ImageVerdict(path, f"unreadable ({exc})"))
             continue
@@ -292,9 +377,11 @@ def enrol(
     templates: TemplateSet,
     force: bool = False,
     now: float | None = None,
+    actor: str | None = None,
 ) -> int:
     """Store a new person unless their face already matches someone (then RefusedError,
-    naming who and how closely, unless ``force``). Returns the person id.
+    naming who and how closely, unless ``force``); ``actor`` names the administrator
+    who did it, when one did. Returns the person id.
 
     The match runs inside the gallery's write transaction, so two enrolments of one
     face at the same moment cannot both pass it.
@@ -307,7 +394,7 @@ def enrol(
             best = max(known, key=lambda m: m.similarity)
             raise RefusedError(
                 f"this face already matches {best.name} (#{best.person_id}) with similarity "
-                f"{best.similarity:.2f}; use --force to enrol it as a separate person"
+                f"{best.similarity:.2f}; enrol with force (--force) to keep them apart"
             )
 
     return gallery.add_person(
@@ -317,4 +404,5 @@ def enrol(
         list(templates.qualities),
         now=now,
         check=None if force else refuse_a_known_face,
+        actor=actor,
     )

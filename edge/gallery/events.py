@@ -2,7 +2,8 @@
 
 Rows are written inside the caller's transaction (``Gallery`` owns the connection and
 its transactions); each row keeps the person's name as it was when it was logged, so
-the log still reads right after a rename, and ``people delete`` can scrub it.
+the log still reads right after a rename, and ``people delete`` can scrub it. A change an
+administrator made through the web app or its API names them as the event's ``actor``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class Event:
     score: float | None
     liveness: float | None
     reason: str | None
+    actor: str | None = None
 
 
 def event_kind(kind: str) -> EventKind:
@@ -48,9 +50,10 @@ def insert_event(
     score: float | None = None,
     liveness: float | None = None,
     reason: str | None = None,
+    actor: str | None = None,
 ) -> int:
     """Append one row, and queue it for the broker when there is an outbox; returns its id."""
-    event_id = _insert(conn, kind, time, person_id, name, score, liveness, reason)
+    event_id = _insert(conn, kind, time, person_id, name, score, liveness, reason, actor)
     keep = outbox.retention(conn)
     if keep:
         outbox.enqueue(conn, event_id, time)
@@ -59,7 +62,7 @@ def insert_event(
             reason = f"{dropped} event(s) waited more than {keep / 86400:g} days for the broker"
             outbox.enqueue(
                 conn,
-                _insert(conn, EventKind.OUTBOX_DROPPED, time, None, None, None, None, reason),
+                _insert(conn, EventKind.OUTBOX_DROPPED, time, None, None, None, None, reason, None),
                 time,
             )
     return event_id
@@ -74,33 +77,63 @@ def _insert(
     score: float | None,
     liveness: float | None,
     reason: str | None,
+    actor: str | None,
 ) -> int:
     cursor = conn.execute(
-        "INSERT INTO events (time, kind, person_id, name, score, liveness, reason)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [float(time), EventKind(kind).value, person_id, name, score, liveness, reason],
+        "INSERT INTO events (time, kind, person_id, name, score, liveness, reason, actor)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [float(time), EventKind(kind).value, person_id, name, score, liveness, reason, actor],
     )
     return int(cursor.lastrowid)
 
 
+@dataclass(frozen=True)
+class EventFilter:
+    """Which events: ``since <= time < until`` (either bound optional), of one kind, of
+    one person; all of them by default."""
+
+    since: float | None = None
+    until: float | None = None
+    kind: EventKind | None = None
+    person_id: int | None = None
+
+    def where(self) -> tuple[str, list[object]]:
+        clauses: list[str] = []
+        params: list[object] = []
+        for clause, value in (
+            ("time >= ?", self.since),
+            ("time < ?", self.until),
+            ("kind = ?", self.kind),
+            ("person_id = ?", self.person_id),
+        ):
+            if value is not None:
+                clauses.append(clause)
+                params.append(value.value if isinstance(value, EventKind) else value)
+        return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
 def select_events(
     conn: sqlcipher3.Connection,
-    since: float | None = None,
-    until: float | None = None,
-    kind: EventKind | None = None,
+    wanted: EventFilter,
+    limit: int | None = None,
+    offset: int = 0,
+    newest_first: bool = False,
 ) -> list[Event]:
-    """Events with ``since <= time < until`` (either bound optional), oldest first."""
-    where, params = [], []
-    for clause, value in (("time >= ?", since), ("time < ?", until), ("kind = ?", kind)):
-        if value is not None:
-            where.append(clause)
-            params.append(value.value if isinstance(value, EventKind) else value)
-    sql = "SELECT id, time, kind, person_id, name, score, liveness, reason FROM events"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    rows = conn.execute(sql + " ORDER BY time, id", params).fetchall()
+    """The events ``wanted`` selects, oldest first (or newest first), a page of them
+    when ``limit`` is given."""
+    where, params = wanted.where()
+    order = "DESC" if newest_first else "ASC"
+    sql = (
+        "SELECT id, time, kind, person_id, name, score, liveness, reason, actor FROM events"
+        f"{where} ORDER BY time {order}, id {order}"
+    )
+    if limit is not None:
+        sql += " LIMIT ? OFFSET ?"
+        params += [int(limit), int(offset)]
+    rows = conn.execute(sql, params).fetchall()
     return [Event(row[0], row[1], EventKind(row[2]), *row[3:]) for row in rows]
 
 
-def count_events(conn: sqlcipher3.Connection) -> int:
-    return int(conn.execute("SELECT count(*) FROM events").fetchone()[0])
+def count_events(conn: sqlcipher3.Connection, wanted: EventFilter | None = None) -> int:
+    where, params = (wanted or EventFilter()).where()
+    return int(conn.execute("SELECT count(*) FROM events" + where, params).fetchone()[0])

@@ -44,7 +44,7 @@ from ..schema import setting
 from ..types import Embedding, EventKind, Refusal
 from . import site_state
 from .backup import fingerprint_path, remove_stale_partials, writing_partial
-from .events import Event, count_events, event_kind, insert_event, select_events
+from .events import Event, EventFilter, count_events, event_kind, insert_event, select_events
 from .key import (
     fsync_dir,
     generate_key,
@@ -103,6 +103,28 @@ class Person:
     templates: int
     schedule: Schedule | None = None
     uid: str = ""  # the person's id across the site's terminals
+
+
+@dataclass(frozen=True)
+class Admin:
+    """An administrator of the web app: ``password_hash`` is an argon2id hash string."""
+
+    id: int
+    name: str
+    password_hash: str
+    created: float
+
+
+@dataclass(frozen=True)
+class ApiToken:
+    """An API token: only the digest of its secret is kept; ``scopes`` says what it may."""
+
+    id: int
+    admin: str
+    label: str
+    digest: str
+    scopes: tuple[str, ...]
+    created: float
 
 
 @dataclass(frozen=True)
@@ -266,6 +288,28 @@ def _migrate_site_sync(db: sqlcipher3.Connection) -> None:
     db.execute("CREATE TABLE site_state (key TEXT PRIMARY KEY, value)")
 
 
+def _migrate_web_admins(db: sqlcipher3.Connection) -> None:
+    # The web app's administrators (argon2id hashes) and API tokens (sha256 of a random
+    # secret, shown once); events name the administrator who made a change.
+    db.execute(
+        """CREATE TABLE admins (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            password_hash TEXT NOT NULL,
+            created REAL NOT NULL)"""
+    )
+    db.execute(
+        """CREATE TABLE api_tokens (
+            id INTEGER PRIMARY KEY,
+            admin_id INTEGER NOT NULL REFERENCES admins(id) ON DELETE CASCADE,
+            label TEXT NOT NULL,
+            digest TEXT NOT NULL UNIQUE,
+            scopes TEXT NOT NULL,
+            created REAL NOT NULL)"""
+    )
+    db.execute("ALTER TABLE events ADD COLUMN actor TEXT")
+
+
 MIGRATIONS: tuple[Callable[[sqlcipher3.Connection], None], ...] = (
     _migrate_initial,
     _migrate_weekly_schedule,
@@ -273,6 +317,7 @@ MIGRATIONS: tuple[Callable[[sqlcipher3.Connection], None], ...] = (
     _migrate_retired_keys,
     _migrate_clean_names,
     _migrate_site_sync,
+    _migrate_web_admins,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -560,6 +605,7 @@ class Gallery:
         valid_until: float | None = None,
         now: float | None = None,
         check: Callable[[], None] | None = None,
+        actor: str | None = None,
     ) -> int:
         """Enrol a person with their templates; one transaction with the 'enrolled' event.
 
@@ -567,6 +613,7 @@ class Gallery:
         ``check`` runs inside the write transaction before anything is written: it sees
         every enrolment committed before this one and none can commit meanwhile, so a
         refusal it raises (a duplicate face) cannot race another process's enrolment.
+        ``actor`` names the administrator who made the change, when one did.
         Returns the new person id.
         """
         name = normalise_name(name)
@@ -601,7 +648,12 @@ class Gallery:
                 ],
             )
             insert_event(
-                self._conn, kind=EventKind.ENROLLED, time=now, person_id=person_id, name=name
+                self._conn,
+                kind=EventKind.ENROLLED,
+                time=now,
+                person_id=person_id,
+                name=name,
+                actor=actor,
             )
         return person_id
 
@@ -635,33 +687,87 @@ class Gallery:
             )
             return [_person(row) for row in rows]
 
-    def rename(self, person_id: int, new_name: str) -> None:
-        new_name = normalise_name(new_name)
+    # Each change to a person is one transaction with a 'person_updated' event saying
+    # what changed and, with ``actor``, which administrator changed it.
+
+    def _update_person(
+        self,
+        person_id: int,
+        changes: dict[str, object],
+        what: str,
+        actor: str | None,
+        check: Callable[[], None] | None = None,
+    ) -> None:
+        """Set ``changes`` (column -> value) in one transaction with its event; ``check``
+        runs inside it first and may refuse."""
+        assignments = ", ".join(f"{column} = ?" for column in changes)
         with self._transaction(changes_people=True):
             self.person(person_id)
+            if check is not None:
+                check()
+            self._conn.execute(
+                f"UPDATE people SET {assignments} WHERE id = ?", [*changes.values(), person_id]
+            )
+            site_state.touch(self._conn, person_id)
+            insert_event(
+                self._conn,
+                kind=EventKind.PERSON_UPDATED,
+                time=self._wall(None),
+                person_id=person_id,
+                name=self.person(person_id).name,
+                reason=what,
+                actor=actor,
+            )
+
+    def rename(self, person_id: int, new_name: str, actor: str | None = None) -> None:
+        new_name = normalise_name(new_name)
+
+        def name_is_free() -> None:
             other = self._find(new_name)
             if other is not None and other.id != person_id:
                 raise RefusedError(f"a person named {new_name!r} already exists")
-            self._conn.execute("UPDATE people SET name = ? WHERE id = ?", [new_name, person_id])
-            site_state.touch(self._conn, person_id)
 
-    def set_enabled(self, person_id: int, enabled: bool) -> None:
-        with self._transaction(changes_people=True):
-            self.person(person_id)
-            self._conn.execute(
-                "UPDATE people SET enabled = ? WHERE id = ?", [int(bool(enabled)), person_id]
-            )
-            site_state.touch(self._conn, person_id)
+        old = self.person(person_id).name
+        what = f"renamed from {old}"
+        self._update_person(person_id, {"name": new_name}, what, actor, check=name_is_free)
 
-    def set_schedule(self, person_id: int, schedule: Schedule | None) -> None:
+    def set_enabled(self, person_id: int, enabled: bool, actor: str | None = None) -> None:
+        what = "enabled" if enabled else "disabled"
+        self._update_person(person_id, {"enabled": int(bool(enabled))}, what, actor)
+
+    def set_role(self, person_id: int, role: str, actor: str | None = None) -> None:
+        if role not in ROLES:
+            raise RefusedError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
+        self._update_person(person_id, {"role": role}, f"role {role}", actor)
+
+    def set_validity(
+        self,
+        person_id: int,
+        valid_from: float | None,
+        valid_until: float | None,
+        actor: str | None = None,
+    ) -> None:
+        """From when and until when the person may enter (wall seconds; None: no bound)."""
+        for bound in (valid_from, valid_until):
+            if bound is not None and not np.isfinite(bound):
+                raise RefusedError(f"a validity bound must be a finite time, got {bound}")
+        if valid_from is not None and valid_until is not None and not valid_from < valid_until:
+            raise RefusedError("the first valid day must be before the last")
+        changes: dict[str, object] = {"valid_from": valid_from, "valid_until": valid_until}
+        what = f"valid from {valid_from} until {valid_until}"
+        self._update_person(person_id, changes, what, actor)
+
+    def set_schedule(
+        self, person_id: int, schedule: Schedule | None, actor: str | None = None
+    ) -> None:
         """When in the week the person may enter; None: any time."""
         text = None if schedule is None else schedule.to_json()
-        with self._transaction(changes_people=True):
-            self.person(person_id)
-            self._conn.execute("UPDATE people SET schedule = ? WHERE id = ?", [text, person_id])
-            site_state.touch(self._conn, person_id)
+        what = f"schedule {schedule or 'any time'}"
+        self._update_person(person_id, {"schedule": text}, what, actor)
 
-    def delete_person(self, person_id: int, now: float | None = None) -> None:
+    def delete_person(
+        self, person_id: int, now: float | None = None, actor: str | None = None
+    ) -> None:
         """Remove a person, their templates and their name from past events, then VACUUM;
         a tombstone tells the site's other terminals to do the same (sync.py).
 
@@ -673,7 +779,7 @@ class Gallery:
         now = self._wall(now)
         with self._transaction(changes_people=True):
             uid = self.person(person_id).uid
-            erase_person(self._conn, person_id, uid, now, f"person #{person_id}")
+            erase_person(self._conn, person_id, uid, now, f"person #{person_id}", actor)
             site_state.bury(self._conn, uid, now)
         self.scrub()
 
@@ -761,17 +867,166 @@ class Gallery:
             )
 
     def events(
-        self, since: float | None = None, until: float | None = None, kind: str | None = None
+        self,
+        since: float | None = None,
+        until: float | None = None,
+        kind: str | None = None,
+        person_id: int | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        newest_first: bool = False,
     ) -> list[Event]:
-        """Events with ``since <= time < until`` (either bound optional), oldest first."""
-        wanted = None if kind is None else event_kind(kind)
+        """Events with ``since <= time < until`` (either bound optional), of one kind
+        and one person when given, oldest first (or newest first); a page of them when
+        ``limit`` is given."""
+        wanted = EventFilter(since, until, None if kind is None else event_kind(kind), person_id)
         with self._errors():
-            return select_events(self._conn, since, until, wanted)
+            return select_events(self._conn, wanted, limit, offset, newest_first)
 
-    def count_events(self) -> int:
-        """How many events the log holds."""
+    def count_events(
+        self,
+        since: float | None = None,
+        until: float | None = None,
+        kind: str | None = None,
+        person_id: int | None = None,
+    ) -> int:
+        """How many events the log holds (of those the arguments select, as ``events``)."""
+        wanted = EventFilter(since, until, None if kind is None else event_kind(kind), person_id)
         with self._errors():
-            return count_events(self._conn)
+            return count_events(self._conn, wanted)
+
+    def log_change(self, kind: EventKind, actor: str, reason: str, now: float | None = None) -> int:
+        """Record a change an administrator made that touches no person (a login, a
+        token) in the event log."""
+        with self._transaction(changes_people=False):
+            return insert_event(
+                self._conn, kind=kind, time=self._wall(now), reason=reason, actor=actor
+            )
+
+    # --- administrators and API tokens (the web app) --------------------------------
+
+    def add_admin(self, name: str, password_hash: str, actor: str | None = None) -> int:
+        """A new administrator; RefusedError if the name is taken."""
+        name = normalise_name(name)
+        with self._transaction(changes_people=False):
+            if self._conn.execute("SELECT 1 FROM admins WHERE name = ?", [name]).fetchone():
+                raise RefusedError(f"an administrator named {name!r} already exists")
+            now = self._wall(None)
+            cursor = self._conn.execute(
+                "INSERT INTO admins (name, password_hash, created) VALUES (?, ?, ?)",
+                [name, password_hash, now],
+            )
+            insert_event(
+                self._conn,
+                kind=EventKind.ADMIN_ADDED,
+                time=now,
+                reason=f"administrator {name}",
+                actor=actor,
+            )
+        return int(cursor.lastrowid)
+
+    def admin(self, name: str) -> Admin:
+        """The administrator of that name; NotFoundError if none."""
+        key = unicodedata.normalize("NFC", name).strip()
+        with self._errors():
+            row = self._conn.execute(
+                "SELECT id, name, password_hash, created FROM admins WHERE name = ?", [key]
+            ).fetchone()
+        if row is None:
+            raise NotFoundError(f"no administrator {name!r}")
+        return Admin(*row)
+
+    def admins(self) -> list[Admin]:
+        """Every administrator, by name."""
+        with self._errors():
+            rows = self._conn.execute(
+                "SELECT id, name, password_hash, created FROM admins ORDER BY name"
+            ).fetchall()
+        return [Admin(*row) for row in rows]
+
+    def set_admin_password(self, name: str, password_hash: str, actor: str | None = None) -> None:
+        admin = self.admin(name)
+        with self._transaction(changes_people=False):
+            self._conn.execute(
+                "UPDATE admins SET password_hash = ? WHERE id = ?", [password_hash, admin.id]
+            )
+            insert_event(
+                self._conn,
+                kind=EventKind.ADMIN_PASSWORD_CHANGED,
+                time=self._wall(None),
+                reason=f"administrator {admin.name}",
+                actor=actor,
+            )
+
+    def remove_admin(self, name: str, actor: str | None = None) -> None:
+        """Remove an administrator and their API tokens."""
+        admin = self.admin(name)
+        with self._transaction(changes_people=False):
+            self._conn.execute("DELETE FROM admins WHERE id = ?", [admin.id])
+            insert_event(
+                self._conn,
+                kind=EventKind.ADMIN_REMOVED,
+                time=self._wall(None),
+                reason=f"administrator {admin.name}",
+                actor=actor,
+            )
+
+    def add_api_token(
+        self, admin: str, label: str, digest: str, scopes: Sequence[str], actor: str
+    ) -> int:
+        """Keep a new token's digest (never its secret); returns its id."""
+        owner = self.admin(admin)
+        label = label.strip()
+        if not label or len(label) > MAX_NAME_LENGTH:
+            raise RefusedError(f"a token's label has 1 to {MAX_NAME_LENGTH} characters")
+        with self._transaction(changes_people=False):
+            now = self._wall(None)
+            cursor = self._conn.execute(
+                "INSERT INTO api_tokens (admin_id, label, digest, scopes, created)"
+                " VALUES (?, ?, ?, ?, ?)",
+                [owner.id, label, digest, " ".join(scopes), now],
+            )
+            token_id = int(cursor.lastrowid)
+            insert_event(
+                self._conn,
+                kind=EventKind.API_TOKEN_CREATED,
+                time=now,
+                reason=f"token #{token_id} {label!r} of {owner.name}: {' '.join(scopes)}",
+                actor=actor,
+            )
+        return token_id
+
+    _TOKEN_QUERY = (
+        "SELECT t.id, a.name, t.label, t.digest, t.scopes, t.created"
+        " FROM api_tokens t JOIN admins a ON a.id = t.admin_id"
+    )
+
+    def api_tokens(self) -> list[ApiToken]:
+        with self._errors():
+            rows = self._conn.execute(self._TOKEN_QUERY + " ORDER BY t.id").fetchall()
+        return [_api_token(row) for row in rows]
+
+    def api_token(self, digest: str) -> ApiToken | None:
+        """The token whose secret has this digest, if any."""
+        with self._errors():
+            row = self._conn.execute(self._TOKEN_QUERY + " WHERE t.digest = ?", [digest]).fetchone()
+        return None if row is None else _api_token(row)
+
+    def revoke_api_token(self, token_id: int, actor: str) -> None:
+        with self._transaction(changes_people=False):
+            found = self._conn.execute(
+                "SELECT label FROM api_tokens WHERE id = ?", [token_id]
+            ).fetchone()
+            if found is None:
+                raise NotFoundError(f"no API token #{token_id}")
+            self._conn.execute("DELETE FROM api_tokens WHERE id = ?", [token_id])
+            insert_event(
+                self._conn,
+                kind=EventKind.API_TOKEN_REVOKED,
+                time=self._wall(None),
+                reason=f"token #{token_id} {found[0]!r}",
+                actor=actor,
+            )
 
     # --- liveness calibration ---------------------------------------------------
 
@@ -974,10 +1229,16 @@ class Gallery:
 
 
 def erase_person(
-    conn: sqlcipher3.Connection, person_id: int, uid: str, now: float, reason: str
+    conn: sqlcipher3.Connection,
+    person_id: int,
+    uid: str,
+    now: float,
+    reason: str,
+    actor: str | None = None,
 ) -> None:
     """Inside a transaction: remove the person, their templates, and their name and link
-    from every event, this terminal's and the site's; log 'removed' with ``reason``.
+    from every event, this terminal's and the site's; log 'removed' with ``reason`` and
+    the administrator who asked (``actor``; None: not the web app).
     The caller scrubs the file after the commit."""
     conn.execute(
         "UPDATE events SET name = ?, person_id = NULL WHERE person_id = ?",
@@ -989,7 +1250,7 @@ def erase_person(
     )
     conn.execute("DELETE FROM templates WHERE person_id = ?", [person_id])
     conn.execute("DELETE FROM people WHERE id = ?", [person_id])
-    insert_event(conn, kind=EventKind.REMOVED, time=now, reason=reason)
+    insert_event(conn, kind=EventKind.REMOVED, time=now, reason=reason, actor=actor)
 
 
 def _person(row: dict) -> Person:
@@ -1005,6 +1266,10 @@ def _person(row: dict) -> Person:
         schedule=None if row["schedule"] is None else Schedule.from_json(row["schedule"]),
         uid=row["uid"],
     )
+
+
+def _api_token(row: Sequence) -> ApiToken:
+    return ApiToken(row[0], row[1], row[2], row[3], tuple(row[4].split()), row[5])
 
 
 def create_gallery(config: GalleryConfig) -> None:

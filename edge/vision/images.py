@@ -62,6 +62,17 @@ def read_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
         raise ImageError(f"{path}: permission denied") from None
     except OSError as exc:
         raise ImageError(f"{path}: cannot read it: {exc.strerror}") from None
+    return decode_image(data, str(path), max_pixels)
+
+
+def decode_image(data: bytes, path: str, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Decode the bytes of an image file (an upload) as ``read_image`` does; ``path``
+    names it in errors."""
+    if len(data) > BYTES_PER_PIXEL * max_pixels:
+        raise ImageError(
+            f"{path}: {len(data) / 1e6:.0f} MB is more than an image of "
+            f"{max_pixels / 1e6:g} million pixels needs"
+        )
     try:
         header = read_header(data)
     except ImageError as exc:

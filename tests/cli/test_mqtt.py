@@ -47,4 +47,4 @@ def test_attendance_for_the_site_counts_every_terminals_passes(initialised, caps
     code, out, _ = run(
         capsys, "attendance", "--site", "--from", "2026-03-02", "--to", "2026-03-02", "--csv"
     )
-    assert out.splitlines()[1] == f"2026-03-02,{pid},Ada,12:00:00,17:00:00,3"
+    assert out.splitlines()[1] == f"2026-03-02,{pid},Ada,12:00:00,17:00:00,5.00,3"

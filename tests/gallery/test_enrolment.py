@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 import cv2
 import numpy as np
 import pytest
@@ -9,9 +11,13 @@ from edge.errors import ModelMismatchError, RefusedError
 from edge.gallery.enrolment import (
     EnrolmentConfig,
     EnrolmentSession,
+    TemplateSet,
     build_templates,
     capture_from_images,
     enrol,
+    guidance,
+    templates_from_json,
+    templates_to_json,
 )
 from edge.gallery.matcher import Matcher, MatcherConfig
 from edge.gallery.store import Person
@@ -134,6 +140,18 @@ def test_collects_only_good_single_live_faces_until_complete():
     assert len(session.templates().embeddings) == 2
 
 
+def test_a_web_app_administrator_starts_a_session_without_face_or_button():
+    clock = FakeClock()
+    session = EnrolmentSession(EnrolmentConfig(frames=2, min_templates=1), clock, False)
+    session.start()
+    assert session.state == EnrolmentState.COLLECTING and session.authorised_by is None
+    with pytest.raises(RefusedError, match="already collecting"):
+        session.start()
+    with pytest.raises(RefusedError, match="already collecting"):
+        session.button_pressed()
+    assert session.offer(good_frame(0)) == "accepted" and session.collected == 1
+
+
 def test_session_times_out():
     clock = FakeClock()
     session = EnrolmentSession(EnrolmentConfig(timeout_s=30.0), clock, require_liveness=False)
@@ -203,3 +221,39 @@ def test_enrol_refuses_a_face_already_enrolled_unless_forced(gallery):
     enrol(gallery, matcher, "Bob", "admin", bob)
     assert [p.name for p in gallery.people()] == ["Ada", "Ada twin", "Bob"]
     assert [e.kind for e in gallery.events()] == ["enrolled"] * 3
+
+
+# --- a capture at the door for the web app --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "verdict,said",
+    [
+        ("accepted", "good: keep looking at the camera"),
+        ("no_face", "step in front of the camera"),
+        ("several_faces", "one person at a time, please"),
+        ("quality:too_small", "come closer"),
+        ("quality:too_dark,pose,low_score", "too dark: light the face; look at the camera"),
+        ("quality:something_new", "something new"),
+    ],
+)
+def test_guidance_tells_the_person_at_the_door_what_to_do(verdict, said):
+    assert guidance(verdict) == said
+
+
+def test_templates_survive_the_trip_to_the_web_app_and_nothing_else_passes():
+    vector = np.linspace(-1.0, 1.0, 128).astype(np.float32)
+    given = TemplateSet((Embedding(vector, "m"),), (0.9,), 2)
+    back = templates_from_json(json.loads(json.dumps(templates_to_json(given))))
+    assert back.rejected == 2 and back.qualities == (0.9,)
+    assert back.embeddings[0].model_id == "m"
+    np.testing.assert_allclose(back.embeddings[0].vector, vector)
+    for bad in (
+        {},
+        {"templates": [], "rejected": 0},
+        {"templates": [{"model_id": "m", "vector": [float("nan")], "quality": 1}], "rejected": 0},
+        {"templates": [{"model_id": "m", "vector": "abc", "quality": 1}], "rejected": 0},
+        [1, 2],
+    ):
+        with pytest.raises(RefusedError):
+            templates_from_json(bad)
