@@ -32,17 +32,20 @@ def register(subparsers) -> None:
     run.set_defaults(func=cmd_mqtt)
 
     keys = subparsers.add_parser("site-key", help="the site key that seals people's records")
-    add_config_argument(keys)
     actions = keys.add_subparsers(dest="action", metavar="ACTION")
     actions.required = True
-    actions.add_parser("new", help="make the site's key (on the site's first terminal)")
-    actions.add_parser("show", help="the key ids this terminal holds, current first")
-    actions.add_parser("rotate", help="a new current key; the old ones stay for reading")
-    take = actions.add_parser(
-        "import", help="take another terminal's keys (its key file's lines) from a file or stdin"
-    )
-    take.add_argument("source", help="file with the keys, or - for stdin")
-    keys.set_defaults(func=cmd_site_key)
+    for name, helptext in (
+        ("new", "make the site's key (on the site's first terminal)"),
+        ("show", "the key ids this terminal holds, current first"),
+        ("rotate", "a new current key; the old ones stay for reading"),
+        ("import", "take another terminal's keys (its key file's lines) from a file or stdin"),
+    ):
+        action = actions.add_parser(name, help=helptext)
+        if name == "import":
+            action.add_argument("source", help="file with the keys, or - for stdin")
+        # on each action, so that --config may follow it (site-key new --config FILE)
+        add_config_argument(action)
+        action.set_defaults(func=cmd_site_key)
 
 
 def cmd_mqtt(args: argparse.Namespace) -> int:

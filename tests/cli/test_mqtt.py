@@ -28,6 +28,8 @@ def test_site_key_new_show_rotate_import(config_file, tmp_path, capsys):
     code, out, _ = run(capsys, "site-key", "import", str(other))
     assert code == 0 and read_site_keys(key).current_id == second
     assert run(capsys, "site-key", "show")[1] == out
+    # --config after the action, as the installer's instructions write it
+    assert run(capsys, "site-key", "show", "--config", str(config_file))[1] == out
 
 
 def test_attendance_for_the_site_counts_every_terminals_passes(initialised, capsys):
