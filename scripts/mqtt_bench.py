@@ -89,23 +89,13 @@ class Bench:
         folder = self.folder / name
         folder.mkdir(exist_ok=True)
         password = folder / "password"
-        password.write_text(self.broker.users[name])
-        password.chmod(0o600)
         base: dict[str, dict] = {
             "gpio": {"backend": "mock"},
             "gallery": {"path": str(folder / "g.db"), "key_file": str(folder / "g.key")},
             "liveness": {"level": "off"},
             "control": {"socket": ""},
             "mqtt": {
-                "enabled": True,
-                "host": HOST,
-                "port": self.broker.port,
-                "tls_ca": str(self.broker.ca),
-                "username": name,
-                "password_file": str(password),
-                "site": SITE,
-                "terminal_id": name,
-                "site_key_file": str(self.key_file),
+                **self.broker.mqtt_section(name, password, SITE, self.key_file),
                 "homeassistant": False,
             },
         }

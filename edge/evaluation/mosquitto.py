@@ -154,6 +154,26 @@ class Mosquitto:
         self.conf.write_text("\n".join(lines) + "\n")
         self.process: subprocess.Popen[bytes] | None = None
 
+    def mqtt_section(
+        self, name: str, password_file: Path, site: str, site_key_file: Path
+    ) -> dict[str, object]:
+        """The ``[mqtt]`` settings of a terminal that signs in as ``name``; its password is
+        written to ``password_file`` (owner-only) unless that exists."""
+        if not password_file.exists():
+            password_file.write_text(self.users[name] + "\n")
+            password_file.chmod(0o600)
+        return {
+            "enabled": True,
+            "host": HOST,
+            "port": self.port,
+            "tls_ca": str(self.ca),
+            "username": name,
+            "password_file": str(password_file),
+            "site": site,
+            "terminal_id": name,
+            "site_key_file": str(site_key_file),
+        }
+
     def start(self) -> None:
         """Start and wait until it accepts connections (or fail with its log)."""
         self.process = subprocess.Popen(

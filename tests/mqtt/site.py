@@ -107,21 +107,7 @@ class Site:
 
     def mqtt_section(self, name: str, **settings: object) -> dict:
         password = self.folder / f"{name}.password"
-        if not password.exists():
-            password.write_text(self.broker.users[name] + "\n")
-            password.chmod(0o600)
-        return {
-            "enabled": True,
-            "host": HOST,
-            "port": self.broker.port,
-            "tls_ca": str(self.broker.ca),
-            "username": name,
-            "password_file": str(password),
-            "site": SITE,
-            "terminal_id": name,
-            "site_key_file": str(self.key_file),
-            **settings,
-        }
+        return {**self.broker.mqtt_section(name, password, SITE, self.key_file), **settings}
 
     def terminal_config(self, name: str, replay: Path, **sections: dict) -> Config:
         folder = self.folder / name

@@ -236,6 +236,12 @@ def test_forged_and_replayed_person_messages_are_refused_and_logged(site, visits
         gallery.set_enabled(person_id, False)  # revision 2
     wait_for(lambda: not _enabled(b, uid), "B has revision 2")
 
+    # A's client published revision 1 and would take it back for its own echo: a new run
+    # of it, subscribed before the replay, takes the replay for what it is (restarted
+    # after the replay, its old run could have swallowed it, and B's repair could reach
+    # the new run first)
+    site.services[0].halt()
+    wait_for(site.run(a).synced, "A's client back")
     # replay revision 1 (authentic, older): refused and logged by both
     watcher.client.publish(topics.person(SITE, uid), first, qos=1, retain=True)
     # forge a new person without the site key
@@ -248,10 +254,6 @@ def test_forged_and_replayed_person_messages_are_refused_and_logged(site, visits
         forger, topics.person(SITE, forged_uid), forged_uid, 99, "a", people.encode(record)
     )
     watcher.client.publish(topics.person(SITE, forged_uid), forged, qos=1, retain=True)
-    # A published revision 1 in an earlier run of its client, so it too takes the
-    # replay for what it is
-    site.services[0].halt()
-    site.run(a)
     for config in (a, b):
         for words in ("older than the gallery's", "which this terminal does not have"):
             wait_for(
