@@ -348,7 +348,7 @@ class Daemon:
             liveness = self.liveness.check(frame, subject.face, subject.mesh, track)
         match = self.matcher.match(subject.embedding)
         if track is not None:
-            self._noted(track)["person"] = _person_note(match, liveness)
+            self._noted(track)["person"] = (match, liveness)  # made a note only when shown
         self._show(frame, sights, subject, match, liveness)
         if match.person_id is not None:
             self._maybe_authorise(match.person_id)
@@ -446,7 +446,8 @@ class Daemon:
             # the face at the door, decided: its box now, what its last check saw
             last = self._notes.get(sights[0].track, {}).get("person")
             if last is not None:
-                person = {**last, "tracked": True, "box": [float(v) for v in sights[0].face.bbox]}
+                box = [float(v) for v in sights[0].face.bbox]
+                person = {**_person_note(*last), "tracked": True, "box": box}
         faces = []
         for sight in sights:
             quality = sight.analysis.quality if sight.analysis is not None else None
@@ -628,10 +629,7 @@ class Daemon:
             return
         if self._capture is not None and self._capture.cancelled:  # its tool hung up
             self._capture = None
-            session = self.enrolment
-            self.enrolment = EnrolmentSession(
-                session.config, session.clock, session.require_liveness
-            )
+            self.enrolment = self.enrolment.renewed()
         for command in self.control.commands():
             if command.op == "unlock":
                 self._remote_unlock(command)
@@ -703,7 +701,7 @@ class Daemon:
 
     def _finish_enrolment(self, now: float) -> None:
         session, admin = self.enrolment, self.enrolment.authorised_by
-        self.enrolment = EnrolmentSession(session.config, session.clock, session.require_liveness)
+        self.enrolment = session.renewed()
         feed, self._capture = self._capture, None
         if feed is not None:  # a local tool's capture: it enrols the templates itself
             try:

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..access.gpio.mock import MockGpio
+from ..camera.replay import list_images
 from ..clock import FakeClock
 from ..config import Config
 from ..daemon import Outcome, build_daemon
@@ -29,7 +30,6 @@ from ..gallery.matcher import Matcher
 from ..gallery.store import Gallery, create_gallery
 from ..notify import Notifier
 from ..types import Face, FaceAnalysis, Frame
-from ..vision.images import IMAGE_SUFFIXES
 from ..vision.pipeline import Pipeline
 
 VISITOR = "visitor"
@@ -48,7 +48,7 @@ def visit_frames(source: Path) -> list[Path]:
     """A visit's frames: a folder's images in natural order, or a text file listing
     frame paths in order, one a line, relative to the file."""
     if source.is_dir():
-        frames = natural_order([p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES])
+        frames = natural_order(list_images(source))
     elif source.is_file():
         lines = source.read_text(encoding="utf-8").splitlines()
         frames = [source.parent / line.strip() for line in lines if line.strip()]

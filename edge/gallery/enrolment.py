@@ -197,6 +197,10 @@ class EnrolmentSession:
             return EnrolmentState.TIMED_OUT
         return EnrolmentState.COLLECTING
 
+    def renewed(self) -> EnrolmentSession:
+        """A fresh, idle session with this one's settings."""
+        return EnrolmentSession(self.config, self.clock, self.require_liveness)
+
     def authorise(self, admin: Person) -> None:
         """An administrator's face was just recognised (the daemon calls this)."""
         if admin.role != "admin" or not admin.enabled:
