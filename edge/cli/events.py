@@ -94,7 +94,7 @@ def cmd_attendance(args: argparse.Namespace) -> int:
     since, until = day_bounds(args.first, args.last)
     with open_gallery(args) as gallery:
         if args.site:
-            events = site_events(gallery, since, until)
+            events = site_events(gallery, since, until, kind="granted")
         else:
             events = gallery.events(since=since, until=until, kind="granted")
     _print_rows(ATTENDANCE_HEADER, attendance_rows(attendance(events)), args.csv)

@@ -24,7 +24,7 @@ from ..access.schedule import Schedule
 from ..errors import RefusedError
 from ..types import EventKind, Refusal, SyncOutcome
 from . import site_state
-from .events import Event, insert_event
+from .events import Event, EventFilter, event_kind, insert_event
 from .outbox import OutboxEvent
 from .site_state import Version
 from .store import MAX_NAME_LENGTH, ROLES, Gallery, erase_person, normalise_name
@@ -437,21 +437,18 @@ def collect_event(gallery: Gallery, terminal: str, event: OutboxEvent) -> bool:
     return cursor.rowcount == 1
 
 
-def site_events(gallery: Gallery, since: float | None, until: float | None) -> list[Event]:
+def site_events(
+    gallery: Gallery, since: float | None, until: float | None, kind: str | None = None
+) -> list[Event]:
     """Every terminal's events (this one's and those collected), oldest first, each
     person as this gallery knows them (their local id and current name)."""
-    local = gallery.events(since, until)
-    where, params = [], []
-    for clause, value in (("s.time >= ?", since), ("s.time < ?", until)):
-        if value is not None:
-            where.append(clause)
-            params.append(value)
+    local = gallery.events(since, until, kind=kind)
+    # the filter's columns (time, kind) are site_events' alone: people has neither
+    where, params = EventFilter(since, until, None if kind is None else event_kind(kind)).where()
     sql = (
         "SELECT s.time, s.kind, p.id, coalesce(p.name, s.name), s.score, s.liveness, s.reason"
-        " FROM site_events s LEFT JOIN people p ON p.uid = s.person_uid"
+        " FROM site_events s LEFT JOIN people p ON p.uid = s.person_uid" + where
     )
-    if where:
-        sql += " WHERE " + " AND ".join(where)
     with gallery.reading() as conn:
         rows = conn.execute(sql + " ORDER BY s.time, s.terminal, s.seq", params).fetchall()
     collected = [Event(0, row[0], EventKind(row[1]), *row[2:]) for row in rows]
