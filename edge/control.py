@@ -146,16 +146,18 @@ class Command:
 
 
 class Subscription:
-    """One client's queue of decisions; the oldest are dropped when it falls behind."""
+    """One client's queue of messages (decisions, a capture's progress); the oldest are
+    dropped when it falls behind by ``backlog``."""
 
-    def __init__(self) -> None:
+    def __init__(self, backlog: int = SUBSCRIBER_BACKLOG) -> None:
         self._items: deque[dict[str, Any]] = deque()
         self._ready = threading.Condition()
+        self._backlog = backlog
         self.dropped = 0
 
     def put(self, item: dict[str, Any]) -> None:
         with self._ready:
-            if len(self._items) >= SUBSCRIBER_BACKLOG:
+            if len(self._items) >= self._backlog:
                 self._items.popleft()
                 self.dropped += 1
             self._items.append(item)
@@ -187,8 +189,7 @@ class CaptureFeed:
     progress and the end; the server thread relays them, or cancels at hang-up."""
 
     def __init__(self) -> None:
-        self._messages: deque[dict[str, Any]] = deque(maxlen=CAPTURE_BACKLOG)
-        self._ready = threading.Condition()
+        self._messages = Subscription(CAPTURE_BACKLOG)
         self._cancelled = threading.Event()
 
     # the loop's side
@@ -206,20 +207,14 @@ class CaptureFeed:
         self._put({"failed": reason})
 
     def _put(self, message: dict[str, Any]) -> None:
-        with self._ready:
-            self._messages.append(message)
-            self._ready.notify()
+        self._messages.put(message)
 
     # the server's side
     def cancel(self) -> None:
         self._cancelled.set()
 
     def take(self, timeout: float) -> list[dict[str, Any]]:
-        with self._ready:
-            if not self._messages:
-                self._ready.wait(timeout)
-            messages, self._messages = list(self._messages), deque(maxlen=CAPTURE_BACKLOG)
-        return messages
+        return self._messages.get(timeout)[0]
 
 
 class ControlHub:
