@@ -12,7 +12,7 @@ nothing of it. To give a terminal the site's keys, copy the file (or its lines, 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import GalleryKeyError
@@ -32,10 +32,13 @@ class SiteKeys:
     """The current key (sealing) and every key kept for reading, by id."""
 
     keys: tuple[bytes, ...]
+    # the keys' ids, hashed once: they are asked for on every record and every publish
+    _ids: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.keys or any(len(k) != KEY_BYTES for k in self.keys):
             raise ValueError(f"site keys are {KEY_BYTES} bytes each, and there is at least one")
+        object.__setattr__(self, "_ids", tuple(key_id(k) for k in self.keys))
 
     @property
     def current(self) -> bytes:
@@ -43,10 +46,10 @@ class SiteKeys:
 
     @property
     def current_id(self) -> str:
-        return key_id(self.keys[0])
+        return self._ids[0]
 
     def by_id(self, wanted: str) -> bytes | None:
-        return next((k for k in self.keys if key_id(k) == wanted), None)
+        return next((k for k, i in zip(self.keys, self._ids, strict=True) if i == wanted), None)
 
     def text(self) -> str:
         return "".join(k.hex() + "\n" for k in self.keys)
