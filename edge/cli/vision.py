@@ -140,7 +140,13 @@ def register(subparsers) -> None:
     bench.add_argument(
         "--runs", type=int, default=3, help="--visit: runs of each, alternating (medians)"
     )
-    bench.add_argument("--threads", type=int, default=2, help="CPU threads for both runtimes")
+    bench.add_argument(
+        "--threads",
+        type=int,
+        default=2,
+        help="CPU threads of the embedder and of OpenCV (the other networks: "
+        "[models] light_threads)",
+    )
     bench.add_argument("--limit", type=int, default=200, help="most frames to time")
     bench.add_argument(
         "--contend",
@@ -159,6 +165,19 @@ def register(subparsers) -> None:
     bench.add_argument("--json", action="store_true", help="print JSON")
     add_config_argument(bench, required=False)
     bench.set_defaults(func=cmd_bench)
+
+
+def _run_facts(config, args: argparse.Namespace) -> dict:
+    return {
+        "threads": args.threads,
+        "light_threads": config.models.resolved_light_threads(),
+        "contenders": args.contend,
+        "cpu": cpu_report(),
+    }
+
+
+def _threads(r: dict) -> str:
+    return f"{r['threads']} threads ({r['light_threads']} for the detector, mesh and liveness)"
 
 
 def _with_threads(config, threads: int):
@@ -400,7 +419,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return _bench_preview(config, args)
     with contention(args.contend):
         result = _bench(config, args) if args.visit is None else _bench_visit(config, args)
-    result.update(threads=args.threads, contenders=args.contend, cpu=cpu_report())
+    result.update(_run_facts(config, args))
     if args.json:
         print_json(result)
     elif args.visit is None:
@@ -415,12 +434,12 @@ def _bench_preview(config, args: argparse.Namespace) -> int:
         raise FacegateError("--preview needs --images (a replay folder), --rounds and --limit >= 1")
     with contention(args.contend):
         result = preview_cost(config, args.images, args.limit, args.rounds)
-    result.update(threads=args.threads, contenders=args.contend, cpu=cpu_report())
+    result.update(_run_facts(config, args))
     if args.json:
         print_json(result)
         return 0
     cpu = result["cpu"]
-    print(f"CPU {cpu['model']} ({cpu['machine']}, {cpu['cores']} cores), {args.threads} threads")
+    print(f"CPU {cpu['model']} ({cpu['machine']}, {cpu['cores']} cores), {_threads(result)}")
     print(
         f"door loop, {result['rounds']} x {result['frames_per_round']} frames each way, "
         f"{result['contenders']} busy processes alongside"
@@ -489,7 +508,7 @@ def _print_visit(r: dict) -> None:
     cpu = r["cpu"]
     off = r["tracking_off"]
     print(
-        f"CPU {cpu['model']} ({cpu['machine']}, {cpu['cores']} cores), {r['threads']} threads, "
+        f"CPU {cpu['model']} ({cpu['machine']}, {cpu['cores']} cores), {_threads(r)}, "
         f"{r['contenders']} busy processes alongside"
     )
     print(
@@ -552,7 +571,7 @@ def _print_bench(r: dict) -> None:
         f"OMP_WAIT_POLICY {cpu['omp_wait_policy']}, GOMP_SPINCOUNT {cpu['gomp_spincount']}"
     )
     print(
-        f"{r['frames']} frames, {r['threads']} threads, "
+        f"{r['frames']} frames, {_threads(r)}, "
         f"detection at {r['detector_input_size']} px, "
         f"{r['contenders']} busy processes alongside"
     )

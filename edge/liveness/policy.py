@@ -274,7 +274,7 @@ def rgb_layer(
     given (ModelError if it was fitted on other networks); at any level, since site
     calibration fits it whatever the level in use."""
     models_dir = models.resolved_dir()
-    threads = models.resolved_threads()
+    threads = models.resolved_light_threads()
     networks = [RgbModel(model_spec(models_dir, m), threads) for m in section.models]
     if calibration is not None:
         calibration.check_models(section.models, [m.spec.bin_sha256 for m in networks])

@@ -33,13 +33,29 @@ def bundled_models_dir() -> Path:
 @dataclass(frozen=True)
 class ModelsConfig:
     dir: str = setting("", "folder holding manifest.json and the ncnn files; empty = bundled")
-    threads: int = setting(0, "ncnn CPU threads per model; 0 = one per CPU core", min=0, max=64)
+    threads: int = setting(
+        0, "ncnn CPU threads of the embedder; 0 = one per CPU core", min=0, max=64
+    )
+    light_threads: int = setting(
+        1,
+        "ncnn CPU threads of the detector, face mesh and liveness networks, whose layers"
+        " are too small to gain from more; 0 = one per CPU core",
+        min=0,
+        max=64,
+    )
 
     def resolved_dir(self) -> Path:
         return Path(self.dir) if self.dir else bundled_models_dir()
 
     def resolved_threads(self) -> int:
-        return self.threads or (os.cpu_count() or 1)
+        return _per_core(self.threads)
+
+    def resolved_light_threads(self) -> int:
+        return _per_core(self.light_threads)
+
+
+def _per_core(threads: int) -> int:
+    return threads or (os.cpu_count() or 1)
 
 
 @dataclass(frozen=True)

@@ -85,11 +85,11 @@ class Pipeline:
     def from_config(cls, config: PipelineSections) -> Pipeline:
         """Load and verify the models (raises ModelError naming a bad file)."""
         models_dir = config.models.resolved_dir()
-        threads = config.models.resolved_threads()
-        detector = Detector(config.detector, model_spec(models_dir, config.detector.model), threads)
-        mesh = FaceMesh(model_spec(models_dir, config.landmarks.model), threads)
+        light = config.models.resolved_light_threads()
+        detector = Detector(config.detector, model_spec(models_dir, config.detector.model), light)
+        mesh = FaceMesh(model_spec(models_dir, config.landmarks.model), light)
         embedder_spec = model_spec(models_dir, config.embedder.model, config.embedder.precision)
-        embedder = Embedder(config.embedder, embedder_spec, threads)
+        embedder = Embedder(config.embedder, embedder_spec, config.models.resolved_threads())
         return cls(detector, mesh, embedder, QualityGate(config.quality))
 
     @property

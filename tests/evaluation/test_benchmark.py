@@ -141,6 +141,7 @@ def test_bench_reports_the_cpu_and_the_contention(capsys):
     assert code == 0
     result = json.loads(capsys.readouterr().out)
     assert result["contenders"] == 1 and result["frames"] == 2
+    assert result["threads"] == 1 and result["light_threads"] == 1
     assert result["cpu_ms_per_frame"] > 0 and result["opencv_cpu_ms_per_frame"] > 0
     assert result["cpu"] == cpu_report()
     assert result["cpu"]["omp_wait_policy"] in ("PASSIVE", os.environ.get("OMP_WAIT_POLICY"))

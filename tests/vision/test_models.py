@@ -109,3 +109,22 @@ def test_detector_wrapper_runs_real_param_with_empty_weights(tmp_path, size):
     low = Detector(DetectorConfig(min_score=0.4), model_spec(models, "yunet_2023mar"), threads=1)
     faces = low.detect(image)
     assert faces and all(0 <= f.bbox[0] <= size[0] and 0 <= f.bbox[3] <= size[1] for f in faces)
+
+
+def test_only_the_embedder_runs_on_models_threads_the_small_networks_on_light_threads():
+    from edge.liveness.policy import LivenessConfig, rgb_layer
+    from edge.vision.pipeline import Pipeline
+
+    config = parse_config("[models]\nthreads = 3\nlight_threads = 2\n", "test")
+    pipeline = Pipeline.from_config(config)
+    assert pipeline.embedder.net.threads == 3
+    assert pipeline.detector.net.threads == 2 and pipeline.mesh.net.threads == 2
+    rgb = rgb_layer(LivenessConfig(level="standard"), config.models)
+    assert [network.net.threads for network in rgb.models] == [2] * len(rgb.models)
+
+
+def test_zero_threads_mean_one_per_core(monkeypatch):
+    monkeypatch.setattr("os.cpu_count", lambda: 6)
+    models = parse_config("[models]\nthreads = 0\nlight_threads = 0\n", "test").models
+    assert (models.resolved_threads(), models.resolved_light_threads()) == (6, 6)
+    assert parse_config("", "test").models.resolved_light_threads() == 1
