@@ -696,7 +696,7 @@ class Daemon:
     def _maybe_authorise(self, person_id: int) -> None:
         # The matcher's copy is current: any change to people reloads it.
         person = self.matcher.person(person_id)
-        if person is not None and person.role == "admin" and person.enabled:
+        if person is not None and person.is_enabled_admin:
             self.enrolment.authorise(person)
 
     def _finish_enrolment(self, now: float) -> None:

@@ -203,7 +203,7 @@ class EnrolmentSession:
 
     def authorise(self, admin: Person) -> None:
         """An administrator's face was just recognised (the daemon calls this)."""
-        if admin.role != "admin" or not admin.enabled:
+        if not admin.is_enabled_admin:
             raise RefusedError(f"{admin.name} is not an enabled administrator")
         self._admin = (admin.id, self.clock.now())
 

@@ -104,6 +104,11 @@ class Person:
     schedule: Schedule | None = None
     uid: str = ""  # the person's id across the site's terminals
 
+    @property
+    def is_enabled_admin(self) -> bool:
+        """May authorise an enrolment at the door."""
+        return self.role == "admin" and self.enabled
+
 
 @dataclass(frozen=True)
 class Admin:
@@ -396,6 +401,13 @@ def _vector_blob(embedding: Embedding) -> bytes:
     return (vector / norm).astype("<f4").tobytes()
 
 
+def check_role(role: str) -> str:
+    """``role`` if it is one of ROLES; RefusedError otherwise."""
+    if role not in ROLES:
+        raise RefusedError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
+    return role
+
+
 def normalise_name(name: str) -> str:
     """A name as it is stored and looked up: NFC (so that a name typed decomposed is
     the same name), without surrounding spaces. RefusedError says what is wrong."""
@@ -616,9 +628,7 @@ class Gallery:
         ``actor`` names the administrator who made the change, when one did.
         Returns the new person id.
         """
-        name = normalise_name(name)
-        if role not in ROLES:
-            raise ValueError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
+        name, role = normalise_name(name), check_role(role)
         if not templates or len(templates) != len(qualities):
             raise ValueError("give at least one template and one quality per template")
         if len({t.model_id for t in templates}) != 1:
@@ -736,9 +746,7 @@ class Gallery:
         self._update_person(person_id, {"enabled": int(bool(enabled))}, what, actor)
 
     def set_role(self, person_id: int, role: str, actor: str | None = None) -> None:
-        if role not in ROLES:
-            raise RefusedError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
-        self._update_person(person_id, {"role": role}, f"role {role}", actor)
+        self._update_person(person_id, {"role": check_role(role)}, f"role {role}", actor)
 
     def set_validity(
         self,

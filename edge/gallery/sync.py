@@ -27,7 +27,7 @@ from . import site_state
 from .events import Event, EventFilter, event_kind, insert_event
 from .outbox import OutboxEvent
 from .site_state import Version
-from .store import MAX_NAME_LENGTH, ROLES, Gallery, erase_person, normalise_name
+from .store import MAX_NAME_LENGTH, Gallery, check_role, erase_person, normalise_name
 
 
 @dataclass(frozen=True)
@@ -163,9 +163,8 @@ def _compare(
 
 def _problem(record: PersonRecord, model_id: str) -> str | None:
     """Why a record cannot be stored, or None."""
-    if record.role not in ROLES:
-        return f"role {record.role!r} is not one of {', '.join(ROLES)}"
     try:
+        check_role(record.role)
         normalise_name(record.name)
     except RefusedError as exc:
         return str(exc)

@@ -172,7 +172,7 @@ def test_enrol_and_read_back(gallery):
     [
         (("", "user"), ValueError),
         (("123", "user"), ValueError),
-        (("Bob", "root"), ValueError),
+        (("Bob", "root"), RefusedError),
         (("Ada", "user"), RefusedError),
     ],
 )
@@ -185,6 +185,26 @@ def test_bad_enrolment_changes_nothing(gallery, args, error):
         gallery.add_person("Eve", "user", [unit(5), Embedding(unit(6).vector, "other")], [1, 1])
     assert [p.name for p in gallery.people()] == ["Ada"]
     assert gallery.revision() == revision
+
+
+def test_a_role_is_refused_the_same_way_when_enrolling_and_when_changed(gallery):
+    pid = enrol(gallery, "Ada", seed=1)
+    message = "role must be one of user, admin, got 'root'"
+    with pytest.raises(RefusedError, match=message):
+        gallery.add_person("Bob", "root", [unit(5)], [0.5])
+    with pytest.raises(RefusedError, match=message):
+        gallery.set_role(pid, "root")
+    assert gallery.person(pid).role == "user"
+
+
+def test_only_an_enabled_admin_is_an_enabled_admin(gallery):
+    pid = enrol(gallery, "Ada", seed=1, role="admin")
+    assert gallery.person(pid).is_enabled_admin
+    gallery.set_enabled(pid, False)
+    assert not gallery.person(pid).is_enabled_admin
+    gallery.set_enabled(pid, True)
+    gallery.set_role(pid, "user")
+    assert not gallery.person(pid).is_enabled_admin
 
 
 def test_rename_enable_and_access_status(gallery):

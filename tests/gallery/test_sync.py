@@ -102,7 +102,7 @@ def test_templates_of_another_model_are_refused_with_an_event(site):
 @pytest.mark.parametrize(
     "changes, words",
     [
-        ({"role": "root"}, "role 'root'"),
+        ({"role": "root"}, "role must be one of user, admin, got 'root'"),
         ({"name": "\x1b[2J"}, "cannot contain"),
         ({"templates": ()}, "no templates"),
         ({"templates": (Template(MODEL, b"\0" * 512, 0.9),)}, "not a finite unit vector"),
