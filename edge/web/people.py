@@ -24,11 +24,10 @@ from ..gallery.attendance import day_bounds, local_day
 from ..gallery.enrolment import (
     ImageVerdict,
     Upload,
-    build_templates,
     capture_from_images,
     enrol,
+    enrol_photos,
     templates_from_json,
-    usable,
 )
 from ..gallery.matcher import Matcher
 from ..gallery.reports import parse_day
@@ -130,15 +129,14 @@ async def enrol_uploads(
     name, role = normalise_name(name), check_role(role)
 
     def work() -> Enrolled:
+        config = svc.config
         with svc.pipeline.lend() as pipeline:
-            verdicts = capture_from_images(pipeline, photos, svc.config.enrolment.max_photo_pixels)
-            model_id = pipeline.model_id
-        embeddings, qualities = usable(verdicts)
+            verdicts = capture_from_images(pipeline, photos, config.enrolment.max_photo_pixels)
         try:
-            templates = build_templates(embeddings, qualities, svc.config.enrolment)
             with svc.open_gallery() as gallery:
-                matcher = Matcher(gallery, svc.config.matcher, model_id)
-                person_id = enrol(gallery, matcher, name, role, templates, actor=actor)
+                person_id, _ = enrol_photos(
+                    gallery, verdicts, name, role, config.enrolment, config.matcher, actor=actor
+                )
         except RefusedError as exc:
             return Enrolled(None, verdicts, str(exc))
         return Enrolled(person_id, verdicts)
