@@ -876,30 +876,18 @@ class Gallery:
 
     def events(
         self,
-        since: float | None = None,
-        until: float | None = None,
-        kind: str | None = None,
-        person_id: int | None = None,
+        wanted: EventFilter | None = None,
         limit: int | None = None,
         offset: int = 0,
         newest_first: bool = False,
     ) -> list[Event]:
-        """Events with ``since <= time < until`` (either bound optional), of one kind
-        and one person when given, oldest first (or newest first); a page of them when
-        ``limit`` is given."""
-        wanted = EventFilter(since, until, None if kind is None else event_kind(kind), person_id)
+        """The events ``wanted`` selects (all by default), oldest first (or newest
+        first); a page of them when ``limit`` is given."""
         with self._errors():
-            return select_events(self._conn, wanted, limit, offset, newest_first)
+            return select_events(self._conn, wanted or EventFilter(), limit, offset, newest_first)
 
-    def count_events(
-        self,
-        since: float | None = None,
-        until: float | None = None,
-        kind: str | None = None,
-        person_id: int | None = None,
-    ) -> int:
-        """How many events the log holds (of those the arguments select, as ``events``)."""
-        wanted = EventFilter(since, until, None if kind is None else event_kind(kind), person_id)
+    def count_events(self, wanted: EventFilter | None = None) -> int:
+        """How many events ``wanted`` selects (all by default)."""
         with self._errors():
             return count_events(self._conn, wanted)
 

@@ -29,6 +29,7 @@ from ..gallery.enrolment import (
     enrol_photos,
     templates_from_json,
 )
+from ..gallery.events import EventFilter
 from ..gallery.matcher import Matcher
 from ..gallery.reports import parse_day
 from ..gallery.store import ROLES, Gallery, Person, check_role, normalise_name
@@ -286,9 +287,8 @@ async def person_page(request, session) -> Response:
     person_id = _person_id(request)
 
     def load(gallery: Gallery) -> tuple[Person, list]:
-        return gallery.person(person_id), gallery.events(
-            person_id=person_id, limit=20, newest_first=True
-        )
+        their = EventFilter(person_id=person_id)
+        return gallery.person(person_id), gallery.events(their, limit=20, newest_first=True)
 
     person, events = await in_gallery(request, load)
     return render(

@@ -20,6 +20,7 @@ from edge.gallery.enrolment import (
     templates_from_json,
     templates_to_json,
 )
+from edge.gallery.events import EventFilter
 from edge.gallery.matcher import Matcher, MatcherConfig
 from edge.gallery.store import Person
 from edge.types import Embedding, EnrolmentState, Face, FaceAnalysis, Liveness, Quality
@@ -226,7 +227,7 @@ def test_enrol_photos_stores_the_agreeing_usable_photos_or_refuses_and_stores_no
     with pytest.raises(RefusedError, match="already matches Ada"):
         enrol_photos(gallery, again, "Ada twin", "user", config, matcher)
     enrol_photos(gallery, again, "Ada twin", "user", config, matcher, force=True, actor="root")
-    assert gallery.events(kind="enrolled")[-1].actor == "root"
+    assert gallery.events(EventFilter(kind="enrolled"))[-1].actor == "root"
 
 
 def test_enrol_refuses_a_face_already_enrolled_unless_forced(gallery):

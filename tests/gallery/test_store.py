@@ -21,6 +21,7 @@ from edge.errors import (
     RefusedError,
 )
 from edge.gallery import store as gallery_module
+from edge.gallery.events import EventFilter
 from edge.gallery.key import generate_key, pending_key_path, read_key, write_key
 from edge.gallery.store import (
     DELETED_NAME,
@@ -279,9 +280,15 @@ def test_events_filter_and_unknown_kind(gallery):
         gallery.log_event("opened", 400.0)
     with pytest.raises(NotFoundError):
         gallery.log_event("granted", 400.0, person_id=9999)
-    assert [e.kind for e in gallery.events(since=150.0)] == ["granted", "denied_unknown"]
-    assert [e.time for e in gallery.events(kind="granted")] == [200.0]
-    assert gallery.events(since=150.0, until=300.0)[0].name == "Ada"
+    assert [e.kind for e in gallery.events(EventFilter(since=150.0))] == [
+        "granted",
+        "denied_unknown",
+    ]
+    assert [e.time for e in gallery.events(EventFilter(kind="granted"))] == [200.0]
+    assert gallery.events(EventFilter(since=150.0, until=300.0))[0].name == "Ada"
+    assert gallery.count_events(EventFilter(person_id=pid)) == 2  # enrolled, granted
+    with pytest.raises(ValueError, match="unknown event kind 'opened'"):
+        EventFilter(kind="opened")
 
 
 def test_delete_scrubs_person_and_vacuums(paths):
@@ -298,7 +305,7 @@ def test_delete_scrubs_person_and_vacuums(paths):
         scrubbed = g._conn.execute("SELECT count(*) FROM events WHERE name LIKE '%Zelda%'")
         assert scrubbed.fetchone()[0] == 0
         assert {e.name for e in g.events() if e.kind == "granted"} == {DELETED_NAME}
-        assert g.events(kind="removed")[-1].reason == f"person #{pid}"
+        assert g.events(EventFilter(kind="removed"))[-1].reason == f"person #{pid}"
         # VACUUM ran: freelist empty and the WAL checkpointed away.
         assert g._conn.execute("PRAGMA freelist_count").fetchone()[0] == 0
         assert not Path(str(path) + "-wal").exists() or Path(str(path) + "-wal").stat().st_size == 0
@@ -389,7 +396,7 @@ def test_names_stored_before_they_were_normalised_are_cleaned_by_their_migration
             gallery_module._migrate_clean_names(conn)
     with Gallery.open(path, key_path) as g:
         assert [p.name for p in g.people()] == ["Ada\ufffd[2J", f"{composed} #{ids[1]}", composed]
-        assert g.events(kind="granted")[0].name == "Ada\ufffd[2J"
+        assert g.events(EventFilter(kind="granted"))[0].name == "Ada\ufffd[2J"
 
 
 def test_check_healthy_gallery(gallery):

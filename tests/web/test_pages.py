@@ -13,6 +13,7 @@ import pytest
 
 from edge.control import ControlError
 from edge.gallery.attendance import day_bounds
+from edge.gallery.events import EventFilter
 from tests.web.conftest import CHEAP, PASSWORD, csrf_of
 from tests.web.test_people import enrolled
 
@@ -221,7 +222,7 @@ def test_add_an_administrator_who_can_then_sign_in(signed_in):
     assert reply.status_code == 303
     with signed_in.gallery() as gallery:
         bob = gallery.admin("bob")
-        event = gallery.events(kind="admin_added")[-1]  # alice was the first
+        event = gallery.events(EventFilter(kind="admin_added"))[-1]  # alice was the first
     assert bob.password_hash.startswith("$argon2id$") and event.actor == "alice"
     signed_in.client.cookies.clear()
     assert signed_in.login("bob", "b" * 12).status_code == 303
