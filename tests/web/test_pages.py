@@ -65,6 +65,16 @@ def test_the_dashboard_shows_the_door_the_camera_the_gallery_and_the_doctor(sign
     assert "Unlock the door once" in html  # allow_remote_unlock is on in this config
 
 
+def test_the_dashboard_shows_a_dash_for_a_decision_with_nobody_to_compare_with(signed_in):
+    decision = {"kind": "denied_unknown", "person_id": None, "similarity": None}
+    signed_in.hub.publish_decision(
+        {**decision, "liveness": "off", "action": "stay locked", "reason": "", "wall": 1.7e9}
+    )
+    html = signed_in.client.get("/").text
+    row = html[html.index('class="kind-denied_unknown"') :]
+    assert row.index("<td>-</td>") < row.index("</tr>") and "-1.00" not in html
+
+
 def test_the_dashboard_still_opens_when_the_door_service_is_down(signed_in):
     def unreachable():
         raise ControlError("it is not there")
