@@ -53,6 +53,7 @@ from .liveness.calibration import active_head
 from .liveness.policy import LivenessChecker
 from .notify import Notifier
 from .types import (
+    NO_SIMILARITY,
     CameraState,
     DoorSignal,
     EnrolmentState,
@@ -114,9 +115,15 @@ def _untracked(results: list[FaceAnalysis]) -> list[_Sight]:
     return [_Sight(r.face, None, r) for r in ordered]
 
 
+def _reported(similarity: float | None) -> float | None:
+    """A similarity as the loop reports it (log, decisions, preview): none where there was
+    nobody to compare with, rather than -1.00."""
+    return None if similarity is None or similarity == NO_SIMILARITY else float(similarity)
+
+
 def _person_note(match: Match | None, liveness: Liveness | None) -> dict[str, Any]:
     return {
-        "similarity": None if match is None else float(match.similarity),
+        "similarity": None if match is None else _reported(match.similarity),
         "person_id": None if match is None else match.person_id,
         "liveness": None if liveness is None else float(liveness.score),
         "verdict": None if liveness is None else liveness.verdict.value,
@@ -488,7 +495,7 @@ class Daemon:
             command.kind,
             command.person_id,
             command.name or seen.observation.name,
-            command.similarity,
+            _reported(command.similarity),
             liveness=liveness.verdict.value if liveness else "off",
             liveness_score=liveness.score if liveness else None,
             action=action,
@@ -696,7 +703,7 @@ class Daemon:
     def _maybe_authorise(self, person_id: int) -> None:
         # The matcher's copy is current: any change to people reloads it.
         person = self.matcher.person(person_id)
-        if person is not None and person.role == "admin" and person.enabled:
+        if person is not None and person.is_enabled_admin:
             self.enrolment.authorise(person)
 
     def _finish_enrolment(self, now: float) -> None:

@@ -245,19 +245,24 @@ class Liveness:
         object.__setattr__(self, "verdict", Verdict(self.verdict))  # ValueError if not one
 
 
+# The similarity where there is nobody to compare with (an empty gallery; no runner-up):
+# the lowest a cosine can be, so that it passes no threshold. The loop reports it as none.
+NO_SIMILARITY = -1.0
+
+
 @dataclass(frozen=True)
 class Match:
     """Result of a 1:N search. ``person_id`` is None when nobody passed the threshold.
 
     ``similarity`` is the best cosine similarity found (whether or not it passed),
-    ``runner_up`` the best similarity of any *other* person (-1.0 when there is
-    none), and ``margin`` their difference.
+    ``runner_up`` the best similarity of any *other* person (NO_SIMILARITY when
+    there is none), and ``margin`` their difference.
     """
 
     person_id: int | None
     name: str | None
     similarity: float
-    runner_up: float = -1.0
+    runner_up: float = NO_SIMILARITY
 
     @property
     def margin(self) -> float:

@@ -25,7 +25,7 @@ from edge.clock import FakeClock
 from edge.config import Config, parse_config
 from edge.daemon import Daemon, Outcome, build_daemon
 from edge.evaluation.demo_sequence import DEMO_PHOTOS, build_sequence
-from edge.gallery.events import Event
+from edge.gallery.events import Event, EventFilter
 from edge.gallery.store import Gallery, create_gallery
 from edge.notify import Notifier
 from edge.types import Embedding
@@ -201,7 +201,7 @@ class Rig:
         return pulses
 
     def events(self, kind: str | None = None) -> list[Event]:
-        return self.daemon.gallery.events(kind=kind)
+        return self.daemon.gallery.events(EventFilter(kind=kind))
 
 
 def build_rig(

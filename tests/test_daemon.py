@@ -15,6 +15,7 @@ import pytest
 
 from edge.access.gpio.mock import MockGpio
 from edge.camera import CameraError, EndOfStream, FrameSource, SourceBase
+from edge.cli.run import format_outcome
 from edge.clock import Clock, FakeClock
 from edge.control import ControlClient, ControlError
 from edge.daemon import RECORD_WAIT_S, build_daemon
@@ -170,6 +171,17 @@ def test_a_known_face_gets_one_pulse_and_a_stranger_none(door):
         ("granted", "unlock"),
         ("denied_unknown", "stay locked"),
     ]
+
+
+def test_a_stranger_at_a_door_with_nobody_enrolled_has_no_similarity_not_minus_one(door):
+    rig = door(visits(STRANGER), loop=False)
+    rig.daemon.gallery.delete_person(rig.daemon.gallery.person("Ada").id)
+    rig.steps(GAP + FACE)
+    (outcome,) = rig.outcomes
+    assert (outcome.kind, outcome.similarity) == ("denied_unknown", None)
+    assert "similarity     -  liveness" in format_outcome(outcome)  # the dashboard's "-" too
+    (event,) = rig.events("denied_unknown")
+    assert event.score is None
 
 
 # --- tracking: a decided face is not embedded again on every frame -------------------

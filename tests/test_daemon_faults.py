@@ -36,6 +36,7 @@ from edge.clock import FakeClock
 from edge.config import parse_config
 from edge.control import ControlClient
 from edge.evaluation.demo_sequence import write_sequence
+from edge.gallery.events import EventFilter
 from edge.gallery.store import Gallery
 from tests.helpers import (
     FACES,
@@ -185,7 +186,7 @@ def _signal_mid_pulse(service: Service, signals: tuple[int, ...]) -> Outcome:
             service.proc.send_signal(signum)
         returncode = service.wait()
         with Gallery.from_config(service.config.gallery) as gallery:
-            names = [e.name for e in gallery.events(kind="granted")]
+            names = [e.name for e in gallery.events(EventFilter(kind="granted"))]
         outcome = Outcome(
             at_signal,
             returncode,
@@ -423,7 +424,7 @@ def test_the_service_serves_its_control_socket_and_removes_it_when_it_stops(
             assert client.request("unlock", by="test", reason="a visitor") == {"unlocked": True}
             assert service.relay() is UNLOCKED
         with Gallery.from_config(service.config.gallery) as gallery:
-            (event,) = gallery.events(kind="remote_unlock")
+            (event,) = gallery.events(EventFilter(kind="remote_unlock"))
         assert event.reason == "asked by test: a visitor"
         service.proc.send_signal(signal.SIGTERM)
         assert service.wait() == 0

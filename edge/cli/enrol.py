@@ -6,8 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..errors import ExitCode
-from ..gallery.enrolment import build_templates, capture_from_images, enrol, usable
-from ..gallery.matcher import Matcher
+from ..gallery.enrolment import capture_from_images, enrol_photos
 from ..gallery.store import ROLES, Gallery, normalise_name
 from .common import add_config_argument, config_from_args
 
@@ -44,13 +43,13 @@ def cmd_enrol(args: argparse.Namespace) -> int:
     verdicts = capture_from_images(pipeline, args.images, config.enrolment.max_photo_pixels)
     for verdict in verdicts:
         print(f"{verdict.path}: {verdict.verdict}")
-    embeddings, qualities = usable(verdicts)
-    templates = build_templates(embeddings, qualities, config.enrolment)
     with Gallery.from_config(config.gallery) as gallery:
-        matcher = Matcher(gallery, config.matcher, pipeline.model_id)
-        person_id = enrol(gallery, matcher, name, args.role, templates, force=args.force)
+        person_id, templates = enrol_photos(
+            gallery, verdicts, name, args.role, config.enrolment, config.matcher, args.force
+        )
+    usable = sum(v.ok for v in verdicts)
     print(
         f"enrolled {name} as #{person_id} with {len(templates.embeddings)} "
-        f"templates from {len(embeddings)} usable photos ({templates.rejected} dropped as outliers)"
+        f"templates from {usable} usable photos ({templates.rejected} dropped as outliers)"
     )
     return ExitCode.OK

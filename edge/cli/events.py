@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 from ..errors import ExitCode
 from ..gallery.attendance import attendance, day_bounds
+from ..gallery.events import EventFilter
 from ..gallery.reports import (
     ATTENDANCE_HEADER,
     EVENT_HEADER,
@@ -82,7 +83,7 @@ def _print_rows(header: Sequence[str], rows: list[list[Any]], as_csv: bool) -> N
 
 def cmd_events(args: argparse.Namespace) -> int:
     with open_gallery(args) as gallery:
-        events = gallery.events(since=args.since, until=args.until, kind=args.kind)
+        events = gallery.events(EventFilter(args.since, args.until, args.kind))
     _print_rows(EVENT_HEADER, event_rows(events), args.csv)
     return ExitCode.OK
 
@@ -94,8 +95,8 @@ def cmd_attendance(args: argparse.Namespace) -> int:
     since, until = day_bounds(args.first, args.last)
     with open_gallery(args) as gallery:
         if args.site:
-            events = site_events(gallery, since, until, kind="granted")
+            events = site_events(gallery, since, until, EventKind.GRANTED)
         else:
-            events = gallery.events(since=since, until=until, kind="granted")
+            events = gallery.events(EventFilter(since, until, EventKind.GRANTED))
     _print_rows(ATTENDANCE_HEADER, attendance_rows(attendance(events)), args.csv)
     return ExitCode.OK

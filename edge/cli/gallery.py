@@ -8,9 +8,11 @@ from pathlib import Path
 
 from ..access.schedule import Schedule
 from ..errors import ExitCode, RefusedError
+from ..gallery.events import EventFilter
 from ..gallery.reports import format_time
 from ..gallery.restore import restore_gallery
 from ..gallery.store import Gallery, Person, create_gallery
+from ..types import EventKind
 from .common import add_config_argument, config_from_args
 
 
@@ -132,7 +134,8 @@ def cmd_people_list(args: argparse.Namespace) -> int:
 def cmd_people_show(args: argparse.Namespace) -> int:
     with open_gallery(args) as gallery:
         p = gallery.person(args.person)
-        granted = [e.time for e in gallery.events(kind="granted") if e.person_id == p.id]
+        their_grants = EventFilter(kind=EventKind.GRANTED, person_id=p.id)
+        granted = [e.time for e in gallery.events(their_grants)]
     for label, value in (
         ("id", p.id),
         ("name", p.name),

@@ -2,8 +2,8 @@
 
 The folder holds one sub-folder of photos per person. The first K photos (in name
 order) of each person with more than K are enrolled through the enrolment code
-(``capture_from_images``, ``build_templates`` with its minimum of agreeing captures
-set to K, ``enrol`` into a real encrypted gallery); their other photos are mated
+(``capture_from_images``, then ``enrol_photos`` with its minimum of agreeing
+captures set to K, into a real encrypted gallery); their other photos are mated
 searches. Every photo of a person with K or fewer is a stranger's search.
 
 Each search answers with the best person and their similarity (as the matcher does,
@@ -32,15 +32,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import FacegateError, RefusedError
-from ..gallery.enrolment import (
-    EnrolmentConfig,
-    ImageVerdict,
-    build_templates,
-    enrol,
-    usable,
-)
-from ..gallery.matcher import Matcher, MatcherConfig, TemplateIndex
-from ..gallery.store import Gallery
+from ..gallery.enrolment import EnrolmentConfig, ImageVerdict, enrol_photos
+from ..gallery.matcher import MatcherConfig, TemplateIndex
+from ..gallery.store import Gallery, normalise_name
 from ..vision.images import IMAGE_SUFFIXES
 
 STRANGER = -1  # the truth of a stranger's search, and the answer "nobody"
@@ -97,7 +91,6 @@ def enrol_people(
     split: Split,
     captures: dict[Path, ImageVerdict],
     config: EnrolmentConfig,
-    model_id: str,
 ) -> tuple[dict[str, int], list[str]]:
     """Enrol everyone in ``split`` from their captures; ({name: person id}, names refused)."""
     k = max(len(paths) for paths in split.enrol.values())
@@ -107,16 +100,19 @@ def enrol_people(
         frames=max(config.frames, k),
         max_templates=max(config.max_templates, k),
     )
-    # force: the evaluation enrols look-alikes too; refusing them is a policy, not a match.
-    matcher = Matcher(gallery, MatcherConfig(), model_id)
+    for name in split.enrol:
+        normalise_name(name)  # a folder name no gallery takes stops the run: no failed enrolment
     ids, refused = {}, []
     for name, paths in split.enrol.items():
+        verdicts = [captures[p] for p in paths]
         try:
-            templates = build_templates(*usable([captures[p] for p in paths]), config)
+            # force: the evaluation enrols look-alikes too; refusing them is a policy,
+            # not a match
+            ids[name], _ = enrol_photos(
+                gallery, verdicts, name, "user", config, MatcherConfig(), force=True
+            )
         except RefusedError:
             refused.append(name)
-            continue
-        ids[name] = enrol(gallery, matcher, name, "user", templates, force=True)
     return ids, refused
 
 
@@ -271,7 +267,7 @@ def identify(
         captures[path] = capture_enrolment(path)
         if progress:
             progress(done, total)
-    ids, refused = enrol_people(gallery, split, captures, enrolment, model_id)
+    ids, refused = enrol_people(gallery, split, captures, enrolment)
     searches = [(ids[name], path) for name, path in split.mated if name in ids]
     searches += [(STRANGER, path) for path in split.strangers]
     truth, vectors, gated = [], [], 0

@@ -25,8 +25,7 @@ from ..clock import FakeClock
 from ..config import Config
 from ..daemon import Outcome, build_daemon
 from ..errors import FacegateError
-from ..gallery.enrolment import build_templates, capture_from_images, enrol, usable
-from ..gallery.matcher import Matcher
+from ..gallery.enrolment import capture_from_images, enrol_photos
 from ..gallery.store import Gallery, create_gallery
 from ..notify import Notifier
 from ..types import Face, FaceAnalysis, Frame
@@ -75,11 +74,11 @@ def enrol_visitor(config: Config, pipeline: Pipeline, photos: Sequence[Path]) ->
     """A new gallery (the config's) with the visitor enrolled from ``photos``."""
     create_gallery(config.gallery)
     verdicts = capture_from_images(pipeline, photos, config.enrolment.max_photo_pixels)
-    embeddings, qualities = usable(verdicts)
-    templates = build_templates(embeddings, qualities, config.enrolment)
     with Gallery.from_config(config.gallery) as gallery:
-        matcher = Matcher(gallery, config.matcher, pipeline.model_id)
-        return enrol(gallery, matcher, VISITOR, "user", templates)
+        person_id, _ = enrol_photos(
+            gallery, verdicts, VISITOR, "user", config.enrolment, config.matcher
+        )
+    return person_id
 
 
 class _Metered:

@@ -9,7 +9,9 @@
 * ``guidance`` turns why a frame was not taken into what to tell the person at the
   door ("come closer"), for the web app's capture at the door camera.
 * ``capture_from_images`` is the same collection from photo files, with one
-  verdict per file (``facegate enrol``).
+  verdict per file; ``enrol_photos`` then enrols the person from the photos that
+  agree. Every enrolment from photos takes these two steps (``facegate enrol``, the web
+  app's upload, the evaluations), reporting the verdicts between them as it will.
 * ``enrol`` stores the person and templates in one gallery transaction, refusing
   inside it a face that already matches someone else.
 """
@@ -28,7 +30,7 @@ from ..errors import ConfigError, FacegateError, ModelMismatchError, RefusedErro
 from ..schema import setting
 from ..types import Embedding, EnrolmentState, Face, FaceAnalysis, Liveness, Quality, Verdict
 from ..vision.images import MAX_PIXELS, decode_image, read_image
-from .matcher import Matcher
+from .matcher import Matcher, MatcherConfig
 from .store import Gallery, Person
 
 
@@ -203,7 +205,7 @@ class EnrolmentSession:
 
     def authorise(self, admin: Person) -> None:
         """An administrator's face was just recognised (the daemon calls this)."""
-        if admin.role != "admin" or not admin.enabled:
+        if not admin.is_enabled_admin:
             raise RefusedError(f"{admin.name} is not an enabled administrator")
         self._admin = (admin.id, self.clock.now())
 
@@ -364,10 +366,25 @@ def capture_from_images(
     return verdicts
 
 
-def usable(verdicts: Sequence[ImageVerdict]) -> tuple[list[Embedding], list[float]]:
-    """The embeddings and qualities of the photos that can be enrolled, in order."""
+def enrol_photos(
+    gallery: Gallery,
+    verdicts: Sequence[ImageVerdict],
+    name: str,
+    role: str,
+    config: EnrolmentConfig,
+    matcher: MatcherConfig,
+    force: bool = False,
+    actor: str | None = None,
+) -> tuple[int, TemplateSet]:
+    """Enrol a person from the usable photos among ``verdicts`` (``capture_from_images``'):
+    outliers dropped, then ``enrol``. Returns the person id and the templates stored;
+    RefusedError when too few photos agree or the face is known already.
+    """
     pairs = [(v.embedding, v.quality) for v in verdicts if v.embedding is not None]
-    return [e for e, _ in pairs], [q for _, q in pairs]
+    templates = build_templates([e for e, _ in pairs], [q for _, q in pairs], config)
+    known = Matcher(gallery, matcher, templates.embeddings[0].model_id)
+    person_id = enrol(gallery, known, name, role, templates, force=force, actor=actor)
+    return person_id, templates
 
 
 # --- storing -------------------------------------------------------------------------

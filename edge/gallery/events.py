@@ -97,6 +97,10 @@ class EventFilter:
     kind: EventKind | None = None
     person_id: int | None = None
 
+    def __post_init__(self) -> None:
+        if self.kind is not None:  # a kind given as text (the command line's) is checked
+            object.__setattr__(self, "kind", event_kind(self.kind))
+
     def where(self) -> tuple[str, list[object]]:
         clauses: list[str] = []
         params: list[object] = []

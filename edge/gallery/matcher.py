@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import ModelMismatchError
 from ..schema import setting
-from ..types import Embedding, Match
+from ..types import NO_SIMILARITY, Embedding, Match
 from .store import Person
 
 
@@ -60,10 +60,10 @@ class TemplateIndex:
     def search(self, vector: np.ndarray) -> tuple[int | None, float, float]:
         """(best person id, their similarity, best similarity of any other person).
 
-        Similarities are -1.0 where there is no such person.
+        Similarities are NO_SIMILARITY where there is no such person.
         """
         if len(self.people) == 0:
-            return None, -1.0, -1.0
+            return None, NO_SIMILARITY, NO_SIMILARITY
         # einsum, not ``@``: BLAS would hand a gemv this size to worker threads, and
         # waking them costs milliseconds on a loaded 2-4 core device; numpy's own
         # single-threaded loop takes well under 1 ms for 10k templates.
@@ -72,7 +72,7 @@ class TemplateIndex:
         best = int(np.argmax(per_person))
         top = float(per_person[best])
         if len(per_person) == 1:
-            return int(self.people[best]), top, -1.0
+            return int(self.people[best]), top, NO_SIMILARITY
         per_person[best] = -np.inf
         return int(self.people[best]), top, float(per_person.max())
 
@@ -116,7 +116,7 @@ class Matcher:
     def match(self, embedding: Embedding) -> Match:
         """Top-1 person if they reach ``min_similarity``, always with the runner-up.
 
-        An empty gallery answers Match(None, None, -1.0). An embedding from another
+        An empty gallery answers Match(None, None, NO_SIMILARITY). An embedding from another
         model raises ModelMismatchError.
         """
         if embedding.model_id != self.model_id:

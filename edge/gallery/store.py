@@ -104,6 +104,11 @@ class Person:
     schedule: Schedule | None = None
     uid: str = ""  # the person's id across the site's terminals
 
+    @property
+    def is_enabled_admin(self) -> bool:
+        """May authorise an enrolment at the door."""
+        return self.role == "admin" and self.enabled
+
 
 @dataclass(frozen=True)
 class Admin:
@@ -396,6 +401,13 @@ def _vector_blob(embedding: Embedding) -> bytes:
     return (vector / norm).astype("<f4").tobytes()
 
 
+def check_role(role: str) -> str:
+    """``role`` if it is one of ROLES; RefusedError otherwise."""
+    if role not in ROLES:
+        raise RefusedError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
+    return role
+
+
 def normalise_name(name: str) -> str:
     """A name as it is stored and looked up: NFC (so that a name typed decomposed is
     the same name), without surrounding spaces. RefusedError says what is wrong."""
@@ -616,9 +628,7 @@ class Gallery:
         ``actor`` names the administrator who made the change, when one did.
         Returns the new person id.
         """
-        name = normalise_name(name)
-        if role not in ROLES:
-            raise ValueError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
+        name, role = normalise_name(name), check_role(role)
         if not templates or len(templates) != len(qualities):
             raise ValueError("give at least one template and one quality per template")
         if len({t.model_id for t in templates}) != 1:
@@ -736,9 +746,7 @@ class Gallery:
         self._update_person(person_id, {"enabled": int(bool(enabled))}, what, actor)
 
     def set_role(self, person_id: int, role: str, actor: str | None = None) -> None:
-        if role not in ROLES:
-            raise RefusedError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
-        self._update_person(person_id, {"role": role}, f"role {role}", actor)
+        self._update_person(person_id, {"role": check_role(role)}, f"role {role}", actor)
 
     def set_validity(
         self,
@@ -868,30 +876,18 @@ class Gallery:
 
     def events(
         self,
-        since: float | None = None,
-        until: float | None = None,
-        kind: str | None = None,
-        person_id: int | None = None,
+        wanted: EventFilter | None = None,
         limit: int | None = None,
         offset: int = 0,
         newest_first: bool = False,
     ) -> list[Event]:
-        """Events with ``since <= time < until`` (either bound optional), of one kind
-        and one person when given, oldest first (or newest first); a page of them when
-        ``limit`` is given."""
-        wanted = EventFilter(since, until, None if kind is None else event_kind(kind), person_id)
+        """The events ``wanted`` selects (all by default), oldest first (or newest
+        first); a page of them when ``limit`` is given."""
         with self._errors():
-            return select_events(self._conn, wanted, limit, offset, newest_first)
+            return select_events(self._conn, wanted or EventFilter(), limit, offset, newest_first)
 
-    def count_events(
-        self,
-        since: float | None = None,
-        until: float | None = None,
-        kind: str | None = None,
-        person_id: int | None = None,
-    ) -> int:
-        """How many events the log holds (of those the arguments select, as ``events``)."""
-        wanted = EventFilter(since, until, None if kind is None else event_kind(kind), person_id)
+    def count_events(self, wanted: EventFilter | None = None) -> int:
+        """How many events ``wanted`` selects (all by default)."""
         with self._errors():
             return count_events(self._conn, wanted)
 

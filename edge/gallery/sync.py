@@ -24,10 +24,10 @@ from ..access.schedule import Schedule
 from ..errors import RefusedError
 from ..types import EventKind, Refusal, SyncOutcome
 from . import site_state
-from .events import Event, EventFilter, event_kind, insert_event
+from .events import Event, EventFilter, insert_event
 from .outbox import OutboxEvent
 from .site_state import Version
-from .store import MAX_NAME_LENGTH, ROLES, Gallery, erase_person, normalise_name
+from .store import MAX_NAME_LENGTH, Gallery, check_role, erase_person, normalise_name
 
 
 @dataclass(frozen=True)
@@ -163,9 +163,8 @@ def _compare(
 
 def _problem(record: PersonRecord, model_id: str) -> str | None:
     """Why a record cannot be stored, or None."""
-    if record.role not in ROLES:
-        return f"role {record.role!r} is not one of {', '.join(ROLES)}"
     try:
+        check_role(record.role)
         normalise_name(record.name)
     except RefusedError as exc:
         return str(exc)
@@ -438,13 +437,14 @@ def collect_event(gallery: Gallery, terminal: str, event: OutboxEvent) -> bool:
 
 
 def site_events(
-    gallery: Gallery, since: float | None, until: float | None, kind: str | None = None
+    gallery: Gallery, since: float | None, until: float | None, kind: EventKind | None = None
 ) -> list[Event]:
     """Every terminal's events (this one's and those collected), oldest first, each
     person as this gallery knows them (their local id and current name)."""
-    local = gallery.events(since, until, kind=kind)
+    wanted = EventFilter(since, until, kind)
+    local = gallery.events(wanted)
     # the filter's columns (time, kind) are site_events' alone: people has neither
-    where, params = EventFilter(since, until, None if kind is None else event_kind(kind)).where()
+    where, params = wanted.where()
     sql = (
         "SELECT s.time, s.kind, p.id, coalesce(p.name, s.name), s.score, s.liveness, s.reason"
         " FROM site_events s LEFT JOIN people p ON p.uid = s.person_uid" + where

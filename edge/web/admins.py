@@ -9,7 +9,7 @@ from starlette.routing import Route
 
 from ..errors import RefusedError
 from ..gallery.store import Gallery
-from .auth import SCOPES, check_password, check_scopes, new_token
+from .auth import SCOPES, check_scopes, new_token
 from .common import change, in_gallery, page, redirect, render, services, text
 
 
@@ -24,18 +24,17 @@ async def admins_page(request, session) -> Response:
     )
 
 
-def _new_password(form) -> str:
+def _new_password_hash(request, form) -> str:
+    """The hash of the new password the form gives twice."""
     password = text(form, "password")
     if password != text(form, "repeat"):
         raise RefusedError("the two passwords differ")
-    check_password(password)
-    return password
+    return services(request).passwords.hash(password)
 
 
 @change
 async def add_admin(request, session, form) -> Response:
-    name, password = text(form, "name"), _new_password(form)
-    password_hash = services(request).passwords.hash(password)
+    name, password_hash = text(form, "name"), _new_password_hash(request, form)
     await in_gallery(request, lambda g: g.add_admin(name, password_hash, actor=session.admin))
     session.messages.append(f"added administrator {name.strip()}")
     return redirect("/admins")
@@ -44,12 +43,11 @@ async def add_admin(request, session, form) -> Response:
 @change
 async def change_password(request, session, form) -> Response:
     svc = services(request)
-    name, password = text(form, "name").strip(), _new_password(form)
+    name, password_hash = text(form, "name").strip(), _new_password_hash(request, form)
     if name == session.admin:
         current = await in_gallery(request, lambda g: g.admin(name).password_hash)
         if not svc.passwords.verify(current, text(form, "current")):
             raise RefusedError("your current password is not that")
-    password_hash = svc.passwords.hash(password)
     await in_gallery(
         request, lambda g: g.set_admin_password(name, password_hash, actor=session.admin)
     )

@@ -22,12 +22,12 @@ from ..control import ControlError
 from ..errors import FacegateError, GalleryUnavailableError, NotFoundError, RefusedError
 from ..gallery.events import Event
 from ..gallery.reports import parse_day
-from ..gallery.store import ApiToken, Gallery, Person
+from ..gallery.store import ApiToken, Person
 from ..types import EventKind
 from . import attendance as attendance_page
 from .auth import SCOPES, token_digest
 from .common import MAX_PHOTOS, ask_daemon, in_gallery, services
-from .events import PAGE_SIZE, Selection
+from .events import PAGE_SIZE, event_filter, one_page, page_number
 from .people import PersonEdit, apply_edit, enrol_uploads, erase, parse_schedule, read_uploads
 
 Handler = Callable[[Request, str], Awaitable[Response]]
@@ -116,16 +116,13 @@ async def status(request, actor) -> Response:
 
 @api("events:read")
 async def events(request, actor) -> Response:
-    selection = Selection.from_query(request.query_params, services(request).clock)
-
-    def load(gallery: Gallery) -> tuple[int, list[Event]]:
-        return selection.count(gallery), selection.events(gallery, paged=True)
-
-    total, found = await in_gallery(request, load)
+    wanted = event_filter(request.query_params, services(request).clock)
+    number = page_number(request.query_params)
+    total, found = await in_gallery(request, lambda g: one_page(g, wanted, number))
     return JSONResponse(
         {
             "total": total,
-            "page": selection.page,
+            "page": number,
             "page_size": PAGE_SIZE,
             "events": [event_json(e) for e in found],
         }

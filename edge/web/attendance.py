@@ -15,7 +15,9 @@ from starlette.routing import Route
 
 from ..errors import RefusedError
 from ..gallery.attendance import AttendanceRow, attendance, day_bounds, local_day
+from ..gallery.events import EventFilter
 from ..gallery.reports import ATTENDANCE_HEADER, attendance_rows, hours, parse_day, write_csv
+from ..types import EventKind
 from .common import in_gallery, page, render, services
 
 MAX_DAYS = 366
@@ -78,7 +80,8 @@ def _range(query: QueryParams, today: dt.date) -> tuple[dt.date, dt.date]:
 async def selected_rows(request) -> tuple[dt.date, dt.date, list[AttendanceRow]]:
     first, last = _range(request.query_params, local_day(services(request).clock.wall()))
     since, until = day_bounds(first, last)
-    events = await in_gallery(request, lambda g: g.events(since=since, until=until, kind="granted"))
+    granted = EventFilter(since, until, EventKind.GRANTED)
+    events = await in_gallery(request, lambda g: g.events(granted))
     return first, last, attendance(events)
 
 

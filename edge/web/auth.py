@@ -45,7 +45,12 @@ class Passwords:
         self._decoy = self._hasher.hash(secrets.token_hex(16))
 
     def hash(self, password: str) -> str:
-        check_password(password)
+        """A new password's hash; RefusedError unless its length is within bounds (the
+        one place it is checked, for the web app and the command line)."""
+        if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+            raise RefusedError(
+                f"a password has {MIN_PASSWORD} to {MAX_PASSWORD} characters, got {len(password)}"
+            )
         return self._hasher.hash(password)
 
     def verify(self, password_hash: str | None, password: str) -> bool:
@@ -56,13 +61,6 @@ class Passwords:
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
         return matched is True and password_hash is not None
-
-
-def check_password(password: str) -> None:
-    if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
-        raise RefusedError(
-            f"a password has {MIN_PASSWORD} to {MAX_PASSWORD} characters, got {len(password)}"
-        )
 
 
 # --- sessions ---------------------------------------------------------------------------

@@ -76,7 +76,12 @@ def services(request: Request) -> Services:
 
 
 async def in_gallery(request: Request, work: Callable[[Gallery], T]) -> T:
-    """Run ``work`` on a gallery connection of its own, in a worker thread."""
+    """Run ``work`` on a gallery connection of its own, in a worker thread.
+
+    A connection per call, not one per process: a Gallery is not thread-safe, and an open
+    one holds the gallery's shared lock, so one kept open would refuse ``gallery rekey``
+    and ``restore`` for as long as the web app runs (opening costs about a millisecond).
+    """
     open_gallery = services(request).open_gallery
 
     def run() -> T:

@@ -4,7 +4,6 @@ selection as formula-safe CSV (``facegate events --csv``'s rows)."""
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from starlette.datastructures import QueryParams
@@ -13,7 +12,7 @@ from starlette.routing import Route
 
 from ..clock import Clock
 from ..errors import RefusedError
-from ..gallery.events import Event, event_kind
+from ..gallery.events import Event, EventFilter, event_kind
 from ..gallery.reports import EVENT_HEADER, event_rows, parse_when, write_csv
 from ..gallery.store import Gallery
 from ..types import EventKind
@@ -22,64 +21,48 @@ from .common import in_gallery, page, render, services
 PAGE_SIZE = 50
 
 
-@dataclass(frozen=True)
-class Selection:
-    """The filters of the events page, checked."""
+def event_filter(query: QueryParams, clock: Clock) -> EventFilter:
+    """The events a page or API query selects (since, until, kind, person), checked."""
 
-    since: float | None
-    until: float | None
-    kind: EventKind | None
-    person_id: int | None
-    page: int
+    def when(name: str) -> float | None:
+        value = query.get(name, "").strip()
+        try:
+            return parse_when(value, clock.wall()) if value else None
+        except ValueError as exc:
+            raise RefusedError(f"{name}: {exc}") from None
 
-    @classmethod
-    def from_query(cls, query: QueryParams, clock: Clock) -> Selection:
-        def when(name: str) -> float | None:
-            value = query.get(name, "").strip()
-            try:
-                return parse_when(value, clock.wall()) if value else None
-            except ValueError as exc:
-                raise RefusedError(f"{name}: {exc}") from None
+    person = query.get("person", "").strip()
+    if person and not person.isdigit():
+        raise RefusedError("person: choose a person from the list")
+    kind = query.get("kind") or None
+    return EventFilter(
+        when("since"),
+        when("until"),
+        None if kind is None else event_kind(kind),
+        int(person) if person else None,
+    )
 
-        kind = query.get("kind") or None
-        person = query.get("person", "").strip()
-        page = query.get("page", "1").strip()
-        if person and not person.isdigit():
-            raise RefusedError("person: choose a person from the list")
-        if not page.isdigit() or int(page) < 1:
-            raise RefusedError("page: a page number from 1")
-        return cls(
-            when("since"),
-            when("until"),
-            None if kind is None else event_kind(kind),
-            int(person) if person else None,
-            int(page),
-        )
 
-    def events(self, gallery: Gallery, paged: bool = False) -> list[Event]:
-        """The events selected: all, oldest first; or ``paged``, this page, newest first."""
-        return gallery.events(
-            since=self.since,
-            until=self.until,
-            kind=self.kind,
-            person_id=self.person_id,
-            limit=PAGE_SIZE if paged else None,
-            offset=(self.page - 1) * PAGE_SIZE if paged else 0,
-            newest_first=paged,
-        )
+def page_number(query: QueryParams) -> int:
+    number = query.get("page", "1").strip()
+    if not number.isdigit() or int(number) < 1:
+        raise RefusedError("page: a page number from 1")
+    return int(number)
 
-    def count(self, gallery: Gallery) -> int:
-        return gallery.count_events(
-            since=self.since, until=self.until, kind=self.kind, person_id=self.person_id
-        )
+
+def one_page(gallery: Gallery, wanted: EventFilter, number: int) -> tuple[int, list[Event]]:
+    """How many events ``wanted`` selects, and page ``number`` of them, newest first."""
+    found = gallery.events(wanted, PAGE_SIZE, (number - 1) * PAGE_SIZE, newest_first=True)
+    return gallery.count_events(wanted), found
 
 
 @page
 async def events_page(request, session) -> Response:
-    selection = Selection.from_query(request.query_params, services(request).clock)
+    wanted = event_filter(request.query_params, services(request).clock)
+    number = page_number(request.query_params)
 
     def load(gallery: Gallery):
-        return selection.count(gallery), selection.events(gallery, paged=True), gallery.people()
+        return *one_page(gallery, wanted, number), gallery.people()
 
     total, found, people = await in_gallery(request, load)
     query = {k: v for k, v in request.query_params.items() if k != "page" and v}
@@ -90,7 +73,8 @@ async def events_page(request, session) -> Response:
         "events.html",
         events=found,
         total=total,
-        selection=selection,
+        wanted=wanted,
+        page=number,
         pages=pages,
         people=people,
         kinds=[k.value for k in EventKind],
@@ -102,8 +86,8 @@ async def events_page(request, session) -> Response:
 
 @page
 async def events_csv(request, session) -> Response:
-    selection = Selection.from_query(request.query_params, services(request).clock)
-    found = await in_gallery(request, selection.events)
+    wanted = event_filter(request.query_params, services(request).clock)
+    found = await in_gallery(request, lambda g: g.events(wanted))
     out = io.StringIO()
     write_csv(out, EVENT_HEADER, event_rows(found))
     return Response(

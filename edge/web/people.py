@@ -24,15 +24,15 @@ from ..gallery.attendance import day_bounds, local_day
 from ..gallery.enrolment import (
     ImageVerdict,
     Upload,
-    build_templates,
     capture_from_images,
     enrol,
+    enrol_photos,
     templates_from_json,
-    usable,
 )
+from ..gallery.events import EventFilter
 from ..gallery.matcher import Matcher
 from ..gallery.reports import parse_day
-from ..gallery.store import ROLES, Gallery, Person, normalise_name
+from ..gallery.store import ROLES, Gallery, Person, check_role, normalise_name
 from .common import MAX_PHOTOS, Services, change, in_gallery, page, redirect, render, services, text
 
 MAX_CAPTURES = 20  # capture jobs remembered for their pages
@@ -54,6 +54,10 @@ class PersonEdit:
     clear_validity: bool = False
     schedule: Schedule | None = None
     clear_schedule: bool = False
+
+    def __post_init__(self) -> None:
+        if self.role is not None:
+            check_role(self.role)
 
 
 def first_day(person: Person) -> dt.date | None:
@@ -79,8 +83,6 @@ def parse_schedule(lines: str) -> Schedule | None:
 def apply_edit(gallery: Gallery, person_id: int, edit: PersonEdit, actor: str) -> Person:
     """Apply what changed, each change one logged event naming ``actor``."""
     person = gallery.person(person_id)
-    if edit.role is not None and edit.role not in ROLES:
-        raise RefusedError(f"role must be one of {', '.join(ROLES)}")
     if edit.name is not None and normalise_name(edit.name) != person.name:
         gallery.rename(person.id, edit.name, actor=actor)
     if edit.role is not None and edit.role != person.role:
@@ -125,20 +127,17 @@ async def enrol_uploads(
     """Enrol from photos as 'facegate enrol' does: a verdict per photo, outliers dropped,
     a face that matches someone already refused."""
     svc = services(request)
-    name = normalise_name(name)
-    if role not in ROLES:
-        raise RefusedError(f"role must be one of {', '.join(ROLES)}")
+    name, role = normalise_name(name), check_role(role)
 
     def work() -> Enrolled:
+        config = svc.config
         with svc.pipeline.lend() as pipeline:
-            verdicts = capture_from_images(pipeline, photos, svc.config.enrolment.max_photo_pixels)
-            model_id = pipeline.model_id
-        embeddings, qualities = usable(verdicts)
+            verdicts = capture_from_images(pipeline, photos, config.enrolment.max_photo_pixels)
         try:
-            templates = build_templates(embeddings, qualities, svc.config.enrolment)
             with svc.open_gallery() as gallery:
-                matcher = Matcher(gallery, svc.config.matcher, model_id)
-                person_id = enrol(gallery, matcher, name, role, templates, actor=actor)
+                person_id, _ = enrol_photos(
+                    gallery, verdicts, name, role, config.enrolment, config.matcher, actor=actor
+                )
         except RefusedError as exc:
             return Enrolled(None, verdicts, str(exc))
         return Enrolled(person_id, verdicts)
@@ -208,9 +207,7 @@ def _captures(svc: Services) -> dict[str, Capture]:
 @change
 async def start_capture(request, session, form) -> Response:
     svc = services(request)
-    name, role = normalise_name(text(form, "name")), text(form, "role") or "user"
-    if role not in ROLES:
-        raise RefusedError(f"role must be one of {', '.join(ROLES)}")
+    name, role = normalise_name(text(form, "name")), check_role(text(form, "role") or "user")
 
     def name_is_free(gallery: Gallery) -> None:
         try:
@@ -290,9 +287,8 @@ async def person_page(request, session) -> Response:
     person_id = _person_id(request)
 
     def load(gallery: Gallery) -> tuple[Person, list]:
-        return gallery.person(person_id), gallery.events(
-            person_id=person_id, limit=20, newest_first=True
-        )
+        their = EventFilter(person_id=person_id)
+        return gallery.person(person_id), gallery.events(their, limit=20, newest_first=True)
 
     person, events = await in_gallery(request, load)
     return render(

@@ -12,6 +12,7 @@ from cryptography import x509
 from edge import cli
 from edge.certificate import fingerprint, load_certificate
 from edge.errors import ExitCode
+from edge.gallery.events import EventFilter
 from edge.gallery.store import Gallery, GalleryConfig
 
 
@@ -54,7 +55,7 @@ def test_admin_add_passwd_list_remove(config_file, tmp_path, capsys, monkeypatch
     assert code == ExitCode.OK and "added administrator alice" in out
     with gallery(tmp_path) as g:
         first = g.admin("alice").password_hash
-        (event,) = g.events(kind="admin_added")
+        (event,) = g.events(EventFilter(kind="admin_added"))
     assert first.startswith("$argon2id$") and "a long enough" not in first
     assert event.actor == "command line"
 

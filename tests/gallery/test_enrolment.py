@@ -15,10 +15,12 @@ from edge.gallery.enrolment import (
     build_templates,
     capture_from_images,
     enrol,
+    enrol_photos,
     guidance,
     templates_from_json,
     templates_to_json,
 )
+from edge.gallery.events import EventFilter
 from edge.gallery.matcher import Matcher, MatcherConfig
 from edge.gallery.store import Person
 from edge.types import Embedding, EnrolmentState, Face, FaceAnalysis, Liveness, Quality
@@ -204,6 +206,28 @@ def test_capture_from_images_gives_one_verdict_per_file(tmp_path):
     assert verdicts[4].verdict.startswith("unreadable")
     assert [v.ok for v in verdicts] == [True, False, False, False, False]
     assert verdicts[0].quality == 0.8
+
+
+def test_enrol_photos_stores_the_agreeing_usable_photos_or_refuses_and_stores_nothing(
+    gallery, tmp_path
+):
+    config = EnrolmentConfig(min_templates=3, max_templates=5)
+    matcher = MatcherConfig(min_similarity=0.4)
+    ada = [photo(tmp_path, f"ada{s}", seed=s) for s in range(3)]
+    bad = [photo(tmp_path, "blurred", blurred=1), photo(tmp_path, "bob", who=2, seed=9)]
+    verdicts = capture_from_images(FakePipeline(), ada[:2] + bad)
+    with pytest.raises(RefusedError, match="only 2 of 3 face captures agree"):
+        enrol_photos(gallery, verdicts, "Ada", "user", config, matcher)
+    assert gallery.people() == []
+    verdicts = capture_from_images(FakePipeline(), ada + bad)
+    person_id, templates = enrol_photos(gallery, verdicts, "Ada", "admin", config, matcher)
+    assert (templates.rejected, len(templates.embeddings)) == (1, 3)  # Bob's photo dropped
+    assert (gallery.person(person_id).role, gallery.person(person_id).templates) == ("admin", 3)
+    again = capture_from_images(FakePipeline(), ada)
+    with pytest.raises(RefusedError, match="already matches Ada"):
+        enrol_photos(gallery, again, "Ada twin", "user", config, matcher)
+    enrol_photos(gallery, again, "Ada twin", "user", config, matcher, force=True, actor="root")
+    assert gallery.events(EventFilter(kind="enrolled"))[-1].actor == "root"
 
 
 def test_enrol_refuses_a_face_already_enrolled_unless_forced(gallery):

@@ -21,6 +21,7 @@ from edge.errors import (
     RefusedError,
 )
 from edge.gallery import store as gallery_module
+from edge.gallery.events import EventFilter
 from edge.gallery.key import generate_key, pending_key_path, read_key, write_key
 from edge.gallery.store import (
     DELETED_NAME,
@@ -172,7 +173,7 @@ def test_enrol_and_read_back(gallery):
     [
         (("", "user"), ValueError),
         (("123", "user"), ValueError),
-        (("Bob", "root"), ValueError),
+        (("Bob", "root"), RefusedError),
         (("Ada", "user"), RefusedError),
     ],
 )
@@ -185,6 +186,26 @@ def test_bad_enrolment_changes_nothing(gallery, args, error):
         gallery.add_person("Eve", "user", [unit(5), Embedding(unit(6).vector, "other")], [1, 1])
     assert [p.name for p in gallery.people()] == ["Ada"]
     assert gallery.revision() == revision
+
+
+def test_a_role_is_refused_the_same_way_when_enrolling_and_when_changed(gallery):
+    pid = enrol(gallery, "Ada", seed=1)
+    message = "role must be one of user, admin, got 'root'"
+    with pytest.raises(RefusedError, match=message):
+        gallery.add_person("Bob", "root", [unit(5)], [0.5])
+    with pytest.raises(RefusedError, match=message):
+        gallery.set_role(pid, "root")
+    assert gallery.person(pid).role == "user"
+
+
+def test_only_an_enabled_admin_is_an_enabled_admin(gallery):
+    pid = enrol(gallery, "Ada", seed=1, role="admin")
+    assert gallery.person(pid).is_enabled_admin
+    gallery.set_enabled(pid, False)
+    assert not gallery.person(pid).is_enabled_admin
+    gallery.set_enabled(pid, True)
+    gallery.set_role(pid, "user")
+    assert not gallery.person(pid).is_enabled_admin
 
 
 def test_rename_enable_and_access_status(gallery):
@@ -259,9 +280,15 @@ def test_events_filter_and_unknown_kind(gallery):
         gallery.log_event("opened", 400.0)
     with pytest.raises(NotFoundError):
         gallery.log_event("granted", 400.0, person_id=9999)
-    assert [e.kind for e in gallery.events(since=150.0)] == ["granted", "denied_unknown"]
-    assert [e.time for e in gallery.events(kind="granted")] == [200.0]
-    assert gallery.events(since=150.0, until=300.0)[0].name == "Ada"
+    assert [e.kind for e in gallery.events(EventFilter(since=150.0))] == [
+        "granted",
+        "denied_unknown",
+    ]
+    assert [e.time for e in gallery.events(EventFilter(kind="granted"))] == [200.0]
+    assert gallery.events(EventFilter(since=150.0, until=300.0))[0].name == "Ada"
+    assert gallery.count_events(EventFilter(person_id=pid)) == 2  # enrolled, granted
+    with pytest.raises(ValueError, match="unknown event kind 'opened'"):
+        EventFilter(kind="opened")
 
 
 def test_delete_scrubs_person_and_vacuums(paths):
@@ -278,7 +305,7 @@ def test_delete_scrubs_person_and_vacuums(paths):
         scrubbed = g._conn.execute("SELECT count(*) FROM events WHERE name LIKE '%Zelda%'")
         assert scrubbed.fetchone()[0] == 0
         assert {e.name for e in g.events() if e.kind == "granted"} == {DELETED_NAME}
-        assert g.events(kind="removed")[-1].reason == f"person #{pid}"
+        assert g.events(EventFilter(kind="removed"))[-1].reason == f"person #{pid}"
         # VACUUM ran: freelist empty and the WAL checkpointed away.
         assert g._conn.execute("PRAGMA freelist_count").fetchone()[0] == 0
         assert not Path(str(path) + "-wal").exists() or Path(str(path) + "-wal").stat().st_size == 0
@@ -369,7 +396,7 @@ def test_names_stored_before_they_were_normalised_are_cleaned_by_their_migration
             gallery_module._migrate_clean_names(conn)
     with Gallery.open(path, key_path) as g:
         assert [p.name for p in g.people()] == ["Ada\ufffd[2J", f"{composed} #{ids[1]}", composed]
-        assert g.events(kind="granted")[0].name == "Ada\ufffd[2J"
+        assert g.events(EventFilter(kind="granted"))[0].name == "Ada\ufffd[2J"
 
 
 def test_check_healthy_gallery(gallery):

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from edge.errors import FacegateError, ModelError
+from edge.gallery.events import EventFilter
 from edge.gallery.store import Gallery, GalleryConfig, create_gallery
 from edge.liveness.calibration import Head, Presentation, active_head, calibrate, split
 from edge.liveness.metrics import threshold_for_bpcer
@@ -158,7 +159,7 @@ def test_the_gallery_keeps_every_attempt_and_one_active_head(gallery_paths):
             (first, False),
         ]
         assert active_head(g).calibration_id == third
-        assert [e.reason for e in g.events(kind="liveness_calibrated")] == [
+        assert [e.reason for e in g.events(EventFilter(kind="liveness_calibrated"))] == [
             f"calibration #{first}",
             f"calibration #{third}",
         ]
@@ -167,7 +168,9 @@ def test_the_gallery_keeps_every_attempt_and_one_active_head(gallery_paths):
         assert g.revert_liveness_calibration(now=400.0) == third
         assert g.revert_liveness_calibration(now=500.0) is None
         assert active_head(g) is None
-        assert [e.reason for e in g.events(kind="liveness_reverted")] == [f"calibration #{third}"]
+        assert [e.reason for e in g.events(EventFilter(kind="liveness_reverted"))] == [
+            f"calibration #{third}"
+        ]
         assert len(g.liveness_calibrations()) == 3
 
 

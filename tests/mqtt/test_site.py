@@ -21,6 +21,7 @@ import pytest
 from edge.clock import FakeClock
 from edge.evaluation import mosquitto
 from edge.gallery import outbox, sync
+from edge.gallery.events import EventFilter
 from edge.gallery.store import DELETED_NAME, Gallery
 from edge.gallery.sync import Tombstone
 from edge.mqtt import people, topics
@@ -273,7 +274,7 @@ def test_forged_and_replayed_person_messages_are_refused_and_logged(site, visits
 
 def _refusals(config) -> list[str]:
     with Gallery.from_config(config.gallery) as gallery:
-        return [e.reason for e in gallery.events(kind="sync_refused")]
+        return [e.reason for e in gallery.events(EventFilter(kind="sync_refused"))]
 
 
 def _enabled(config, uid: str) -> bool:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from edge.gallery.events import EventFilter
 from edge.web.common import SESSION_COOKIE
 from tests.web.conftest import CHEAP, PASSWORD
 
@@ -68,7 +69,7 @@ def test_login_sets_a_strict_host_only_session_cookie_and_is_logged(web):
     assert "domain" not in cookie.lower()
     assert web.client.get("/").status_code == 200
     with web.gallery() as gallery:
-        (event,) = gallery.events(kind="admin_login")
+        (event,) = gallery.events(EventFilter(kind="admin_login"))
     assert event.actor == "alice"
 
 
@@ -136,7 +137,7 @@ def test_brute_force_is_locked_out_for_a_while_even_with_the_right_password(web)
     web.clock.advance(61)
     assert web.login().status_code == 303
     with web.gallery() as gallery:
-        lockouts = gallery.events(kind="admin_locked_out")
+        lockouts = gallery.events(EventFilter(kind="admin_locked_out"))
     assert len(lockouts) == 2  # the name and the address, each logged once
     assert all(e.actor == "alice" for e in lockouts)
 

@@ -13,6 +13,7 @@ import pytest
 
 from edge.control import ControlError
 from edge.gallery.attendance import day_bounds
+from edge.gallery.events import EventFilter
 from tests.web.conftest import CHEAP, PASSWORD, csrf_of
 from tests.web.test_people import enrolled
 
@@ -62,6 +63,16 @@ def test_the_dashboard_shows_the_door_the_camera_the_gallery_and_the_doctor(sign
     assert "held_open" in html and ">7<" in html and "0.71" in html
     assert "Health (doctor)" in html and "gallery" in html
     assert "Unlock the door once" in html  # allow_remote_unlock is on in this config
+
+
+def test_the_dashboard_shows_a_dash_for_a_decision_with_nobody_to_compare_with(signed_in):
+    decision = {"kind": "denied_unknown", "person_id": None, "similarity": None}
+    signed_in.hub.publish_decision(
+        {**decision, "liveness": "off", "action": "stay locked", "reason": "", "wall": 1.7e9}
+    )
+    html = signed_in.client.get("/").text
+    row = html[html.index('class="kind-denied_unknown"') :]
+    assert row[: row.index("</tr>")].count("<td>-</td>") == 2  # the person and the similarity
 
 
 def test_the_dashboard_still_opens_when_the_door_service_is_down(signed_in):
@@ -221,7 +232,7 @@ def test_add_an_administrator_who_can_then_sign_in(signed_in):
     assert reply.status_code == 303
     with signed_in.gallery() as gallery:
         bob = gallery.admin("bob")
-        event = gallery.events(kind="admin_added")[-1]  # alice was the first
+        event = gallery.events(EventFilter(kind="admin_added"))[-1]  # alice was the first
     assert bob.password_hash.startswith("$argon2id$") and event.actor == "alice"
     signed_in.client.cookies.clear()
     assert signed_in.login("bob", "b" * 12).status_code == 303

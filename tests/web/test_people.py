@@ -11,6 +11,7 @@ import zlib
 import pytest
 
 from edge.gallery.enrolment import TemplateSet, templates_to_json
+from edge.gallery.events import EventFilter
 from tests.helpers import FACES
 from tests.web.conftest import csrf_of
 
@@ -46,7 +47,7 @@ def test_enrol_by_upload_gives_a_verdict_per_photo_and_lists_the_person(signed_i
     listing = signed_in.client.get("/people").text
     assert "Barack Obama" in listing
     with signed_in.gallery() as gallery:
-        (event,) = gallery.events(kind="enrolled")
+        (event,) = gallery.events(EventFilter(kind="enrolled"))
     assert (event.name, event.actor) == ("Barack Obama", "alice")
 
 
@@ -136,7 +137,7 @@ def test_an_edit_changes_each_field_and_logs_each_change_with_the_administrator(
     assert reply.status_code == 303
     with signed_in.gallery() as gallery:
         person = gallery.person(person_id)
-        changes = gallery.events(kind="person_updated")
+        changes = gallery.events(EventFilter(kind="person_updated"))
     assert (person.name, person.role) == ("B. Obama", "admin")
     assert str(person.schedule) == "mon-fri 08:00-18:00, sat 09:00-12:00"
     assert person.valid_from < person.valid_until
@@ -160,7 +161,7 @@ def test_a_bad_edit_is_refused_and_changes_nothing(signed_in, field, value, mess
     reply = signed_in.post(f"/people/{person_id}", form)
     assert reply.status_code == 400 and message in reply.text
     with signed_in.gallery() as gallery:
-        assert gallery.events(kind="person_updated") == []
+        assert gallery.events(EventFilter(kind="person_updated")) == []
 
 
 def test_last_day_before_first_day_is_refused(signed_in):
@@ -182,7 +183,10 @@ def test_disable_and_enable(signed_in):
     signed_in.post(f"/people/{person_id}/enabled", {"enabled": "1"})
     with signed_in.gallery() as gallery:
         assert gallery.person(person_id).enabled
-        assert [e.reason for e in gallery.events(kind="person_updated")] == ["disabled", "enabled"]
+        assert [e.reason for e in gallery.events(EventFilter(kind="person_updated"))] == [
+            "disabled",
+            "enabled",
+        ]
 
 
 def test_delete_needs_the_name_typed_out_then_scrubs_like_the_command(signed_in):
@@ -193,8 +197,8 @@ def test_delete_needs_the_name_typed_out_then_scrubs_like_the_command(signed_in)
     assert reply.status_code == 303
     with signed_in.gallery() as gallery:
         assert gallery.people() == []
-        assert {e.name for e in gallery.events(kind="enrolled")} == {"[deleted]"}
-        (removed,) = gallery.events(kind="removed")
+        assert {e.name for e in gallery.events(EventFilter(kind="enrolled"))} == {"[deleted]"}
+        (removed,) = gallery.events(EventFilter(kind="removed"))
     assert removed.actor == "alice"
     assert signed_in.client.get(f"/people/{person_id}").status_code == 404
 
@@ -222,7 +226,7 @@ def test_capture_at_the_door_enrols_what_the_loop_collected(signed_in, obama_tem
     assert state["state"] == "enrolled", state
     with signed_in.gallery() as gallery:
         person = gallery.person(state["person_id"])
-        (event,) = gallery.events(kind="enrolled")
+        (event,) = gallery.events(EventFilter(kind="enrolled"))
     assert person.name == "Barack Obama" and event.actor == "alice"
 
 
