@@ -198,6 +198,44 @@ def test_every_event_goes_to_the_outbox_in_order_and_old_ones_are_dropped_with_a
     assert [e.kind for e in site.events()][-1] == EventKind.OUTBOX_DROPPED
 
 
+def waiting_kinds(gallery) -> list[tuple[float, str]]:
+    with gallery.reading() as conn:
+        return [(e.time, e.kind) for e in outbox.pending(conn, 0, 100)]
+
+
+DAY = 86400.0  # the site fixture's retention
+
+
+def test_logging_an_event_looks_for_old_ones_at_most_every_expire_interval(site):
+    site.log_event("denied_unknown", 0.0)
+    site.log_event("denied_unknown", 100.0)
+    site.log_event("granted", DAY + 50.0)  # the first waited a day and 50 s: dropped
+    assert waiting_kinds(site) == [
+        (100.0, "denied_unknown"),
+        (DAY + 50.0, "granted"),
+        (DAY + 50.0, "outbox_dropped"),
+    ]
+    # the second is past the retention too, but the last look was 100 s ago
+    site.log_event("granted", DAY + 150.0)
+    assert waiting_kinds(site)[0] == (100.0, "denied_unknown")
+    site.log_event("granted", DAY + 50.0 + outbox.EXPIRE_EVERY_S)  # time to look again
+    assert [k for _, k in waiting_kinds(site)] == [
+        "granted",
+        "outbox_dropped",
+        "granted",
+        "granted",
+        "outbox_dropped",
+    ]
+
+
+def test_after_the_clock_was_set_back_old_events_are_still_dropped(site):
+    site.log_event("denied_unknown", 100 * DAY)  # a clock far ahead, then set right
+    site.log_event("denied_unknown", 0.0)
+    site.log_event("granted", DAY + 10.0)
+    assert (0.0, "denied_unknown") not in waiting_kinds(site)
+    assert waiting_kinds(site)[-1] == (DAY + 10.0, "outbox_dropped")
+
+
 def test_without_mqtt_there_is_no_outbox(gallery):
     sync.configure(gallery, "", 0.0)
     gallery.log_event("denied_unknown", 1.0)
