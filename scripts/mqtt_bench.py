@@ -218,7 +218,7 @@ def events_figure(
     stamps: list[float] = []
     lock = threading.Lock()
     watcher = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="watcher", clean_session=True)
-    watcher.tls_set(ca_certs=str(bench.broker.ca))
+    watcher.tls_set(ca_certs=str(bench.broker.cert))
     watcher.username_pw_set("watcher", bench.broker.users["watcher"])
     subscribed = threading.Event()
     watcher.on_connect = lambda c, *_: c.subscribe(topics.events(SITE), qos=1)
