@@ -1,6 +1,7 @@
 """The web app's per-device TLS certificate: made once at install, self-signed, named
 for the device's host name and addresses; its SHA-256 fingerprint is what a person
-compares with the browser's the first time (``facegate doctor`` prints it).
+compares with the browser's the first time (``facegate doctor`` prints it). The test
+broker (``evaluation/mosquitto.py``) serves one made the same way.
 """
 
 from __future__ import annotations

@@ -10,10 +10,14 @@ with a real Mosquitto (TLS, a password per terminal) started here and stopped at
             by a subscriber that checks none is lost and each terminal's are in order;
 3. latency: the door loop's time per frame (real models, replayed visits), with the
             broker client off, and on while it applies the N people from the site in
-            its own process.
+            its own process (run with the people figure, whose terminal it uses);
+4. idle:    the processor time 'facegate mqtt' (its own process, in step with the site,
+            no control socket) takes in --idle seconds with nothing to do, and how long
+            an event the door logs after a quiet spell takes to reach a subscriber.
 
     .venv/bin/python scripts/mqtt_bench.py [--people 1000] [--terminals 50]
-        [--events 200] [--frames 200] [--workers 2]
+        [--events 200] [--frames 200] [--workers 2] [--idle 60]
+        [--figures events people idle]
 
 Every wait is bounded; the run stops with an error past --deadline seconds.
 """
@@ -24,6 +28,7 @@ import argparse
 import json
 import multiprocessing
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -61,6 +66,8 @@ from edge.vision.pipeline import Pipeline  # noqa: E402
 SITE = "bench"
 MODEL = "sface_2021dec"
 DEADLINE_S = 600.0
+FIGURES = ["events", "people", "idle"]
+IDLE_EVENTS = 10
 
 
 def wait_for(
@@ -105,6 +112,20 @@ class Bench:
             f"[{s}]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in kv.items())
             for s, kv in base.items()
         )
+
+    def subscriber(self, topic: str, on_message: Callable) -> mqtt.Client:
+        """A plain client of the site, subscribed to ``topic`` (QoS 1) and running."""
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="watcher", clean_session=True)
+        client.tls_set(ca_certs=str(self.broker.cert))
+        client.username_pw_set("watcher", self.broker.users["watcher"])
+        subscribed = threading.Event()
+        client.on_connect = lambda c, *_: c.subscribe(topic, qos=1)
+        client.on_subscribe = lambda *_: subscribed.set()
+        client.on_message = on_message
+        client.connect(HOST, self.broker.port)
+        client.loop_start()
+        wait_for(subscribed.is_set, "the subscriber", 60)
+        return client
 
     def config(self, name: str, **sections: dict) -> Config:
         config = parse_config(self.config_text(name, **sections))
@@ -217,12 +238,6 @@ def events_figure(
     messages = [0]
     stamps: list[float] = []
     lock = threading.Lock()
-    watcher = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="watcher", clean_session=True)
-    watcher.tls_set(ca_certs=str(bench.broker.ca))
-    watcher.username_pw_set("watcher", bench.broker.users["watcher"])
-    subscribed = threading.Event()
-    watcher.on_connect = lambda c, *_: c.subscribe(topics.events(SITE), qos=1)
-    watcher.on_subscribe = lambda *_: subscribed.set()
 
     def on_message(client, userdata, message):
         body = json.loads(message.payload)
@@ -233,10 +248,7 @@ def events_figure(
                 ids.add(body["id"])
                 seen[body["terminal"]].append(body["seq"])
 
-    watcher.on_message = on_message
-    watcher.connect(HOST, bench.broker.port)
-    watcher.loop_start()
-    wait_for(subscribed.is_set, "the subscriber", 60)
+    watcher = bench.subscriber(topics.events(SITE), on_message)
     total = len(terminals) * per_terminal
     start = time.monotonic()
     go.set()
@@ -373,6 +385,58 @@ def _edit_everyone(origin: Config, stop: threading.Event) -> None:
             enabled = not enabled
 
 
+QUIET_S = 5.0  # long enough for the broker client's wait to grow to its longest
+
+
+def cpu_seconds(pid: int) -> float:
+    """A process's user and system processor time so far (Linux /proc, as ps reads it)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def idle_figure(bench: Bench, seconds: float, samples: int, deadline: float) -> str:
+    text = bench.config_text("idle")
+    config = parse_config(text)
+    create_gallery(config.gallery)
+    path = bench.folder / "idle" / "config.toml"
+    path.write_text(text)
+    arrived: list[float] = []
+    watcher = bench.subscriber(topics.events(SITE), lambda *_: arrived.append(time.monotonic()))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "edge", "mqtt", "--config", str(path)],
+        cwd=REPO,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        with Gallery.from_config(config.gallery) as gallery:
+
+            def delay() -> float:
+                """Seconds from an event logged after a quiet spell to the subscriber."""
+                time.sleep(QUIET_S + random.uniform(0, 2))  # not in step with the client's looks
+                count, start = len(arrived), time.monotonic()
+                gallery.log_event("denied_unknown", time.time())
+                wait_for(lambda: len(arrived) > count, "the event at the subscriber", deadline)
+                return arrived[count] - start
+
+            wait_for(lambda: sync.last_sync(gallery) is not None, "the client in step", deadline)
+            time.sleep(QUIET_S)
+            before = cpu_seconds(process.pid)
+            time.sleep(seconds)
+            used = cpu_seconds(process.pid) - before
+            delays = [delay() for _ in range(samples)]
+    finally:
+        process.terminate()
+        process.wait(60)
+        watcher.disconnect()
+        watcher.loop_stop()
+    return (
+        f"idle: facegate mqtt in step with nothing to do used {used:.2f} s of processor in "
+        f"{seconds:g} s ({100 * used / seconds:.2f}% of one core, user+system); an event "
+        f"logged after {QUIET_S:g} to {QUIET_S + 2:g} s of quiet reached the subscriber in median "
+        f"{statistics.median(delays):.2f} s, max {max(delays):.2f} s ({samples} events)"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--people", type=int, default=1000)
@@ -381,10 +445,20 @@ def main() -> int:
     parser.add_argument("--frames", type=int, default=200)
     parser.add_argument("--workers", type=int, default=max(1, min(4, os.cpu_count() or 1)))
     parser.add_argument("--deadline", type=float, default=DEADLINE_S)
+    parser.add_argument(
+        "--idle", type=float, default=60.0, help="seconds the idle client is measured"
+    )
+    parser.add_argument(
+        "--figures",
+        nargs="+",
+        choices=FIGURES,
+        default=FIGURES,
+        help="which figures (people includes the door's latency)",
+    )
     args = parser.parse_args()
     terminals = [f"t{i:02d}" for i in range(args.terminals)]
     with tempfile.TemporaryDirectory(prefix="mqtt-bench-") as folder:
-        names = terminals + ["origin", "fresh", "door-off", "door-on"]
+        names = terminals + ["origin", "fresh", "door-off", "door-on", "idle"]
         bench = Bench(Path(folder), names)
         print(
             f"broker: mosquitto on {HOST}:{bench.broker.port}, TLS, a password per terminal, "
@@ -393,17 +467,23 @@ def main() -> int:
         # the event figure forks its workers first, before this process has threads
         bench.broker.start()
         try:
-            print(
-                events_figure(bench, terminals, args.events, args.workers, args.deadline),
-                flush=True,
-            )
-            source, origin, line = people_figure(bench, args.people, args.deadline)
-            print(line, flush=True)
-            try:
-                for line in latency_figure(bench, source, args.frames, args.people, args.deadline):
-                    print(line, flush=True)
-            finally:
-                origin.halt()
+            if "events" in args.figures:
+                print(
+                    events_figure(bench, terminals, args.events, args.workers, args.deadline),
+                    flush=True,
+                )
+            if "people" in args.figures:
+                source, origin, line = people_figure(bench, args.people, args.deadline)
+                print(line, flush=True)
+                try:
+                    for line in latency_figure(
+                        bench, source, args.frames, args.people, args.deadline
+                    ):
+                        print(line, flush=True)
+                finally:
+                    origin.halt()
+            if "idle" in args.figures:
+                print(idle_figure(bench, args.idle, IDLE_EVENTS, args.deadline), flush=True)
         finally:
             bench.broker.stop()
     return 0

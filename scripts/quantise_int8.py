@@ -47,7 +47,7 @@ from edge.vision.models import (  # noqa: E402
     sha256_file,
     update_manifest,
 )
-from edge.vision.ncnn_model import ImageInput  # noqa: E402
+from edge.vision.ncnn_model import ImageInput, NcnnModel  # noqa: E402
 from edge.vision.pipeline import Pipeline  # noqa: E402
 
 CALIBRATION_PAIRS = "pairsDevTrain.txt"
@@ -165,31 +165,16 @@ class Activations:
     """The fp32 net's input blobs of the layers to quantise, face by face."""
 
     def __init__(self, spec: ModelSpec, layers: list[Layer], threads: int):
-        import ncnn
-
-        self.net = ncnn.Net()
-        self.net.opt.num_threads = threads
-        self.net.opt.use_vulkan_compute = False
-        self.net.opt.lightmode = False  # keep every intermediate blob for extraction
-        for flag in ("use_fp16_storage", "use_fp16_packed", "use_fp16_arithmetic"):
-            setattr(self.net.opt, flag, False)
-        if self.net.load_param(str(spec.param_path)) or self.net.load_model(str(spec.bin_path)):
-            raise ModelError(f"ncnn could not load {spec.param_path}")
+        self.model = NcnnModel(spec, threads, fp32=True, keep_blobs=True)
         self.image = ImageInput(spec)
         self.input = spec.input["blob"]
         self.blobs = sorted({layer.bottoms[0] for layer in layers})
 
     def __call__(self, face: np.ndarray) -> dict[str, np.ndarray]:
-        with self.net.create_extractor() as ex:
-            if ex.input(self.input, self.image.mat(face)):
-                raise ModelError("cannot feed the calibration face")
-            values = {}
-            for blob in self.blobs:
-                ret, mat = ex.extract(blob)
-                if ret:
-                    raise ModelError(f"extracting blob {blob} failed ({ret})")
-                values[blob] = np.abs(np.array(mat)).reshape(-1)
-            return values
+        found = self.model.run({self.input: self.image.mat(face)}, self.blobs)
+        return {
+            blob: np.abs(values).reshape(-1) for blob, values in zip(self.blobs, found, strict=True)
+        }
 
 
 def activation_scales(activations: Activations, faces: list[np.ndarray]) -> dict[str, float]:

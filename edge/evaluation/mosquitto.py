@@ -1,13 +1,12 @@
 """A real Mosquitto broker for the tests and the MQTT benchmark: on 127.0.0.1, a free
-port, TLS with a CA and certificate made here (``cryptography``), password
-authentication (``mosquitto_passwd``), persistence in its folder; started, stopped
-gracefully, killed and restarted on the same port. Needs the Debian package
-``mosquitto``."""
+port, TLS with a self-signed certificate made as the web app's is (``edge.certificate``;
+clients trust that certificate as their CA), password authentication
+(``mosquitto_passwd``), persistence in its folder; started, stopped gracefully, killed
+and restarted on the same port. Needs the Debian package ``mosquitto``."""
 
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 import os
 import shutil
 import signal
@@ -16,10 +15,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from ..certificate import make_certificate
 
 HOST = "127.0.0.1"
 START_TIMEOUT_S = 20.0
@@ -47,63 +43,6 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _name(common: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
-
-
-def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-
-
-def make_tls(folder: Path) -> tuple[Path, Path, Path]:
-    """(ca.pem, server.pem, server.key) for 127.0.0.1 and localhost, valid a day."""
-    now = dt.datetime.now(dt.timezone.utc)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(_name("facegate test CA"))
-        .issuer_name(_name("facegate test CA"))
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(False, False, False, False, False, True, True, False, False),
-            critical=True,
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    server = (
-        x509.CertificateBuilder()
-        .subject_name(_name("localhost"))
-        .issuer_name(ca.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address(HOST))]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )
-    paths = folder / "ca.pem", folder / "server.pem", folder / "server.key"
-    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    paths[1].write_bytes(server.public_bytes(serialization.Encoding.PEM))
-    paths[2].write_bytes(_pem_key(key))
-    paths[2].chmod(0o600)
-    return paths
-
-
 class Mosquitto:
     """One broker process in ``folder``; ``users`` maps user name -> password.
 
@@ -117,7 +56,8 @@ class Mosquitto:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.users = dict(users)
-        self.ca, cert, key = make_tls(self.folder)
+        self.cert, key = self.folder / "server.pem", self.folder / "server.key"
+        make_certificate(self.cert, key, "localhost", [HOST], dt.datetime.now(dt.timezone.utc))
         passwords = self.folder / "passwords"
         for number, (user, password) in enumerate(self.users.items()):
             create = ["-c"] if number == 0 else []
@@ -129,8 +69,7 @@ class Mosquitto:
         passwords.chmod(0o600)
         lines = [
             f"listener {self.port} {HOST}",
-            f"cafile {self.ca}",
-            f"certfile {cert}",
+            f"certfile {self.cert}",
             f"keyfile {key}",
             f"password_file {passwords}",
             "allow_anonymous false",
@@ -166,7 +105,7 @@ class Mosquitto:
             "enabled": True,
             "host": HOST,
             "port": self.port,
-            "tls_ca": str(self.ca),
+            "tls_ca": str(self.cert),
             "username": name,
             "password_file": str(password_file),
             "site": site,

@@ -57,7 +57,7 @@ def insert_event(
     keep = outbox.retention(conn)
     if keep:
         outbox.enqueue(conn, event_id, time)
-        dropped = outbox.expire(conn, float(time) - keep)
+        dropped = outbox.expire(conn, float(time), keep)
         if dropped:
             reason = f"{dropped} event(s) waited more than {keep / 86400:g} days for the broker"
             outbox.enqueue(

@@ -7,7 +7,9 @@ logged without being queued, nor queued without being logged. The outbox row's
 never reuses a number), so consumers order by it and drop duplicates by
 ``<terminal>/<seq>``. The broker client marks rows delivered once the broker
 acknowledged them. An event that waited longer than the retention is dropped, and an
-'outbox_dropped' event says how many went; delivered rows go at the same age.
+'outbox_dropped' event says how many went; delivered rows go at the same age. Logging
+an event looks for such rows at most every ``EXPIRE_EVERY_S``: a door decision seldom
+pays for it, and nothing stays in the outbox longer than the retention and that.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from dataclasses import dataclass
 import sqlcipher3
 
 from . import site_state
+
+EXPIRE_EVERY_S = 600.0
 
 
 @dataclass(frozen=True)
@@ -43,8 +47,16 @@ def enqueue(conn: sqlcipher3.Connection, event_id: int, time: float) -> None:
     conn.execute("INSERT INTO outbox (event_id, time) VALUES (?, ?)", [event_id, time])
 
 
-def expire(conn: sqlcipher3.Connection, before: float) -> int:
-    """Remove rows older than ``before``; returns how many were never delivered."""
+def expire(conn: sqlcipher3.Connection, now: float, keep: float) -> int:
+    """Remove rows older than ``keep`` seconds when the last look was ``EXPIRE_EVERY_S``
+    or more before ``now``, or after it (the clock was set back: waiting for it to pass
+    that time again would let the outbox grow meanwhile). Returns how many were never
+    delivered."""
+    last = site_state.get(conn, "outbox_expired")
+    if isinstance(last, float) and last <= now < last + EXPIRE_EVERY_S:
+        return 0
+    site_state.put(conn, "outbox_expired", now)
+    before = now - keep
     dropped = conn.execute("DELETE FROM outbox WHERE time < ? AND delivered = 0", [before]).rowcount
     conn.execute("DELETE FROM outbox WHERE time < ? AND delivered = 1", [before])
     return int(dropped)

@@ -211,8 +211,11 @@ def apply(
     gallery: Gallery, received: list[Received], model_id: str, now: float
 ) -> list[SyncOutcome]:
     """Apply versions other terminals published, each when it is newer than the one
-    here (``apply_person``, ``apply_tombstone``), in one transaction: a terminal that
-    joins applies the whole site at once. Returns what happened to each."""
+    here, in one transaction: a terminal that joins applies the whole site at once.
+    A person's version is stored with their templates; a deletion erases the person as
+    'people delete' does and keeps the tombstone. Each version's key id names the site
+    key it was sealed with: it is published already under that key. Returns what
+    happened to each; a refusal is logged as 'sync_refused'."""
     if not received:
         return []
     with gallery.writing(changes_people=True) as conn:
@@ -225,23 +228,6 @@ def apply(
     if SyncOutcome.REMOVED in outcomes:
         gallery.scrub()
     return outcomes
-
-
-def apply_person(
-    gallery: Gallery, record: PersonRecord, model_id: str, key_id: str, now: float
-) -> SyncOutcome:
-    """Store another terminal's version of a person when it is newer than the one here.
-
-    ``key_id`` names the site key it was sealed with: it is published already under
-    that key. Returns what happened; a refusal is logged as 'sync_refused'.
-    """
-    return apply(gallery, [(record, key_id)], model_id, now)[0]
-
-
-def apply_tombstone(gallery: Gallery, tombstone: Tombstone, key_id: str, now: float) -> SyncOutcome:
-    """Erase a person another terminal deleted (as 'people delete' does), when the
-    deletion is newer than the version here; keep the tombstone."""
-    return apply(gallery, [(tombstone, key_id)], "", now)[0]
 
 
 def _apply_person(

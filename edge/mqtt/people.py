@@ -11,11 +11,11 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import math
 from typing import Any
 
 from ..errors import FacegateError
 from ..gallery.sync import PersonRecord, Template, Tombstone
+from .json_fields import json_object, number, optional_number, required
 from .seal import Header
 
 MAX_TEMPLATES = 50
@@ -52,11 +52,9 @@ def encode(item: PersonRecord | Tombstone) -> bytes:
 
 def decode(header: Header, plain: bytes) -> PersonRecord | Tombstone:
     try:
-        body = json.loads(plain)
-        if not isinstance(body, dict):
-            raise ValueError("not an object")
+        body = json_object(plain)
         if "deleted" in body:
-            return Tombstone(header.uid, header.revision, header.origin, _number(body, "deleted"))
+            return Tombstone(header.uid, header.revision, header.origin, number(body, "deleted"))
         templates = body.get("templates")
         if not isinstance(templates, list) or len(templates) > MAX_TEMPLATES:
             raise ValueError(f"'templates' is not a list of at most {MAX_TEMPLATES}")
@@ -64,13 +62,13 @@ def decode(header: Header, plain: bytes) -> PersonRecord | Tombstone:
             uid=header.uid,
             revision=header.revision,
             origin=header.origin,
-            name=_typed(body, "name", str),
-            role=_typed(body, "role", str),
-            enabled=_typed(body, "enabled", bool),
-            valid_from=_optional_number(body, "valid_from"),
-            valid_until=_optional_number(body, "valid_until"),
-            schedule=None if body.get("schedule") is None else _typed(body, "schedule", str),
-            created=_number(body, "created"),
+            name=required(body, "name", str),
+            role=required(body, "role", str),
+            enabled=required(body, "enabled", bool),
+            valid_from=optional_number(body, "valid_from"),
+            valid_until=optional_number(body, "valid_until"),
+            schedule=None if body.get("schedule") is None else required(body, "schedule", str),
+            created=number(body, "created"),
             templates=tuple(_template(t) for t in templates),
         )
     except (ValueError, binascii.Error) as exc:
@@ -80,23 +78,5 @@ def decode(header: Header, plain: bytes) -> PersonRecord | Tombstone:
 def _template(value: object) -> Template:
     if not isinstance(value, dict):
         raise ValueError("a template is not an object")
-    vector = base64.b64decode(_typed(value, "vector", str), validate=True)
-    return Template(_typed(value, "model", str), vector, _number(value, "quality"))
-
-
-def _typed(body: dict[str, Any], key: str, kind: type) -> Any:
-    value = body.get(key)
-    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
-        raise ValueError(f"{key!r} is not a {kind.__name__}")
-    return value
-
-
-def _number(body: dict[str, Any], key: str) -> float:
-    value = body.get(key)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{key!r} is not a finite number")
-    return float(value)
-
-
-def _optional_number(body: dict[str, Any], key: str) -> float | None:
-    return None if body.get(key) is None else _number(body, key)
+    vector = base64.b64decode(required(value, "vector", str), validate=True)
+    return Template(required(value, "model", str), vector, number(value, "quality"))

@@ -16,18 +16,17 @@ import binascii
 import json
 import os
 from dataclasses import dataclass
-from typing import Any, TypeVar
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ..errors import FacegateError
+from .json_fields import json_object, required
 from .site_key import SiteKeys
 
 FORMAT = 1
 NONCE_BYTES = 12
 MAX_ENVELOPE_BYTES = 256 * 1024
-T = TypeVar("T")
 
 
 class SealError(FacegateError, ValueError):
@@ -72,17 +71,17 @@ def open_sealed(keys: SiteKeys, topic: str, payload: bytes) -> tuple[Header, byt
     if len(payload) > MAX_ENVELOPE_BYTES:
         raise SealError(f"{topic}: a sealed record of {len(payload)} bytes is too large")
     try:
-        envelope = json.loads(payload)
-        if not isinstance(envelope, dict) or envelope.get("v") != FORMAT:
+        envelope = json_object(payload)
+        if envelope.get("v") != FORMAT:
             raise ValueError(f"not a format-{FORMAT} envelope")
         header = Header(
-            _field(envelope, "uid", str),
-            _field(envelope, "rev", int),
-            _field(envelope, "origin", str),
-            _field(envelope, "kid", str),
+            required(envelope, "uid", str),
+            required(envelope, "rev", int),
+            required(envelope, "origin", str),
+            required(envelope, "kid", str),
         )
-        nonce = base64.b64decode(_field(envelope, "nonce", str), validate=True)
-        box = base64.b64decode(_field(envelope, "box", str), validate=True)
+        nonce = base64.b64decode(required(envelope, "nonce", str), validate=True)
+        box = base64.b64decode(required(envelope, "box", str), validate=True)
     except (ValueError, binascii.Error) as exc:
         raise SealError(f"{topic}: not a sealed record ({exc})") from None
     if not topic.endswith("/" + header.uid):
@@ -103,10 +102,3 @@ def open_sealed(keys: SiteKeys, topic: str, payload: bytes) -> tuple[Header, byt
             f"claimed from {header.origin!r})"
         ) from None
     return header, plain
-
-
-def _field(envelope: dict[str, Any], name: str, kind: type[T]) -> T:
-    value = envelope.get(name)
-    if not isinstance(value, kind) or isinstance(value, bool):
-        raise ValueError(f"field {name!r} is not a {kind.__name__}")
-    return value

@@ -55,6 +55,7 @@ from ..gallery.sync import PersonRecord, Tombstone
 from ..mqtt_config import MqttConfig
 from ..types import EventKind, SyncOutcome
 from . import homeassistant, people, topics
+from .json_fields import is_a, json_object, number, required
 from .people import RecordError
 from .seal import SealError, open_sealed, seal
 from .site_key import read_site_keys
@@ -520,24 +521,22 @@ def event_payload(terminal: str, event: OutboxEvent, names: bool) -> dict[str, A
 
 
 def parse_event(payload: bytes) -> OutboxEvent:
-    """An event another terminal published; ValueError says what is wrong with it."""
-    body = json.loads(payload)
-    if not isinstance(body, dict):
-        raise ValueError("not a JSON object")
-    seq, when = body.get("seq"), body.get("time")
-    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
+    """An event another terminal published; ValueError says what is wrong with it. The
+    optional fields are dropped (None) when they are not of their type."""
+    body = json_object(payload)
+    seq = required(body, "seq", int)
+    if seq < 1:
         raise ValueError("'seq' is not a positive integer")
-    if not isinstance(when, (int, float)) or isinstance(when, bool):
-        raise ValueError("'time' is not a number")
+    when = number(body, "time")
     kind = event_kind(str(body.get("kind")))
 
     def optional(key: str, kind: type | tuple[type, ...]) -> Any:
         value = body.get(key)
-        return value if isinstance(value, kind) and not isinstance(value, bool) else None
+        return value if is_a(value, kind) else None
 
     return OutboxEvent(
         seq,
-        float(when),
+        when,
         kind.value,
         optional("person", str),
         optional("name", str),

@@ -25,9 +25,15 @@ if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
 
 
 class NcnnModel:
-    """Loads a verified model in the constructor; ``run`` feeds inputs, extracts outputs."""
+    """Loads a verified model in the constructor; ``run`` feeds inputs, extracts outputs.
 
-    def __init__(self, spec: ModelSpec, threads: int):
+    ``fp32`` computes in fp32 throughout whatever the manifest says; ``keep_blobs`` keeps
+    every intermediate blob of a run (ncnn's light mode frees them as it goes, and a blob
+    extracted later is computed again): both for measuring a net's activations
+    (scripts/quantise_int8.py).
+    """
+
+    def __init__(self, spec: ModelSpec, threads: int, fp32: bool = False, keep_blobs: bool = False):
         import ncnn  # imported here so that modules not running models need no ncnn
 
         self._ncnn = ncnn
@@ -35,7 +41,8 @@ class NcnnModel:
         self.net = ncnn.Net()
         self.net.opt.num_threads = threads
         self.net.opt.use_vulkan_compute = False
-        if spec.entry.get("precision") == "fp32":
+        self.net.opt.lightmode = not keep_blobs
+        if fp32 or spec.entry.get("precision") == "fp32":
             # ncnn stores activations in fp16 where the CPU allows (x86 F16C, ARMv8.2):
             # networks fed raw 0-255 pixels then drift by 1e-3 in their logits.
             self.net.opt.use_fp16_storage = False

@@ -67,14 +67,14 @@ def test_local_changes_take_the_next_revision_of_this_terminal(site):
 
 
 def test_a_newer_version_is_applied_an_equal_one_ignored_an_older_one_refused_and_logged(site):
-    assert sync.apply_person(site, record(), MODEL, KID, 100.0) is SyncOutcome.ADDED
+    assert sync.apply(site, [(record(), KID)], MODEL, 100.0) == [SyncOutcome.ADDED]
     person = site.person("Grace")
     assert (person.uid, person.enabled) == ("u" * 32, True)
-    assert sync.apply_person(site, record(), MODEL, KID, 101.0) is SyncOutcome.CURRENT
+    assert sync.apply(site, [(record(), KID)], MODEL, 101.0) == [SyncOutcome.CURRENT]
     renamed = record(revision=6, name="Grace H.", enabled=False)
-    assert sync.apply_person(site, renamed, MODEL, KID, 102.0) is SyncOutcome.UPDATED
+    assert sync.apply(site, [(renamed, KID)], MODEL, 102.0) == [SyncOutcome.UPDATED]
     assert (site.person(person.id).name, site.person(person.id).enabled) == ("Grace H.", False)
-    assert sync.apply_person(site, record(revision=5), MODEL, KID, 103.0) is SyncOutcome.REFUSED
+    assert sync.apply(site, [(record(revision=5), KID)], MODEL, 103.0) == [SyncOutcome.REFUSED]
     assert site.person(person.id).name == "Grace H."
     assert refusals(site) == [
         f"person {'u' * 32}: revision 5 from 'b' is older than the gallery's (6 from 'b'); "
@@ -82,7 +82,7 @@ def test_a_newer_version_is_applied_an_equal_one_ignored_an_older_one_refused_an
     ]
     # the same revision from a terminal that sorts later wins the tie, on every terminal
     tie = record(revision=6, origin="c", name="Grace C.")
-    assert sync.apply_person(site, tie, MODEL, KID, 104.0) is SyncOutcome.UPDATED
+    assert sync.apply(site, [(tie, KID)], MODEL, 104.0) == [SyncOutcome.UPDATED]
     assert site.person(person.id).name == "Grace C."
     # and a local change afterwards comes after everything seen
     site.rename(person.id, "Grace Hopper")
@@ -92,7 +92,7 @@ def test_a_newer_version_is_applied_an_equal_one_ignored_an_older_one_refused_an
 
 def test_templates_of_another_model_are_refused_with_an_event(site):
     other = record(templates=(Template("arcface", unit(3).vector.tobytes(), 0.9),))
-    assert sync.apply_person(site, other, MODEL, KID, 100.0) is SyncOutcome.REFUSED
+    assert sync.apply(site, [(other, KID)], MODEL, 100.0) == [SyncOutcome.REFUSED]
     assert site.people() == []
     assert (
         "templates come from model arcface, this terminal uses 'sface_2021dec'"
@@ -111,20 +111,20 @@ def test_templates_of_another_model_are_refused_with_an_event(site):
     ],
 )
 def test_unusable_records_are_refused_and_change_nothing(site, changes, words):
-    assert sync.apply_person(site, record(**changes), MODEL, KID, 100.0) is SyncOutcome.REFUSED
+    assert sync.apply(site, [(record(**changes), KID)], MODEL, 100.0) == [SyncOutcome.REFUSED]
     assert site.people() == []
     assert words in refusals(site)[0]
 
 
 def test_a_tombstone_erases_the_person_and_their_name_everywhere_and_refuses_older_copies(site):
-    sync.apply_person(site, record(), MODEL, KID, 100.0)
+    sync.apply(site, [(record(), KID)], MODEL, 100.0)
     pid = site.person("Grace").id
     site.log_event("granted", 110.0, person_id=pid)
     sync.collect_event(
         site, "c", OutboxEvent(1, 111.0, "granted", "u" * 32, "Grace", 0.8, None, None)
     )
     tomb = Tombstone("u" * 32, 9, "b", 120.0)
-    assert sync.apply_tombstone(site, tomb, KID, 121.0) is SyncOutcome.REMOVED
+    assert sync.apply(site, [(tomb, KID)], MODEL, 121.0) == [SyncOutcome.REMOVED]
     assert site.people() == []
     assert [e.name for e in site.events(EventFilter(kind="granted"))] == [DELETED_NAME]
     assert [e.name for e in sync.site_events(site, None, None) if e.kind == "granted"] == [
@@ -135,9 +135,33 @@ def test_a_tombstone_erases_the_person_and_their_name_everywhere_and_refuses_old
     removed = site.events(EventFilter(kind="removed"))
     assert removed[-1].reason == f"person #{pid}, deleted at terminal b"
     # the person as they were before the deletion turns up again: refused
-    assert sync.apply_person(site, record(), MODEL, KID, 130.0) is SyncOutcome.REFUSED
+    assert sync.apply(site, [(record(), KID)], MODEL, 130.0) == [SyncOutcome.REFUSED]
     assert site.people() == []
-    assert sync.apply_tombstone(site, tomb, KID, 131.0) is SyncOutcome.CURRENT
+    assert sync.apply(site, [(tomb, KID)], MODEL, 131.0) == [SyncOutcome.CURRENT]
+
+
+def test_what_arrived_together_is_applied_in_order_in_one_call(site):
+    """As the broker client applies a round of messages: each version in turn, a
+    refusal stopping none of the others, all of them already published under their key."""
+    arrived = [
+        (record(), KID),
+        (record(uid="a" * 32, name="Alan"), KID),
+        (Tombstone("u" * 32, 9, "b", 120.0), KID),
+        (record(revision=7), KID),  # older than the deletion: refused
+        (record(uid="c" * 32, role="root"), KID),  # unusable: refused
+    ]
+    assert sync.apply(site, arrived, MODEL, 130.0) == [
+        SyncOutcome.ADDED,
+        SyncOutcome.ADDED,
+        SyncOutcome.REMOVED,
+        SyncOutcome.REFUSED,
+        SyncOutcome.REFUSED,
+    ]
+    assert [p.name for p in site.people()] == ["Alan"]
+    assert len(refusals(site)) == 2
+    # Alan is on the broker under KID already; the deletion goes over the older copy
+    assert sync.to_publish(site, KID) == [Tombstone("u" * 32, 9, "b", 120.0)]
+    assert sync.apply(site, [], MODEL, 131.0) == []
 
 
 def test_a_local_deletion_leaves_a_tombstone_to_publish_then_to_clear(site):
@@ -173,6 +197,44 @@ def test_every_event_goes_to_the_outbox_in_order_and_old_ones_are_dropped_with_a
     assert [(e.seq, e.kind) for e in left] == [(3, "denied_unknown"), (4, "outbox_dropped")]
     assert left[1].reason == "1 event(s) waited more than 1 days for the broker"
     assert [e.kind for e in site.events()][-1] == EventKind.OUTBOX_DROPPED
+
+
+def waiting_kinds(gallery) -> list[tuple[float, str]]:
+    with gallery.reading() as conn:
+        return [(e.time, e.kind) for e in outbox.pending(conn, 0, 100)]
+
+
+DAY = 86400.0  # the site fixture's retention
+
+
+def test_logging_an_event_looks_for_old_ones_at_most_every_expire_interval(site):
+    site.log_event("denied_unknown", 0.0)
+    site.log_event("denied_unknown", 100.0)
+    site.log_event("granted", DAY + 50.0)  # the first waited a day and 50 s: dropped
+    assert waiting_kinds(site) == [
+        (100.0, "denied_unknown"),
+        (DAY + 50.0, "granted"),
+        (DAY + 50.0, "outbox_dropped"),
+    ]
+    # the second is past the retention too, but the last look was 100 s ago
+    site.log_event("granted", DAY + 150.0)
+    assert waiting_kinds(site)[0] == (100.0, "denied_unknown")
+    site.log_event("granted", DAY + 50.0 + outbox.EXPIRE_EVERY_S)  # time to look again
+    assert [k for _, k in waiting_kinds(site)] == [
+        "granted",
+        "outbox_dropped",
+        "granted",
+        "granted",
+        "outbox_dropped",
+    ]
+
+
+def test_after_the_clock_was_set_back_old_events_are_still_dropped(site):
+    site.log_event("denied_unknown", 100 * DAY)  # a clock far ahead, then set right
+    site.log_event("denied_unknown", 0.0)
+    site.log_event("granted", DAY + 10.0)
+    assert (0.0, "denied_unknown") not in waiting_kinds(site)
+    assert waiting_kinds(site)[-1] == (DAY + 10.0, "outbox_dropped")
 
 
 def test_without_mqtt_there_is_no_outbox(gallery):

@@ -145,7 +145,7 @@ class Watcher:
             client_id=f"watcher-{id(self)}",
             clean_session=not persistent,
         )
-        self.client.tls_set(ca_certs=str(broker.ca))
+        self.client.tls_set(ca_certs=str(broker.cert))
         self.client.username_pw_set("watcher", broker.users["watcher"])
         self.client.reconnect_delay_set(1, 1)
         self.subscribed = threading.Event()
