@@ -325,17 +325,7 @@ class Daemon:
         liveness is on. None when nobody is there, when the face at the door is a
         tracked face already decided about, or when an enrolment takes the frame."""
         if self.enrolment.state == EnrolmentState.COLLECTING:
-            self._forget_tracks()  # frames taken by the enrolment are not followed
-            results = self.pipeline.analyse(frame)
-            subject = person_at_the_door(results)
-            liveness = None
-            if subject is not None and self.liveness is not None:
-                liveness = self.liveness.check(frame, subject.face, subject.mesh)
-            verdict = self.enrolment.offer(results, liveness)
-            if self._capture is not None:
-                needed = self.enrolment.config.frames
-                self._capture.progress(guidance(verdict), self.enrolment.collected, needed)
-            self._show(frame, _untracked(results), subject, None, liveness)
+            self._offer_to_enrolment(frame)
             return None
         if self.enrolment.state in (EnrolmentState.COMPLETE, EnrolmentState.TIMED_OUT):
             self._finish_enrolment(frame.timestamp)
@@ -350,9 +340,7 @@ class Daemon:
         if subject is None:
             self._show(frame, sights, None, None, None)
             return None
-        liveness = None
-        if self.liveness is not None:
-            liveness = self.liveness.check(frame, subject.face, subject.mesh, track)
+        liveness = self._liveness(frame, subject, track)
         match = self.matcher.match(subject.embedding)
         if track is not None:
             self._noted(track)["person"] = (match, liveness)  # made a note only when shown
@@ -368,6 +356,27 @@ class Daemon:
             reasons=liveness.reasons if liveness else (),
         )
         return _Seen(observation, liveness, track)
+
+    def _offer_to_enrolment(self, frame: Frame) -> None:
+        """An enrolment takes the frame: the person at the door is offered to it (with
+        their liveness), and the capture's guidance and the preview are updated."""
+        self._forget_tracks()  # frames taken by the enrolment are not followed
+        results = self.pipeline.analyse(frame)
+        subject = person_at_the_door(results)
+        liveness = self._liveness(frame, subject) if subject is not None else None
+        verdict = self.enrolment.offer(results, liveness)
+        if self._capture is not None:
+            needed = self.enrolment.config.frames
+            self._capture.progress(guidance(verdict), self.enrolment.collected, needed)
+        self._show(frame, _untracked(results), subject, None, liveness)
+
+    def _liveness(
+        self, frame: Frame, subject: Subject, track: int | None = None
+    ) -> Liveness | None:
+        """The liveness check of the person at the door; None when liveness is off."""
+        if self.liveness is None:
+            return None
+        return self.liveness.check(frame, subject.face, subject.mesh, track)
 
     def _tracked_subject(self, frame: Frame) -> tuple[list[_Sight], tuple[Subject, int] | None]:
         """Every face with its track (and its analysis where this frame made one), and the
