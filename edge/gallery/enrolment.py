@@ -13,7 +13,8 @@
   agree. Every enrolment from photos takes these two steps (``facegate enrol``, the web
   app's upload, the evaluations), reporting the verdicts between them as it will.
 * ``enrol`` stores the person and templates in one gallery transaction, refusing
-  inside it a face that already matches someone else.
+  inside it a face that already matches someone else; ``enrol_templates`` does it
+  with a matcher of its own (the web app's capture at the door camera).
 """
 
 from __future__ import annotations
@@ -382,9 +383,22 @@ def enrol_photos(
     """
     pairs = [(v.embedding, v.quality) for v in verdicts if v.embedding is not None]
     templates = build_templates([e for e, _ in pairs], [q for _, q in pairs], config)
+    return enrol_templates(gallery, templates, name, role, matcher, force, actor), templates
+
+
+def enrol_templates(
+    gallery: Gallery,
+    templates: TemplateSet,
+    name: str,
+    role: str,
+    matcher: MatcherConfig,
+    force: bool = False,
+    actor: str | None = None,
+) -> int:
+    """``enrol``, matched against the gallery's people of the templates' model (a loop
+    that already holds a matcher calls ``enrol`` with it). Returns the person id."""
     known = Matcher(gallery, matcher, templates.embeddings[0].model_id)
-    person_id = enrol(gallery, known, name, role, templates, force=force, actor=actor)
-    return person_id, templates
+    return enrol(gallery, known, name, role, templates, force=force, actor=actor)
 
 
 # --- storing -------------------------------------------------------------------------

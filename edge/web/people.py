@@ -25,12 +25,11 @@ from ..gallery.enrolment import (
     ImageVerdict,
     Upload,
     capture_from_images,
-    enrol,
     enrol_photos,
+    enrol_templates,
     templates_from_json,
 )
 from ..gallery.events import EventFilter
-from ..gallery.matcher import Matcher
 from ..gallery.reports import parse_day
 from ..gallery.store import ROLES, Gallery, Person, check_role, normalise_name
 from .common import MAX_PHOTOS, Services, change, in_gallery, page, redirect, render, services, text
@@ -183,14 +182,12 @@ def run_capture(svc: Services, capture: Capture) -> None:
                 elif "done" in line:
                     templates = templates_from_json(line["done"])
                     with svc.open_gallery() as gallery:
-                        model_id = templates.embeddings[0].model_id
-                        matcher = Matcher(gallery, svc.config.matcher, model_id)
-                        capture.person_id = enrol(
+                        capture.person_id = enrol_templates(
                             gallery,
-                            matcher,
+                            templates,
                             capture.name,
                             capture.role,
-                            templates,
+                            svc.config.matcher,
                             actor=capture.admin,
                         )
                     capture.state = "enrolled"
