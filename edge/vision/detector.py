@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from ..errors import ConfigError
@@ -45,6 +46,21 @@ class DetectorConfig:
 
 def _pad_to_stride(n: int) -> int:
     return -(-n // STRIDE_ALIGN) * STRIDE_ALIGN
+
+
+def detection_image(
+    source: np.ndarray, size: tuple[int, int], padded: tuple[int, int]
+) -> np.ndarray:
+    """``source`` scaled to ``size`` (w, h) and padded with black on the bottom and right
+    to ``padded``, so that detection pixels keep their origin. OpenCV's bilinear resize
+    gives ncnn's own pixels (within one grey level) in half its time."""
+    if source.shape[1::-1] != size:
+        source = cv2.resize(source, size, interpolation=cv2.INTER_LINEAR)
+    if padded != size:
+        source = cv2.copyMakeBorder(
+            source, 0, padded[1] - size[1], 0, padded[0] - size[0], cv2.BORDER_CONSTANT, value=0
+        )
+    return np.ascontiguousarray(source)
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, limit: int) -> np.ndarray:
@@ -112,17 +128,12 @@ class Detector:
         scale = min(1.0, size / max(src_w, src_h))
         det_w, det_h = max(1, round(src_w * scale)), max(1, round(src_h * scale))
         pad_w, pad_h = _pad_to_stride(det_w), _pad_to_stride(det_h)
-        if (det_w, det_h) == (src_w, src_h):
-            mat = ncnn.Mat.from_pixels(source, ncnn.Mat.PixelType.PIXEL_BGR, src_w, src_h)
-        else:
-            mat = ncnn.Mat.from_pixels_resize(
-                source, ncnn.Mat.PixelType.PIXEL_BGR, src_w, src_h, det_w, det_h
-            )
-        if (pad_w, pad_h) != (det_w, det_h):
-            # Pad bottom/right only, so detection pixels keep their origin.
-            mat = ncnn.copy_make_border(
-                mat, 0, pad_h - det_h, 0, pad_w - det_w, int(ncnn.BorderType.BORDER_CONSTANT), 0.0
-            )
+        mat = ncnn.Mat.from_pixels(
+            detection_image(source, (det_w, det_h), (pad_w, pad_h)),
+            ncnn.Mat.PixelType.PIXEL_BGR,
+            pad_w,
+            pad_h,
+        )
         blobs = self.net.run({self._input: mat}, self._blob_names)
         boxes, landmarks, scores = self._decode(blobs, pad_w, pad_h)
         if not len(scores):

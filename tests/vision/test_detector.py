@@ -1,6 +1,8 @@
+import ncnn
 import numpy as np
+import pytest
 
-from edge.vision.detector import nms
+from edge.vision.detector import detection_image, nms
 from edge.vision.images import read_image
 from tests.helpers import pipeline
 
@@ -10,6 +12,27 @@ def test_nms_keeps_best_of_overlapping_boxes():
     scores = np.array([0.8, 0.9, 0.7], np.float32)
     assert list(nms(boxes, scores, 0.3, 10)) == [1, 2]
     assert list(nms(boxes, scores, 0.3, 1)) == [1]
+
+
+@pytest.mark.parametrize(
+    ("frame", "size", "padded"),
+    [((480, 640), (320, 240), (320, 256)), ((1080, 1920), (320, 180), (320, 192))],
+)
+def test_detection_image_is_ncnns_resize_padded_with_black(frame, size, padded):
+    rng = np.random.default_rng(7)
+    source = rng.integers(0, 256, (*frame, 3), dtype=np.uint8)
+    image = detection_image(source, size, padded)
+    assert image.shape == (padded[1], padded[0], 3)
+    assert not image[size[1] :].any() and not image[:, size[0] :].any()
+    pixel = ncnn.Mat.PixelType.PIXEL_BGR
+    theirs = np.array(ncnn.Mat.from_pixels_resize(source, pixel, frame[1], frame[0], *size))
+    ours = image[: size[1], : size[0]].transpose(2, 0, 1).astype(np.float32)
+    assert np.abs(ours - theirs).max() <= 1
+
+
+def test_detection_image_of_a_frame_already_that_size_is_the_frame():
+    source = np.arange(256 * 320 * 3, dtype=np.uint32).astype(np.uint8).reshape(256, 320, 3)
+    assert np.array_equal(detection_image(source, (320, 256), (320, 256)), source)
 
 
 def test_blank_frame_has_no_faces():
