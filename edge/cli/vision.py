@@ -591,6 +591,8 @@ def _print_bench(r: dict) -> None:
         f"opencv FaceDetectorYN+FaceRecognizerSF: median {r['opencv_median_ms']:.2f} ms,"
         f" p90 {r['opencv_p90_ms']:.2f} ms"
     )
+    opencv = "  ".join(f"{k} {v:.2f}" for k, v in r["opencv_stages"].items())
+    print(f"opencv stages (median ms): {opencv}")
     print(
         f"CPU time per frame (all threads): ncnn pipeline {r['cpu_ms_per_frame']:.1f} ms,"
         f" opencv {r['opencv_cpu_ms_per_frame']:.1f} ms"

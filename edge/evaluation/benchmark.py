@@ -205,22 +205,35 @@ def run_pipeline(
     }
 
 
-def reference_frame(reference: OpenCVReference, image: np.ndarray) -> None:
+def reference_frame(
+    reference: OpenCVReference, image: np.ndarray, lap: Callable[[str], None] | None = None
+) -> None:
     """OpenCV's usual use: detect at frame size, then align and embed every face."""
-    for face in reference.detect(image):
+    lap = lap or (lambda stage: None)
+    faces = reference.detect(image)
+    lap("detect")
+    for face in faces:
         reference.embed(image, face)
+        lap("align + embed")
 
 
 def run_reference(reference: OpenCVReference, frames: Iterator[np.ndarray]) -> dict:
+    """OpenCV's latency per frame, and per stage, to set beside the pipeline's."""
+    stopwatch = Stopwatch()
     totals, cpu = [], []
+    stages: dict[str, list[float]] = {}
     for image in frames:
+        stopwatch.start()
         start, start_cpu = time.perf_counter(), time.process_time()
-        reference_frame(reference, image)
+        reference_frame(reference, image, stopwatch.lap)
         totals.append((time.perf_counter() - start) * 1000)
         cpu.append((time.process_time() - start_cpu) * 1000)
+        for stage, seconds in stopwatch.laps.items():
+            stages.setdefault(stage, []).append(seconds * 1000)
     median, p90 = percentiles(totals)
     return {
         "opencv_median_ms": median,
         "opencv_p90_ms": p90,
         "opencv_cpu_ms_per_frame": float(np.mean(cpu)) if cpu else float("nan"),
+        "opencv_stages": {stage: percentiles(v)[0] for stage, v in stages.items()},
     }

@@ -143,5 +143,7 @@ def test_bench_reports_the_cpu_and_the_contention(capsys):
     assert result["contenders"] == 1 and result["frames"] == 2
     assert result["threads"] == 1 and result["light_threads"] == 1
     assert result["cpu_ms_per_frame"] > 0 and result["opencv_cpu_ms_per_frame"] > 0
+    assert set(result["opencv_stages"]) == {"detect", "align + embed"}  # FACES has faces
+    assert all(ms > 0 for ms in result["opencv_stages"].values())
     assert result["cpu"] == cpu_report()
     assert result["cpu"]["omp_wait_policy"] in ("PASSIVE", os.environ.get("OMP_WAIT_POLICY"))
