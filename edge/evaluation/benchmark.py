@@ -1,13 +1,13 @@
 """Per-frame latency of the pipeline, side by side with OpenCV's runtime.
 
-Frames are decoded one at a time (never all held in memory, so the peak RSS
-reported is the pipeline's) and only the pipeline's work is timed, on the clock and
-in CPU time of all the process's threads (threads that spin while they wait for a
-descheduled sibling show there). The CPU and
-the instruction-set extensions ncnn can use are reported with the figures, since
-the speed-up over OpenCV depends on them; ``contention`` keeps other processes
-busy on the same cores, as a web app or an update would on the device.
-"""
+Frames are decoded one at a time, never all held in memory, and the two take turns
+frame by frame, so that a machine whose speed drifts (a virtual machine's neighbours,
+a board's thermal throttling) slows both alike. Only their own work is timed, on the
+clock and in CPU time of all the process's threads (threads that spin while they wait
+for a descheduled sibling show there). The CPU and the instruction-set extensions ncnn
+can use are reported with the figures, since the speed-up over OpenCV depends on them;
+``contention`` keeps other processes busy on the same cores, as a web app or an update
+would on the device."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ import numpy as np
 
 from ..errors import FacegateError
 from ..liveness.policy import LivenessChecker
-from ..types import Frame
+from ..types import FaceAnalysis, Frame
 from ..vision.images import IMAGE_SUFFIXES, read_image, read_video
 from ..vision.pipeline import Pipeline, Stopwatch, person_at_the_door
 from .reference import OpenCVReference
@@ -159,50 +159,36 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def run_pipeline(
-    pipeline: Pipeline,
-    frames: Iterator[np.ndarray],
-    liveness: LivenessChecker | None = None,
-    fps: float = 15.0,
-) -> dict:
-    """Pipeline latency per frame; the liveness check of the person at the door is timed
-    on its own, since OpenCV's pipeline has none to compare with."""
-    stopwatch = Stopwatch()
-    totals: list[float] = []
-    cpu: list[float] = []
-    stages: dict[str, list[float]] = {}
-    faces: list[int] = []
-    checks: list[float] = []
-    for i, image in enumerate(frames):
-        frame = Frame(image=image, timestamp=i / fps, seq=i)
-        stopwatch.start()
+class Timings:
+    """One side's time per frame, on the clock and in CPU time of all the process's
+    threads, and per stage (the laps taken while a frame is timed)."""
+
+    def __init__(self) -> None:
+        self.stopwatch = Stopwatch()
+        self.totals: list[float] = []
+        self.cpu: list[float] = []
+        self.stages: dict[str, list[float]] = {}
+
+    @contextlib.contextmanager
+    def frame(self) -> Iterator[Stopwatch]:
+        """Times the block as one frame; its stages are the laps of the stopwatch given."""
+        self.stopwatch.start()
         start, start_cpu = time.perf_counter(), time.process_time()
-        results = pipeline.analyse(frame, stopwatch)
-        totals.append((time.perf_counter() - start) * 1000)
-        cpu.append((time.process_time() - start_cpu) * 1000)
-        faces.append(sum(r.embedding is not None for r in results))
-        for stage, seconds in stopwatch.laps.items():
-            stages.setdefault(stage, []).append(seconds * 1000)
-        subject = person_at_the_door(results)
-        if liveness is not None and subject is not None:
-            start = time.perf_counter()
-            liveness.check(frame, subject.face, subject.mesh)
-            checks.append((time.perf_counter() - start) * 1000)
-    median, p90 = percentiles(totals)
-    extra: dict[str, Any] = {}
-    if liveness is not None:
-        extra["liveness_median_ms"], extra["liveness_p90_ms"] = percentiles(checks)
-        extra["liveness_level"] = liveness.config.level
-    return {
-        **extra,
-        "frames": len(totals),
-        "end_to_end_median_ms": median,
-        "end_to_end_p90_ms": p90,
-        "cpu_ms_per_frame": float(np.mean(cpu)) if cpu else float("nan"),
-        "stages": {stage: percentiles(v)[0] for stage, v in stages.items()},
-        "stages_p90": {stage: percentiles(v)[1] for stage, v in stages.items()},
-        "embedded_faces_per_frame": float(np.mean(faces)) if faces else 0.0,
-    }
+        yield self.stopwatch
+        self.totals.append((time.perf_counter() - start) * 1000)
+        self.cpu.append((time.process_time() - start_cpu) * 1000)
+        for stage, seconds in self.stopwatch.laps.items():
+            self.stages.setdefault(stage, []).append(seconds * 1000)
+
+    def summary(self) -> dict:
+        median, p90 = percentiles(self.totals)
+        return {
+            "median_ms": median,
+            "p90_ms": p90,
+            "cpu_ms_per_frame": float(np.mean(self.cpu)) if self.cpu else float("nan"),
+            "stages": {stage: percentiles(v)[0] for stage, v in self.stages.items()},
+            "stages_p90": {stage: percentiles(v)[1] for stage, v in self.stages.items()},
+        }
 
 
 def reference_frame(
@@ -217,23 +203,55 @@ def reference_frame(
         lap("align + embed")
 
 
-def run_reference(reference: OpenCVReference, frames: Iterator[np.ndarray]) -> dict:
-    """OpenCV's latency per frame, and per stage, to set beside the pipeline's."""
-    stopwatch = Stopwatch()
-    totals, cpu = [], []
-    stages: dict[str, list[float]] = {}
-    for image in frames:
-        stopwatch.start()
-        start, start_cpu = time.perf_counter(), time.process_time()
-        reference_frame(reference, image, stopwatch.lap)
-        totals.append((time.perf_counter() - start) * 1000)
-        cpu.append((time.process_time() - start_cpu) * 1000)
-        for stage, seconds in stopwatch.laps.items():
-            stages.setdefault(stage, []).append(seconds * 1000)
-    median, p90 = percentiles(totals)
+def side_by_side(
+    pipeline: Pipeline,
+    reference: OpenCVReference,
+    frames: Iterator[np.ndarray],
+    liveness: LivenessChecker | None = None,
+    fps: float = 15.0,
+) -> dict:
+    """The pipeline's and OpenCV's latency per frame, taking turns frame by frame (and
+    which goes first, so neither always finds the caches the other left): on a machine
+    whose speed drifts, both are timed under the same conditions. The liveness check of
+    the person at the door is timed on its own, since OpenCV's pipeline has none."""
+    ours, theirs = Timings(), Timings()
+    ratios: list[float] = []
+    faces: list[int] = []
+    checks: list[float] = []
+    for i, image in enumerate(frames):
+        frame = Frame(image=image, timestamp=i / fps, seq=i)
+        results: list[FaceAnalysis] = []
+        for side in (ours, theirs) if i % 2 == 0 else (theirs, ours):
+            with side.frame() as stopwatch:
+                if side is ours:
+                    results = pipeline.analyse(frame, stopwatch)
+                else:
+                    reference_frame(reference, image, stopwatch.lap)
+        ratios.append(theirs.totals[-1] / ours.totals[-1])
+        faces.append(sum(r.embedding is not None for r in results))
+        subject = person_at_the_door(results)
+        if liveness is not None and subject is not None:
+            start = time.perf_counter()
+            liveness.check(frame, subject.face, subject.mesh)
+            checks.append((time.perf_counter() - start) * 1000)
+    pipeline_times, opencv_times = ours.summary(), theirs.summary()
+    extra: dict[str, Any] = {}
+    if liveness is not None:
+        extra["liveness_median_ms"], extra["liveness_p90_ms"] = percentiles(checks)
+        extra["liveness_level"] = liveness.config.level
     return {
-        "opencv_median_ms": median,
-        "opencv_p90_ms": p90,
-        "opencv_cpu_ms_per_frame": float(np.mean(cpu)) if cpu else float("nan"),
-        "opencv_stages": {stage: percentiles(v)[0] for stage, v in stages.items()},
+        **extra,
+        "frames": len(ours.totals),
+        "end_to_end_median_ms": pipeline_times["median_ms"],
+        "end_to_end_p90_ms": pipeline_times["p90_ms"],
+        "cpu_ms_per_frame": pipeline_times["cpu_ms_per_frame"],
+        "stages": pipeline_times["stages"],
+        "stages_p90": pipeline_times["stages_p90"],
+        "embedded_faces_per_frame": float(np.mean(faces)) if faces else 0.0,
+        "opencv_median_ms": opencv_times["median_ms"],
+        "opencv_p90_ms": opencv_times["p90_ms"],
+        "opencv_cpu_ms_per_frame": opencv_times["cpu_ms_per_frame"],
+        "opencv_stages": opencv_times["stages"],
+        "speedup": opencv_times["median_ms"] / pipeline_times["median_ms"],
+        "speedup_per_frame_median": percentiles(ratios)[0],
     }

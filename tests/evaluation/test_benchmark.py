@@ -4,10 +4,12 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from edge.cli import main
-from edge.evaluation.benchmark import contention, cpu_report, ncnn_isa, read_cpuinfo
+from edge.evaluation.benchmark import contention, cpu_report, ncnn_isa, read_cpuinfo, side_by_side
+from edge.types import Face
 from tests.helpers import FACES
 
 # Abridged /proc/cpuinfo of an AVX2-only x86 server and of a Raspberry Pi 5.
@@ -147,3 +149,52 @@ def test_bench_reports_the_cpu_and_the_contention(capsys):
     assert all(ms > 0 for ms in result["opencv_stages"].values())
     assert result["cpu"] == cpu_report()
     assert result["cpu"]["omp_wait_policy"] in ("PASSIVE", os.environ.get("OMP_WAIT_POLICY"))
+
+
+class Clock:
+    """A perf_counter that moves only when the fakes below say they worked."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+class FakePipeline:
+    def __init__(self, clock, calls):
+        self.clock, self.calls = clock, calls
+
+    def analyse(self, frame, stopwatch):
+        self.calls.append("pipeline")
+        self.clock.now += 0.010
+        stopwatch.lap("detect")
+        return []
+
+
+class FakeReference:
+    def __init__(self, clock, calls):
+        self.clock, self.calls = clock, calls
+
+    def detect(self, image):
+        self.calls.append("opencv")
+        self.clock.now += 0.020
+        return [Face((0.0, 0.0, 10.0, 10.0), np.zeros((5, 2), np.float32), 0.9)]
+
+    def embed(self, image, face):
+        self.clock.now += 0.010
+
+
+def test_side_by_side_takes_turns_and_compares_each_frame(monkeypatch):
+    clock, calls = Clock(), []
+    monkeypatch.setattr(time, "perf_counter", clock)
+    frames = iter([np.zeros((4, 4, 3), np.uint8)] * 4)
+    result = side_by_side(FakePipeline(clock, calls), FakeReference(clock, calls), frames)
+    # who goes first alternates, so neither always finds the caches the other left
+    assert calls == ["pipeline", "opencv", "opencv", "pipeline"] * 2
+    assert result["frames"] == 4
+    assert result["end_to_end_median_ms"] == pytest.approx(10.0)
+    assert result["opencv_median_ms"] == pytest.approx(30.0)
+    assert result["opencv_stages"] == pytest.approx({"detect": 20.0, "align + embed": 10.0})
+    assert result["speedup"] == pytest.approx(3.0)
+    assert result["speedup_per_frame_median"] == pytest.approx(3.0)
