@@ -28,7 +28,7 @@ from ..errors import FacegateError
 from ..liveness.policy import LivenessChecker
 from ..types import FaceAnalysis, Frame
 from ..vision.images import IMAGE_SUFFIXES, read_image, read_video
-from ..vision.pipeline import Pipeline, Stopwatch, person_at_the_door
+from ..vision.pipeline import Pipeline, Stopwatch, no_lap, person_at_the_door
 from .reference import OpenCVReference
 
 # Extension families ncnn has kernels for, by the name /proc/cpuinfo gives them
@@ -192,10 +192,9 @@ class Timings:
 
 
 def reference_frame(
-    reference: OpenCVReference, image: np.ndarray, lap: Callable[[str], None] | None = None
+    reference: OpenCVReference, image: np.ndarray, lap: Callable[[str], None] = no_lap
 ) -> None:
     """OpenCV's usual use: detect at frame size, then align and embed every face."""
-    lap = lap or (lambda stage: None)
     faces = reference.detect(image)
     lap("detect")
     for face in faces:
@@ -218,15 +217,23 @@ def side_by_side(
     ratios: list[float] = []
     faces: list[int] = []
     checks: list[float] = []
+
+    def our_turn(frame: Frame) -> list[FaceAnalysis]:
+        with ours.frame() as stopwatch:
+            return pipeline.analyse(frame, stopwatch)
+
+    def their_turn(frame: Frame) -> None:
+        with theirs.frame() as stopwatch:
+            reference_frame(reference, frame.image, stopwatch.lap)
+
     for i, image in enumerate(frames):
         frame = Frame(image=image, timestamp=i / fps, seq=i)
-        results: list[FaceAnalysis] = []
-        for side in (ours, theirs) if i % 2 == 0 else (theirs, ours):
-            with side.frame() as stopwatch:
-                if side is ours:
-                    results = pipeline.analyse(frame, stopwatch)
-                else:
-                    reference_frame(reference, image, stopwatch.lap)
+        if i % 2 == 0:
+            results = our_turn(frame)
+            their_turn(frame)
+        else:
+            their_turn(frame)
+            results = our_turn(frame)
         ratios.append(theirs.totals[-1] / ours.totals[-1])
         faces.append(sum(r.embedding is not None for r in results))
         subject = person_at_the_door(results)

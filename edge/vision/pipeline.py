@@ -58,7 +58,8 @@ class Stopwatch:
         self._last = now
 
 
-def _no_lap(stage: str) -> None:
+def no_lap(stage: str) -> None:
+    """A lap that is not timed (no stopwatch given)."""
     return None
 
 
@@ -120,13 +121,13 @@ class Pipeline:
 
     def analyse(self, frame: Frame, stopwatch: Stopwatch | None = None) -> list[FaceAnalysis]:
         """Every face in the frame with its quality verdict and, if it passed, embedding."""
-        lap: Callable[[str], None] = stopwatch.lap if stopwatch else _no_lap
+        lap: Callable[[str], None] = stopwatch.lap if stopwatch else no_lap
         faces = self.detector.detect(frame.image, frame.lores)
         lap("detect")
         return [self.analyse_face(frame, face, lap) for face in faces]
 
     def analyse_face(
-        self, frame: Frame, face: Face, lap: Callable[[str], None] = _no_lap
+        self, frame: Frame, face: Face, lap: Callable[[str], None] = no_lap
     ) -> FaceAnalysis:
         """One detected face: its quality verdict and, if it passed, its embedding."""
         geometry = self.quality.check_geometry(face)
